@@ -1,0 +1,215 @@
+// Command zenne is the open urban data platform: an NGSI-LD context broker
+// and the city modules built on it.
+//
+//	zenne serve    serve the API on the embedded store (or --store URL)
+//	zenne demo     serve a live Brussels demo city from a fresh data directory
+//	zenne version  print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/app"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "zenne:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `zenne: the open urban data platform (NGSI-LD context broker)
+
+Usage:
+  zenne serve [flags]    serve the NGSI-LD API
+  zenne demo [flags]     serve a live Brussels demo city from a fresh data directory
+  zenne version          print the version
+
+Run 'zenne serve -h' for the flags. Every flag has an environment variable
+fallback: --listen is ZENNE_LISTEN, --data is ZENNE_DATA, and so on.
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr, false)
+	case "demo":
+		return serve(args[1:], stdout, stderr, true)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "zenne", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if dirty {
+				rev += "-dirty"
+			}
+			return "dev-" + rev
+		}
+	}
+	return "dev"
+}
+
+type flags struct {
+	listen, data, store, logLevel string
+}
+
+func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &flags{}
+	defData := "./zenne-data"
+	if demo {
+		defData = "" // a fresh temporary directory
+	}
+	fs.StringVar(&f.listen, "listen", env("ZENNE_LISTEN", ":1026"), "address to serve on (ZENNE_LISTEN)")
+	fs.StringVar(&f.data, "data", env("ZENNE_DATA", defData), "data directory of the embedded store (ZENNE_DATA)")
+	fs.StringVar(&f.store, "store", env("ZENNE_STORE", ""), "store URL, e.g. sqlite:///var/lib/zenne/zenne.db (ZENNE_STORE; default: the data directory's file)")
+	fs.StringVar(&f.logLevel, "log-level", env("ZENNE_LOG_LEVEL", "info"), "debug, info, warn or error (ZENNE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(args []string, stdout, stderr io.Writer, demo bool) error {
+	name := "serve"
+	if demo {
+		name = "demo"
+	}
+	f, err := parseFlags(name, args, stderr, demo)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if demo {
+		if f.store != "" {
+			return errors.New("demo always runs on the embedded store: drop --store")
+		}
+		if f.data == "" {
+			dir, err := os.MkdirTemp("", "zenne-demo-")
+			if err != nil {
+				return fmt.Errorf("create a demo data directory: %w", err)
+			}
+			f.data = dir
+		} else if entries, err := os.ReadDir(f.data); err == nil && len(entries) > 0 {
+			return fmt.Errorf("demo needs a fresh data directory and %s is not empty: choose another --data or leave it out", f.data)
+		}
+	}
+	if f.store == "" {
+		if err := app.EnsureDir(f.data); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log})
+	if err != nil {
+		return err
+	}
+	if err := a.Start(); err != nil {
+		a.Close(context.Background())
+		return err
+	}
+	if demo {
+		fmt.Fprintf(stdout, "zenne demo: loading the Brussels demo city into %s\n", f.data)
+		start := time.Now()
+		summary, err := a.LoadDemo(ctx, func(done, total int) {
+			fmt.Fprintf(stdout, "\r  %d/%d entities", done, total)
+		})
+		fmt.Fprintln(stdout)
+		if err != nil {
+			a.Close(context.Background())
+			return fmt.Errorf("load the demo city: %w", err)
+		}
+		printDemo(stdout, a.URL(), summary, time.Since(start))
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return a.Close(shutdown)
+}
+
+func printDemo(w io.Writer, url string, summary map[string]int, took time.Duration) {
+	types := make([]string, 0, len(summary))
+	total := 0
+	for t, n := range summary {
+		types = append(types, t)
+		total += n
+	}
+	sort.Strings(types)
+	fmt.Fprintf(w, "  loaded %d entities in %s:\n", total, took.Round(time.Millisecond))
+	for _, t := range types {
+		fmt.Fprintf(w, "    %-28s %5d\n", t, summary[t])
+	}
+	fmt.Fprintf(w, "\nzenne demo city is live at %s\n", url)
+	fmt.Fprintf(w, "  try: curl '%s/ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel>0.8&limit=5&options=keyValues' \\\n", url)
+	fmt.Fprintf(w, "         -H 'Link: <https://raw.githubusercontent.com/smart-data-models/dataModel.WasteManagement/master/context.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"'\n")
+	fmt.Fprintf(w, "  types: curl %s/ngsi-ld/v1/types\n", url)
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}

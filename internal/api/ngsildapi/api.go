@@ -1,0 +1,95 @@
+// Package ngsildapi is the HTTP transport of the NGSI-LD API (ETSI GS CIM 009)
+// under /ngsi-ld/v1: it decodes requests, resolves their JSON-LD @context,
+// calls the broker (internal/core) and writes responses compacted with the
+// request's context. It holds no business rules.
+package ngsildapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/zenne-city/zenne/internal/core"
+	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// Prefix is the base path of the API.
+const Prefix = "/ngsi-ld/v1"
+
+// Resolver resolves @contexts (implemented by *jsonld.Resolver).
+type Resolver interface {
+	Resolve(ctx context.Context, raw any) (*jsonld.Context, error)
+	Core() *jsonld.Context
+}
+
+// Options tune the API.
+type Options struct {
+	MaxBody      int64 // bytes; larger bodies get 413
+	DefaultLimit int   // page size when limit is not given
+	MaxLimit     int   // larger limits get 403 TooManyResults
+}
+
+// API serves the NGSI-LD HTTP API.
+type API struct {
+	broker   *core.Broker
+	contexts store.Contexts
+	resolver Resolver
+	log      *slog.Logger
+	opts     Options
+}
+
+// New returns the API over broker b.
+func New(b *core.Broker, contexts store.Contexts, r Resolver, log *slog.Logger, opts Options) *API {
+	if opts.MaxBody == 0 {
+		opts.MaxBody = 8 << 20
+	}
+	if opts.DefaultLimit == 0 {
+		opts.DefaultLimit = 20
+	}
+	if opts.MaxLimit == 0 {
+		opts.MaxLimit = 1000
+	}
+	return &API{broker: b, contexts: contexts, resolver: r, log: log, opts: opts}
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	h := func(pattern string, f func(*request) error) {
+		mux.Handle(pattern, a.handle(f))
+	}
+	p := Prefix
+	h("POST "+p+"/entities", a.createEntity)
+	h("GET "+p+"/entities", a.queryEntities)
+	h("GET "+p+"/entities/{id}", a.retrieveEntity)
+	h("DELETE "+p+"/entities/{id}", a.deleteEntity)
+	h("PATCH "+p+"/entities/{id}", a.mergeEntity)
+	h("PUT "+p+"/entities/{id}", a.replaceEntity)
+	h("POST "+p+"/entities/{id}/attrs", a.appendAttrs)
+	h("PATCH "+p+"/entities/{id}/attrs", a.updateAttrs)
+	h("PATCH "+p+"/entities/{id}/attrs/{attr}", a.partialAttrUpdate)
+	h("PUT "+p+"/entities/{id}/attrs/{attr}", a.replaceAttr)
+	h("DELETE "+p+"/entities/{id}/attrs/{attr}", a.deleteAttr)
+
+	h("POST "+p+"/entityOperations/create", a.batchCreate)
+	h("POST "+p+"/entityOperations/upsert", a.batchUpsert)
+	h("POST "+p+"/entityOperations/update", a.batchUpdate)
+	h("POST "+p+"/entityOperations/delete", a.batchDelete)
+	h("POST "+p+"/entityOperations/merge", a.batchMerge)
+	h("POST "+p+"/entityOperations/query", a.queryPost)
+
+	h("GET "+p+"/types", a.listTypes)
+	h("GET "+p+"/types/{type}", a.typeInfo)
+	h("GET "+p+"/attributes", a.listAttributes)
+	h("GET "+p+"/attributes/{attr}", a.attributeInfo)
+
+	h("POST "+p+"/jsonldContexts", a.addContext)
+	h("GET "+p+"/jsonldContexts", a.listContexts)
+	h("GET "+p+"/jsonldContexts/{id}", a.serveContext)
+	h("DELETE "+p+"/jsonldContexts/{id}", a.deleteContext)
+
+	// Anything else under the prefix is an NGSI-LD error, not Go's plain 404/405.
+	h(p+"/", func(r *request) error {
+		return notFoundRoute(r)
+	})
+}

@@ -1,0 +1,172 @@
+// Package app wires zenne together: store, @context resolver, broker, HTTP
+// APIs and server. Reading this file shows every component and how they
+// connect.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/api/ngsildapi"
+	"github.com/zenne-city/zenne/internal/core"
+	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/server"
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/sqlite"
+)
+
+// Config is what `zenne serve` is told.
+type Config struct {
+	Listen   string // address, e.g. ":1026"
+	DataDir  string // where the embedded store keeps its file
+	StoreURL string // "sqlite://path" (default: DataDir/zenne.db)
+	Version  string
+	Log      *slog.Logger
+	// MaxBody is the largest request body in bytes (default 8 MiB).
+	MaxBody int64
+}
+
+// App is a running zenne.
+type App struct {
+	cfg      Config
+	Store    store.Store
+	Broker   *core.Broker
+	Resolver *jsonld.Resolver
+	server   *server.Server
+	http     *http.Server
+	listener net.Listener
+}
+
+// New opens the store and builds the components; Start serves.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	resolver := jsonld.NewResolver(jsonld.Options{Registry: hostedContexts{st}})
+	broker := core.New(st, core.Options{})
+	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
+	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody}).Register(srv.Mux)
+	srv.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
+	})
+	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, server: srv}, nil
+}
+
+// openStore opens the backend the store URL names.
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	u := cfg.StoreURL
+	if u == "" {
+		if cfg.DataDir == "" {
+			return nil, errors.New("no --data directory and no --store URL: tell zenne where to keep its data")
+		}
+		u = "sqlite://" + filepath.Join(cfg.DataDir, "zenne.db")
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return nil, fmt.Errorf("store URL %q: expected sqlite:///path/to/zenne.db", u)
+	}
+	switch scheme {
+	case "sqlite", "file":
+		path := rest
+		if p, err := url.PathUnescape(rest); err == nil {
+			path = p
+		}
+		st, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		return st, nil
+	case "postgres", "postgresql":
+		return nil, fmt.Errorf("store URL %q: the PostgreSQL backend is not built yet; use sqlite:// (the default)", u)
+	}
+	return nil, fmt.Errorf("store URL %q: unknown scheme %q (use sqlite://)", u, scheme)
+}
+
+// Start listens and serves in the background; Addr tells where.
+func (a *App) Start() error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another zenne or broker running? choose another --listen)", a.cfg.Listen, err)
+	}
+	a.listener = ln
+	a.http = &http.Server{
+		Handler:           a.server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.cfg.Log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.cfg.Log.Error("http server stopped", "err", err)
+		}
+	}()
+	a.cfg.Log.Info("zenne serving", "addr", ln.Addr().String(), "version", a.cfg.Version)
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// URL is the base URL clients on this machine can use.
+func (a *App) URL() string {
+	host, port, _ := net.SplitHostPort(a.Addr())
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Close stops serving (letting requests in flight finish) and closes the store.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.http != nil {
+		errs = append(errs, a.http.Shutdown(ctx))
+	}
+	errs = append(errs, a.Store.Close())
+	return errors.Join(errs...)
+}
+
+// Handler is the HTTP handler, for tests that do not need a listener.
+func (a *App) Handler() http.Handler { return a.server.Handler() }
+
+// hostedContexts lets the resolver find contexts registered through
+// /jsonldContexts by their URL, on whatever host name the client used.
+type hostedContexts struct{ s store.Contexts }
+
+func (h hostedContexts) GetContext(ctx context.Context, u string) ([]byte, bool, error) {
+	i := strings.Index(u, ngsildapi.HostedPath)
+	if i < 0 {
+		return nil, false, nil
+	}
+	rec, err := h.s.GetContext(ctx, u[i+len(ngsildapi.HostedPath):])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return rec.Body, true, nil
+}
+
+// EnsureDir makes the data directory.
+func EnsureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package qlang
+
+import (
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+)
+
+// Match reports whether e satisfies q. A term holds if any instance of the
+// attribute (any datasetId) satisfies it; a comparison with an array value
+// holds if any element satisfies it. Values of different types are unequal
+// and unordered. Per the specification, a Relationship only supports == and !=.
+func (q *Query) Match(e *ngsild.Entity) bool {
+	if q == nil || q.root == nil {
+		return true
+	}
+	if e == nil {
+		return false
+	}
+	return q.root.eval(e)
+}
+
+func (n *node) eval(e *ngsild.Entity) bool {
+	switch n.op {
+	case opAnd:
+		for _, k := range n.kids {
+			if !k.eval(e) {
+				return false
+			}
+		}
+		return true
+	case opOr:
+		for _, k := range n.kids {
+			if k.eval(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return n.term.eval(e)
+}
+
+func (t *term) eval(e *ngsild.Entity) bool {
+	insts := e.Attrs[t.path.attr.iri]
+	if t.op == tNotExists {
+		for _, a := range insts {
+			if t.instance(a, true) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, a := range insts {
+		if t.instance(a, false) {
+			return true
+		}
+	}
+	return false
+}
+
+// instance evaluates t on one instance; exists asks only whether the path
+// reaches a value.
+func (t *term) instance(a *ngsild.Attribute, exists bool) bool {
+	if a == nil {
+		return false
+	}
+	for _, s := range t.path.subs {
+		a = a.Sub[s.iri]
+		if a == nil {
+			return false
+		}
+	}
+	if exists || t.op == tExists {
+		exists = true
+	}
+	if t.path.meta != "" {
+		var x any
+		switch t.path.meta {
+		case "observedAt":
+			x = nonZero(a.ObservedAt)
+		case "createdAt":
+			x = nonZero(a.CreatedAt)
+		case "modifiedAt":
+			x = nonZero(a.ModifiedAt)
+		case "unitCode":
+			x = nonEmpty(a.UnitCode)
+		case "datasetId":
+			x = nonEmpty(a.DatasetID)
+		}
+		if x == nil {
+			return false
+		}
+		if exists {
+			return true
+		}
+		return t.test(x, false, false)
+	}
+	v := a.Value
+	if len(t.path.keys) > 0 {
+		for _, k := range t.path.keys {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if v, ok = m[k]; !ok {
+				return false
+			}
+		}
+		if exists {
+			return true
+		}
+		return t.test(v, false, false)
+	}
+	if exists {
+		return true
+	}
+	switch a.Kind {
+	case ngsild.Relationship, ngsild.ListRelationship:
+		if t.op != tEq && t.op != tNe {
+			return false
+		}
+	case ngsild.LanguageProperty:
+		return t.test(v, true, false)
+	case ngsild.VocabProperty:
+		return t.test(v, false, true)
+	}
+	return t.test(v, false, false)
+}
+
+func nonZero(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func nonEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// test applies the operator to target value v: a scalar, an array (any
+// element), or with langMap a language map (any language's text).
+func (t *term) test(v any, langMap, vocab bool) bool {
+	switch t.op {
+	case tNe:
+		return !t.anyOf(v, langMap, vocab)
+	case tNotMatch:
+		return !t.anyOf(v, langMap, vocab)
+	}
+	return t.anyOf(v, langMap, vocab)
+}
+
+// anyOf reports whether some element of v satisfies the positive form of the
+// operator (== for ==/!=, ~= for ~=/!~=).
+func (t *term) anyOf(v any, langMap, vocab bool) bool {
+	switch x := v.(type) {
+	case []any:
+		for _, el := range x {
+			if t.scalar(el, vocab) {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		if !langMap {
+			return false
+		}
+		for _, txt := range x {
+			if t.anyOf(txt, false, false) {
+				return true
+			}
+		}
+		return false
+	}
+	return t.scalar(v, vocab)
+}
+
+func (t *term) scalar(x any, vocab bool) bool {
+	switch t.op {
+	case tMatch, tNotMatch:
+		s, ok := x.(string)
+		return ok && t.re.MatchString(s)
+	case tEq, tNe:
+		if t.rng {
+			lo, ok1 := compare(x, &t.vals[0], false)
+			hi, ok2 := compare(x, &t.vals[1], false)
+			return ok1 && ok2 && lo >= 0 && hi <= 0
+		}
+		for i := range t.vals {
+			if c, ok := compare(x, &t.vals[i], vocab); ok && c == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	c, ok := compare(x, &t.vals[0], false)
+	if !ok {
+		return false
+	}
+	switch t.op {
+	case tGt:
+		return c > 0
+	case tGe:
+		return c >= 0
+	case tLt:
+		return c < 0
+	case tLe:
+		return c <= 0
+	}
+	return false
+}
+
+// AttrValues returns the values a q comparison sees for one attribute
+// instance (no sub-path): the value of a Property or JsonProperty (the
+// elements if it is an array), the object(s) of a Relationship, every text of
+// a LanguageProperty, the IRI(s) of a VocabProperty, the elements of a
+// ListProperty or ListRelationship. Stores that index Predicates should index
+// these.
+func AttrValues(a *ngsild.Attribute) []any {
+	if a == nil {
+		return nil
+	}
+	switch x := a.Value.(type) {
+	case []any:
+		return x
+	case map[string]any:
+		if a.Kind != ngsild.LanguageProperty {
+			return []any{x}
+		}
+		var out []any
+		for _, txt := range x {
+			if arr, ok := txt.([]any); ok {
+				out = append(out, arr...)
+			} else {
+				out = append(out, txt)
+			}
+		}
+		return out
+	case nil:
+		return nil
+	default:
+		return []any{x}
+	}
+}

@@ -1,0 +1,615 @@
+package qlang
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+)
+
+// Predicate is an index hint: a condition that every entity matching a Query
+// satisfies. Attr is the expanded name of a top-level attribute; the condition
+// is on the values a comparison sees for it (see AttrValues): some instance
+// has a value (or, for arrays, an element) that satisfies Op.
+//
+// Op is "==", "!=", ">", ">=", "<" or "<=" with one value, "range" with two
+// (low and high, both inclusive), "in" with one or more (equal to any), or
+// "exists" with none. Values are float64, string or bool. Terms on times,
+// patterns, sub-attributes, metadata and compound keys give no hints. A store
+// may use hints to find candidates but must still call Query.Match.
+type Predicate struct {
+	Attr   string
+	Op     string
+	Values []any
+}
+
+// Query is a parsed q expression. It is immutable and safe for concurrent use.
+type Query struct {
+	root  *node
+	hints []Predicate
+}
+
+type nodeOp uint8
+
+const (
+	opTerm nodeOp = iota
+	opAnd
+	opOr
+)
+
+type node struct {
+	op   nodeOp
+	kids []*node // opAnd, opOr
+	term *term   // opTerm
+}
+
+type termOp uint8
+
+const (
+	tExists termOp = iota
+	tNotExists
+	tEq
+	tNe
+	tGt
+	tGe
+	tLt
+	tLe
+	tMatch
+	tNotMatch
+)
+
+var termOpText = [...]string{"", "!", "==", "!=", ">", ">=", "<", "<=", "~=", "!~="}
+
+// term is one query term: a path, an operator and its operand.
+type term struct {
+	path  path
+	op    termOp
+	vals  []value // one literal, a value list, or the two bounds of a range
+	rng   bool
+	re    *regexp.Regexp
+	reSrc string
+}
+
+// seg is a name as written and as expanded.
+type seg struct{ term, iri string }
+
+// path is attr(.sub)*(.meta)?([key])*.
+type path struct {
+	attr seg
+	subs []seg
+	meta string // "", or one of metaNames
+	keys []string
+}
+
+var metaNames = map[string]bool{
+	"observedAt": true, "unitCode": true, "datasetId": true, "createdAt": true, "modifiedAt": true,
+}
+
+func (p *path) plain() bool { return len(p.subs) == 0 && p.meta == "" && len(p.keys) == 0 }
+
+// ParseQ parses a q expression (ETSI GS CIM 009, 4.9), already URL-decoded.
+// expand maps an attribute or sub-attribute name to its IRI (nil: identity).
+func ParseQ(s string, expand func(term string) string) (*Query, error) {
+	if expand == nil {
+		expand = identity
+	}
+	p := &qparser{scanner: scanner{s: s, lang: "q", etype: ngsild.InvalidRequest}, expand: expand}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	root, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.i < len(p.s) {
+		return nil, p.unexpected("';', '|' or end of input")
+	}
+	q := &Query{root: root}
+	q.hints = hints(root)
+	return q, nil
+}
+
+type qparser struct {
+	scanner
+	expand func(string) string
+}
+
+func (p *qparser) or() (*node, error) {
+	first, err := p.and()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{op: opOr}
+	add(n, first)
+	for {
+		p.skipSpace()
+		if p.peek() != '|' {
+			break
+		}
+		p.i++
+		k, err := p.and()
+		if err != nil {
+			return nil, err
+		}
+		add(n, k)
+	}
+	return collapse(n), nil
+}
+
+func (p *qparser) and() (*node, error) {
+	first, err := p.primary()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{op: opAnd}
+	add(n, first)
+	for {
+		p.skipSpace()
+		if p.peek() != ';' {
+			break
+		}
+		p.i++
+		k, err := p.primary()
+		if err != nil {
+			return nil, err
+		}
+		add(n, k)
+	}
+	return collapse(n), nil
+}
+
+// add appends k to n, flattening a child of the same operator.
+func add(n, k *node) {
+	if k.op == n.op {
+		n.kids = append(n.kids, k.kids...)
+	} else {
+		n.kids = append(n.kids, k)
+	}
+}
+
+func collapse(n *node) *node {
+	if len(n.kids) == 1 {
+		return n.kids[0]
+	}
+	return n
+}
+
+func (p *qparser) primary() (*node, error) {
+	p.skipSpace()
+	if p.peek() == '(' {
+		open := p.i
+		p.i++
+		if err := p.enter(); err != nil {
+			return nil, err
+		}
+		n, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.peek() != ')' {
+			if p.i >= len(p.s) {
+				return nil, p.errf("unbalanced '(' at position %d", open+1)
+			}
+			return nil, p.unexpected("')'")
+		}
+		p.i++
+		p.depth--
+		return n, nil
+	}
+	t, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	return &node{op: opTerm, term: t}, nil
+}
+
+func (p *qparser) term() (*term, error) {
+	t := &term{}
+	if p.peek() == '!' {
+		p.i++
+		t.op = tNotExists
+		pa, err := p.path()
+		if err != nil {
+			return nil, err
+		}
+		t.path = pa
+		return t, nil
+	}
+	pa, err := p.path()
+	if err != nil {
+		return nil, err
+	}
+	t.path = pa
+	p.skipSpace()
+	rest := p.s[p.i:]
+	switch {
+	case rest == "" || rest[0] == ';' || rest[0] == '|' || rest[0] == ')':
+		t.op = tExists
+		return t, nil
+	case strings.HasPrefix(rest, "=="):
+		t.op = tEq
+	case strings.HasPrefix(rest, "!~="):
+		t.op = tNotMatch
+	case strings.HasPrefix(rest, "!="):
+		t.op = tNe
+	case strings.HasPrefix(rest, "~="):
+		t.op = tMatch
+	case strings.HasPrefix(rest, ">="):
+		t.op = tGe
+	case strings.HasPrefix(rest, "<="):
+		t.op = tLe
+	case strings.HasPrefix(rest, ">"):
+		t.op = tGt
+	case strings.HasPrefix(rest, "<"):
+		t.op = tLt
+	default:
+		return nil, p.unexpected("an operator (==, !=, >, >=, <, <=, ~=, !~=), ';', '|' or ')'")
+	}
+	p.i += len(termOpText[t.op])
+	p.skipSpace()
+	if t.op == tMatch || t.op == tNotMatch {
+		return t, p.pattern(t)
+	}
+	return t, p.operand(t)
+}
+
+func nameRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == ':' || r == '-' || r == '@' || r == '/' || r == '#'
+}
+
+func (p *qparser) name() (string, error) {
+	start := p.i
+	for p.i < len(p.s) {
+		r, n := utf8.DecodeRuneInString(p.s[p.i:])
+		if !nameRune(r) {
+			break
+		}
+		p.i += n
+	}
+	if p.i == start {
+		return "", p.unexpected("an attribute name")
+	}
+	return p.s[start:p.i], nil
+}
+
+func (p *qparser) path() (path, error) {
+	var pa path
+	p.skipSpace()
+	n, err := p.name()
+	if err != nil {
+		return pa, err
+	}
+	pa.attr = seg{n, p.expand(n)}
+	for p.peek() == '.' {
+		p.i++
+		n, err := p.name()
+		if err != nil {
+			return pa, err
+		}
+		if pa.meta != "" {
+			return pa, p.errf("nothing may follow %q, found %q at position %d", pa.meta, n, p.i-len(n)+1)
+		}
+		if metaNames[n] {
+			pa.meta = n
+			continue
+		}
+		pa.subs = append(pa.subs, seg{n, p.expand(n)})
+	}
+	for p.peek() == '[' {
+		if pa.meta != "" {
+			return pa, p.errf("%q has no keys, found '[' at position %d", pa.meta, p.i+1)
+		}
+		open := p.i
+		p.i++
+		end := strings.IndexAny(p.s[p.i:], "[]")
+		if end < 0 || p.s[p.i+end] != ']' {
+			return pa, p.errf("unbalanced '[' at position %d", open+1)
+		}
+		if end == 0 {
+			return pa, p.errf("empty key at position %d", p.i+1)
+		}
+		pa.keys = append(pa.keys, p.s[p.i:p.i+end])
+		p.i += end + 1
+	}
+	return pa, nil
+}
+
+// pattern reads the regular expression of ~= and !~=: a quoted string, or
+// unquoted up to the next ';', '|' or ')' outside the expression's own
+// parentheses, brackets and escapes.
+func (p *qparser) pattern(t *term) error {
+	start := p.i
+	var src string
+	if p.peek() == '"' {
+		s, err := p.quotedString()
+		if err != nil {
+			return err
+		}
+		src = s
+	} else {
+		end := bareRegexpEnd(p.s, p.i)
+		src = strings.TrimRight(p.s[p.i:end], " \t\r\n")
+		p.i = end
+		if src == "" {
+			p.i = start
+			return p.unexpected("a regular expression")
+		}
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return p.errf("invalid regular expression at position %d: %v", start+1, err)
+	}
+	t.re, t.reSrc = re, src
+	return nil
+}
+
+// operand reads a value, a range a..b or a value list a,b,c.
+func (p *qparser) operand(t *term) error {
+	start := p.i
+	v, err := p.value()
+	if err != nil {
+		return err
+	}
+	t.vals = append(t.vals, v)
+	p.skipSpace()
+	switch {
+	case strings.HasPrefix(p.s[p.i:], ".."):
+		p.i += 2
+		p.skipSpace()
+		hiPos := p.i
+		hi, err := p.value()
+		if err != nil {
+			return err
+		}
+		if t.op != tEq && t.op != tNe {
+			return p.errf("a range needs == or != (position %d)", start+1)
+		}
+		if !v.ordered() || !hi.ordered() {
+			return p.errf("range bounds must be numbers, strings or times (position %d)", start+1)
+		}
+		if v.kind != hi.kind || v.kind == vTime && (v.tk == tkTime) != (hi.tk == tkTime) {
+			return p.errf("range bounds at positions %d and %d are of different types", start+1, hiPos+1)
+		}
+		t.vals = append(t.vals, hi)
+		t.rng = true
+	case p.peek() == ',':
+		for p.peek() == ',' {
+			p.i++
+			p.skipSpace()
+			v, err := p.value()
+			if err != nil {
+				return err
+			}
+			t.vals = append(t.vals, v)
+			p.skipSpace()
+		}
+		if t.op != tEq && t.op != tNe {
+			return p.errf("a value list needs == or != (position %d)", start+1)
+		}
+	default:
+		if t.op != tEq && t.op != tNe && !v.ordered() {
+			return p.errf("%s needs a number, string or time, found %s at position %d", termOpText[t.op], v, start+1)
+		}
+	}
+	return nil
+}
+
+func (p *qparser) value() (value, error) {
+	if p.peek() == '"' {
+		s, err := p.quotedString()
+		if err != nil {
+			return value{}, err
+		}
+		return value{kind: vStr, str: s, exp: p.expandValue(s)}, nil
+	}
+	start := p.i
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		if c == ';' || c == '|' || c == ',' || c == '(' || c == ')' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' ||
+			c == '.' && p.i+1 < len(p.s) && p.s[p.i+1] == '.' {
+			break
+		}
+		p.i++
+	}
+	tok := p.s[start:p.i]
+	if tok == "" {
+		return value{}, p.unexpected("a value")
+	}
+	v, ok := classify(tok)
+	if !ok {
+		p.i = start
+		return value{}, p.errf("invalid value %q at position %d: expected a number, a quoted string, true, false, a date, a time or a URI", tok, start+1)
+	}
+	if v.kind == vURI {
+		v.exp = p.expandValue(tok)
+	}
+	return v, nil
+}
+
+// expandValue expands a string literal as a vocabulary term, for comparison
+// with VocabProperty values (which hold expanded IRIs).
+func (p *qparser) expandValue(s string) string {
+	if s == "" || len(s) > 512 {
+		return s
+	}
+	return p.expand(s)
+}
+
+// String renders q canonically: attribute names as written (not expanded),
+// AND binding tighter than OR, parentheses only where needed, strings quoted.
+func (q *Query) String() string {
+	if q == nil || q.root == nil {
+		return ""
+	}
+	var b strings.Builder
+	q.root.write(&b)
+	return b.String()
+}
+
+func (n *node) write(b *strings.Builder) {
+	switch n.op {
+	case opTerm:
+		n.term.write(b)
+	case opAnd, opOr:
+		sep := byte(';')
+		if n.op == opOr {
+			sep = '|'
+		}
+		for i, k := range n.kids {
+			if i > 0 {
+				b.WriteByte(sep)
+			}
+			paren := n.op == opAnd && k.op == opOr
+			if paren {
+				b.WriteByte('(')
+			}
+			k.write(b)
+			if paren {
+				b.WriteByte(')')
+			}
+		}
+	}
+}
+
+func (t *term) write(b *strings.Builder) {
+	if t.op == tNotExists {
+		b.WriteByte('!')
+	}
+	t.path.write(b)
+	switch t.op {
+	case tExists, tNotExists:
+		return
+	case tMatch, tNotMatch:
+		b.WriteString(termOpText[t.op])
+		b.WriteString(quote(t.reSrc))
+		return
+	}
+	b.WriteString(termOpText[t.op])
+	sep := ","
+	if t.rng {
+		sep = ".."
+	}
+	for i, v := range t.vals {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(v.String())
+	}
+}
+
+func (pa *path) write(b *strings.Builder) {
+	b.WriteString(pa.attr.term)
+	for _, s := range pa.subs {
+		b.WriteByte('.')
+		b.WriteString(s.term)
+	}
+	if pa.meta != "" {
+		b.WriteByte('.')
+		b.WriteString(pa.meta)
+	}
+	for _, k := range pa.keys {
+		b.WriteByte('[')
+		b.WriteString(k)
+		b.WriteByte(']')
+	}
+}
+
+// Conjuncts returns index hints: one Predicate per top-level AND term that is
+// a simple condition on a plain attribute's value. The slice is shared: do not
+// modify it.
+func (q *Query) Conjuncts() []Predicate {
+	if q == nil {
+		return nil
+	}
+	return q.hints
+}
+
+func hints(root *node) []Predicate {
+	terms := []*node{root}
+	if root.op == opAnd {
+		terms = root.kids
+	}
+	var out []Predicate
+	for _, n := range terms {
+		if n.op != opTerm || !n.term.path.plain() {
+			continue
+		}
+		if pr, ok := n.term.hint(); ok {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+func (t *term) hint() (Predicate, bool) {
+	pr := Predicate{Attr: t.path.attr.iri}
+	if t.op == tExists {
+		pr.Op = "exists"
+		return pr, true
+	}
+	for _, v := range t.vals {
+		switch v.kind {
+		case vNum:
+			pr.Values = append(pr.Values, v.num)
+		case vBool:
+			pr.Values = append(pr.Values, v.b)
+		case vStr, vURI:
+			pr.Values = append(pr.Values, v.str)
+			if t.op == tEq && !t.rng && v.exp != v.str {
+				pr.Values = append(pr.Values, v.exp) // a VocabProperty holds the expansion
+			}
+		default:
+			return pr, false // times compare chronologically, not as stored
+		}
+	}
+	switch t.op {
+	case tEq:
+		switch {
+		case t.rng:
+			pr.Op = "range"
+		case len(pr.Values) > 1:
+			pr.Op = "in"
+		default:
+			pr.Op = "=="
+		}
+	case tNe:
+		if t.rng || len(t.vals) > 1 || t.vals[0].exp != t.vals[0].str {
+			return pr, false
+		}
+		pr.Op = "!="
+	case tGt, tGe, tLt, tLe:
+		pr.Op = termOpText[t.op]
+	default:
+		return pr, false
+	}
+	return pr, true
+}
+
+// bareRegexpEnd returns where an unquoted regular expression starting at i ends.
+func bareRegexpEnd(s string, i int) int {
+	depth, class := 0, false
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case class:
+			class = c != ']'
+		case c == '[':
+			class = true
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		case (c == ';' || c == '|') && depth == 0:
+			return i
+		}
+	}
+	return len(s)
+}

@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// Types describes the entity types of a tenant from the counters kept on
+// write, sorted by type.
+func (s *Store) Types(ctx context.Context, tenant string) ([]store.TypeInfo, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	tid, ok := s.tenantID(tenant)
+	if !ok {
+		return nil, store.ErrNoTenant
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("types: %w", err)
+	}
+	defer tx.Rollback()
+	byType := map[int64]*store.TypeInfo{}
+	if err := s.scanRows(ctx, tx, `SELECT type, n FROM type_counts WHERE tid = ? AND n > 0`, []any{tid}, func(rows *sql.Rows) error {
+		var t, n int64
+		if err := rows.Scan(&t, &n); err != nil {
+			return err
+		}
+		byType[t] = &store.TypeInfo{Type: s.nameByID(t), Count: int(n), Attrs: map[string][]ngsild.Kind{}}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("types: %w", err)
+	}
+	if err := s.scanRows(ctx, tx, `SELECT type, name, kind FROM type_attrs WHERE tid = ? AND n > 0 ORDER BY kind`, []any{tid}, func(rows *sql.Rows) error {
+		var t, a int64
+		var k string
+		if err := rows.Scan(&t, &a, &k); err != nil {
+			return err
+		}
+		if ti := byType[t]; ti != nil {
+			name := s.nameByID(a)
+			ti.Attrs[name] = append(ti.Attrs[name], ngsild.Kind(k))
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("types: %w", err)
+	}
+	out := make([]store.TypeInfo, 0, len(byType))
+	for _, ti := range byType {
+		out = append(out, *ti)
+	}
+	slices.SortFunc(out, func(a, b store.TypeInfo) int { return cmpString(a.Type, b.Type) })
+	return out, nil
+}
+
+// Attributes describes the attributes of a tenant, sorted by name.
+func (s *Store) Attributes(ctx context.Context, tenant string) ([]store.AttributeInfo, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	tid, ok := s.tenantID(tenant)
+	if !ok {
+		return nil, store.ErrNoTenant
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	defer tx.Rollback()
+	byName := map[int64]*store.AttributeInfo{}
+	if err := s.scanRows(ctx, tx, `SELECT name, n FROM attr_counts WHERE tid = ? AND n > 0`, []any{tid}, func(rows *sql.Rows) error {
+		var a, n int64
+		if err := rows.Scan(&a, &n); err != nil {
+			return err
+		}
+		byName[a] = &store.AttributeInfo{Name: s.nameByID(a), Count: int(n)}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	if err := s.scanRows(ctx, tx, `SELECT type, name, kind FROM type_attrs WHERE tid = ? AND n > 0`, []any{tid}, func(rows *sql.Rows) error {
+		var t, a int64
+		var k string
+		if err := rows.Scan(&t, &a, &k); err != nil {
+			return err
+		}
+		if ai := byName[a]; ai != nil {
+			ai.Types = append(ai.Types, s.nameByID(t))
+			ai.Kinds = append(ai.Kinds, ngsild.Kind(k))
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("attributes: %w", err)
+	}
+	out := make([]store.AttributeInfo, 0, len(byName))
+	for _, ai := range byName {
+		slices.Sort(ai.Types)
+		ai.Types = slices.Compact(ai.Types)
+		slices.Sort(ai.Kinds)
+		ai.Kinds = slices.Compact(ai.Kinds)
+		out = append(out, *ai)
+	}
+	slices.SortFunc(out, func(a, b store.AttributeInfo) int { return cmpString(a.Name, b.Name) })
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *Store) nameByID(nid int64) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nameOf[nid]
+}
+
+func (s *Store) scanRows(ctx context.Context, tx *sql.Tx, query string, args []any, f func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PutContext stores (or replaces) an @context. A zero CreatedAt is set to now.
+func (s *Store) PutContext(ctx context.Context, c store.ContextRecord) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	return s.do(ctx, func(ctx context.Context, conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, `INSERT INTO contexts (id, kind, body, created) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, body = excluded.body, created = excluded.created`,
+			c.ID, c.Kind, c.Body, c.CreatedAt.UnixNano())
+		if err != nil {
+			return fmt.Errorf("put context %s: %w", c.ID, err)
+		}
+		return nil
+	})
+}
+
+// GetContext returns a stored @context or ErrNotFound.
+func (s *Store) GetContext(ctx context.Context, id string) (store.ContextRecord, error) {
+	if err := s.checkOpen(); err != nil {
+		return store.ContextRecord{}, err
+	}
+	c := store.ContextRecord{ID: id}
+	var created int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT kind, body, created FROM contexts WHERE id = ?`, id).Scan(&c.Kind, &c.Body, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ContextRecord{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.ContextRecord{}, fmt.Errorf("get context %s: %w", id, err)
+	}
+	c.CreatedAt = time.Unix(0, created)
+	return c, nil
+}
+
+// ListContexts returns every stored @context, oldest first.
+func (s *Store) ListContexts(ctx context.Context) ([]store.ContextRecord, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, kind, body, created FROM contexts ORDER BY created, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list contexts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ContextRecord
+	for rows.Next() {
+		var c store.ContextRecord
+		var created int64
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Body, &created); err != nil {
+			return nil, fmt.Errorf("list contexts: %w", err)
+		}
+		c.CreatedAt = time.Unix(0, created)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteContext removes a stored @context or returns ErrNotFound.
+func (s *Store) DeleteContext(ctx context.Context, id string) error {
+	return s.do(ctx, func(ctx context.Context, conn *sql.Conn) error {
+		r, err := conn.ExecContext(ctx, `DELETE FROM contexts WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete context %s: %w", id, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+}

@@ -1,0 +1,48 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/storetest"
+)
+
+// tempStores opens a store in a temporary directory per test; opening again
+// with the same test reopens the same file.
+type tempStores struct {
+	mu   sync.Mutex
+	dirs map[*testing.T]string
+	opts Options
+}
+
+func (ts *tempStores) open(t *testing.T) store.Store {
+	ts.mu.Lock()
+	dir, ok := ts.dirs[t]
+	if !ok {
+		dir = t.TempDir()
+		ts.dirs[t] = dir
+	}
+	ts.mu.Unlock()
+	s, err := Open(context.Background(), filepath.Join(dir, "data", "zenne.db"), ts.opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	ts := &tempStores{dirs: map[*testing.T]string{}}
+	storetest.Run(t, ts.open)
+}
+
+// The cache must not change answers: run the suite without it too.
+func TestConformanceNoCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	ts := &tempStores{dirs: map[*testing.T]string{}, opts: Options{CacheEntities: -1, MaxBatchOps: 3}}
+	storetest.Run(t, ts.open)
+}

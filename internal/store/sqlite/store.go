@@ -1,0 +1,319 @@
+// Package sqlite is the embedded zenne store: one SQLite file (pure-Go driver
+// modernc.org/sqlite, no cgo) in WAL mode.
+//
+// Durability: the file runs with journal_mode=WAL and synchronous=NORMAL. A
+// commit appends to the WAL with write(2) but does not fsync it, so a committed
+// write survives a crash of the process (kill -9, panic, OOM kill) because the
+// kernel still holds the data, but the last transactions may be lost on power
+// failure or kernel crash. That is the durability zenne promises for the
+// embedded store; a checkpoint (which fsyncs) makes everything older safe
+// against power loss too. Set Options.SyncFull for fsync on every commit.
+//
+// Concurrency: all writes go through one writer goroutine that owns the only
+// write connection and commits the pending writes of all callers in one
+// transaction (group commit, see writer.go). Reads use a pool of read-only
+// connections; WAL lets them run while the writer commits.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// Options configure a Store. The zero value is a good default.
+type Options struct {
+	// ReadConns is the size of the reader connection pool (default 2*GOMAXPROCS, at least 4).
+	ReadConns int
+	// MaxBatchOps caps the ops committed in one transaction (default 2000).
+	MaxBatchOps int
+	// CacheEntities is the number of decoded entities kept in memory
+	// (default 50,000; negative disables the cache).
+	CacheEntities int
+	// BusyTimeoutMS is SQLite's busy_timeout in milliseconds (default 5000).
+	BusyTimeoutMS int
+	// CacheKiB is SQLite's page cache per connection in KiB (default 65536 for the writer, a quarter for readers).
+	CacheKiB int
+	// SyncFull makes every commit fsync (synchronous=FULL): durable against
+	// power loss, much slower.
+	SyncFull bool
+}
+
+func (o *Options) defaults() {
+	if o.ReadConns <= 0 {
+		o.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if o.MaxBatchOps <= 0 {
+		o.MaxBatchOps = 2000
+	}
+	if o.CacheEntities == 0 {
+		o.CacheEntities = 50_000
+	} else if o.CacheEntities < 0 {
+		o.CacheEntities = 0
+	}
+	if o.BusyTimeoutMS <= 0 {
+		o.BusyTimeoutMS = 5000
+	}
+	if o.CacheKiB <= 0 {
+		o.CacheKiB = 65536
+	}
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	opts  Options
+	path  string
+	wdb   *sql.DB   // the writer's pool, one connection
+	wconn *sql.Conn // owned by the writer goroutine
+	rdb   *sql.DB   // readers
+	cache *entityCache
+	rs     readStmts
+	rstmts []*sql.Stmt
+
+	// dictionaries, committed state only; the writer adds under mu after commit.
+	mu      sync.RWMutex
+	tenants map[string]int64
+	names   map[string]int64
+	nameOf  map[int64]string
+	geoZ    map[geoKey]int64
+	zByAttr map[[2]int64][]int64 // (tid, attr nid) -> z of every type
+
+	wch       chan *writeReq
+	quit      chan struct{} // closed by Close: the writer drains and stops
+	stopped   chan struct{} // closed when the writer has stopped
+	closeOnce sync.Once
+	closeErr  error
+
+	w *writer
+}
+
+type geoKey struct{ tid, typ, attr int64 }
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in the SQLite file at path and
+// brings its schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts.defaults()
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	sync := "NORMAL"
+	if opts.SyncFull {
+		sync = "FULL"
+	}
+	dsn := func(cacheKiB int, readOnly bool) string {
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeoutMS))
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+sync+")")
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
+		q.Add("_pragma", "temp_store(MEMORY)")
+		if readOnly {
+			q.Add("_pragma", "query_only(1)")
+		}
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	}
+	s := &Store{
+		opts:    opts,
+		path:    path,
+		cache:   newEntityCache(opts.CacheEntities),
+		tenants: map[string]int64{},
+		names:   map[string]int64{},
+		nameOf:  map[int64]string{},
+		geoZ:    map[geoKey]int64{},
+		zByAttr: map[[2]int64][]int64{},
+		wch:     make(chan *writeReq, 1024),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn(opts.CacheKiB, false)); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	fail := func(err error) (*Store, error) {
+		if s.wconn != nil {
+			s.wconn.Close()
+		}
+		s.wdb.Close()
+		if s.rdb != nil {
+			s.rdb.Close()
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
+		return fail(err)
+	}
+	if err := migrate(ctx, s.wconn); err != nil {
+		return fail(err)
+	}
+	if err := s.loadDictionaries(ctx); err != nil {
+		return fail(err)
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn(max(2048, opts.CacheKiB/4), true)); err != nil {
+		return fail(err)
+	}
+	s.rdb.SetMaxOpenConns(opts.ReadConns)
+	s.rdb.SetMaxIdleConns(opts.ReadConns)
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fail(err)
+	}
+	if err := s.prepareReads(ctx); err != nil {
+		return fail(err)
+	}
+	if s.w, err = newWriter(ctx, s); err != nil {
+		return fail(err)
+	}
+	go s.w.run()
+	return s, nil
+}
+
+func (s *Store) loadDictionaries(ctx context.Context) error {
+	rows, err := s.wconn.QueryContext(ctx, `SELECT tid, name FROM tenants`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var tid int64
+		var name string
+		if err := rows.Scan(&tid, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		s.tenants[name] = tid
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	rows, err = s.wconn.QueryContext(ctx, `SELECT nid, name FROM names`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var nid int64
+		var name string
+		if err := rows.Scan(&nid, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		s.names[name] = nid
+		s.nameOf[nid] = name
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	rows, err = s.wconn.QueryContext(ctx, `SELECT z, tid, type, attr FROM geo_keys ORDER BY z`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var z int64
+		var k geoKey
+		if err := rows.Scan(&z, &k.tid, &k.typ, &k.attr); err != nil {
+			rows.Close()
+			return err
+		}
+		s.addGeoKey(k, z)
+	}
+	return rows.Close()
+}
+
+// addGeoKey records a committed z id; callers hold mu (or own s exclusively).
+func (s *Store) addGeoKey(k geoKey, z int64) {
+	s.geoZ[k] = z
+	a := [2]int64{k.tid, k.attr}
+	s.zByAttr[a] = append(s.zByAttr[a], z)
+}
+
+func (s *Store) tenantID(name string) (int64, bool) {
+	s.mu.RLock()
+	tid, ok := s.tenants[name]
+	s.mu.RUnlock()
+	return tid, ok
+}
+
+func (s *Store) nameID(name string) (int64, bool) {
+	s.mu.RLock()
+	nid, ok := s.names[name]
+	s.mu.RUnlock()
+	return nid, ok
+}
+
+// Tenants lists the tenants, the default tenant ("") first.
+func (s *Store) Tenants(ctx context.Context) ([]string, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name FROM tenants ORDER BY tid`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// Ping reports whether both the readers and the writer can serve requests.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM tenants WHERE tid = 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
+		return c.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	})
+}
+
+func (s *Store) checkOpen() error {
+	select {
+	case <-s.quit:
+		return store.ErrClosed
+	default:
+		return nil
+	}
+}
+
+// Close stops accepting writes, lets the writer commit what is queued, and
+// closes the connections. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.stopped
+		var errs []error
+		errs = append(errs, s.w.close())
+		for _, st := range s.rstmts {
+			errs = append(errs, st.Close())
+		}
+		errs = append(errs, s.wconn.Close(), s.wdb.Close(), s.rdb.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

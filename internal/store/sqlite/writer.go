@@ -1,0 +1,750 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// writeReq is one Write call (ops) or one job (fn) queued for the writer.
+type writeReq struct {
+	ctx    context.Context
+	tenant string
+	ops    []store.Op
+	fn     func(ctx context.Context, c *sql.Conn) error
+
+	res  []store.Result
+	err  error
+	done chan struct{}
+}
+
+// Write applies ops through the writer goroutine. Ops of concurrent calls are
+// committed together (group commit); Write returns after the commit. Apply runs
+// on the writer goroutine and may run twice for the same op if the shared
+// transaction fails and the call is retried alone; it must be a function of
+// cur only. A panic in Apply becomes that op's error.
+//
+// If ctx ends while the call is queued or being committed, Write returns
+// ctx.Err() and the ops may or may not have been applied.
+func (s *Store) Write(ctx context.Context, tenant string, ops []store.Op) ([]store.Result, error) {
+	if len(ops) == 0 {
+		return nil, s.checkOpen()
+	}
+	r := &writeReq{ctx: ctx, tenant: tenant, ops: ops, done: make(chan struct{})}
+	if err := s.enqueue(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.res, r.err
+}
+
+func (s *Store) enqueue(ctx context.Context, r *writeReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-s.quit:
+		return store.ErrClosed
+	default:
+	}
+	select {
+	case s.wch <- r:
+	case <-s.quit:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stopped:
+		select {
+		case <-r.done:
+			return nil
+		default:
+			return store.ErrClosed
+		}
+	}
+}
+
+// do runs fn on the writer connection, between group commits.
+func (s *Store) do(ctx context.Context, fn func(ctx context.Context, c *sql.Conn) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	if err := s.enqueue(ctx, r); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// writer owns the write connection and its prepared statements.
+type writer struct {
+	s   *Store
+	c   *sql.Conn
+	ver int64 // last committed entities.ver
+
+	selEnt, selDoc, insEnt, updEnt, delEnt  *sql.Stmt
+	insType, delType, insHas, delHas        *sql.Stmt
+	insNum, delNum, insTxt, delTxt          *sql.Stmt
+	insGeo, delGeo                          *sql.Stmt
+	insTenant, insName, insGeoKey           *sql.Stmt
+	addTenantN, addTypeN, addAttrN, addTAN *sql.Stmt
+	setVer                                  *sql.Stmt
+	all                                     []*sql.Stmt
+}
+
+func newWriter(ctx context.Context, s *Store) (*writer, error) {
+	w := &writer{s: s, c: s.wconn}
+	if err := w.c.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'ver'`).Scan(&w.ver); err != nil {
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	prep := []struct {
+		p   **sql.Stmt
+		sql string
+	}{
+		{&w.selEnt, `SELECT eid, ver FROM entities WHERE tid = ? AND id = ?`},
+		{&w.selDoc, `SELECT doc FROM entities WHERE eid = ?`},
+		{&w.insEnt, `INSERT INTO entities (tid, id, ver, created, modified, doc) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&w.updEnt, `UPDATE entities SET ver = ?, created = ?, modified = ?, doc = ? WHERE eid = ?`},
+		{&w.delEnt, `DELETE FROM entities WHERE eid = ?`},
+		{&w.insType, `INSERT INTO entity_types (tid, type, eid) VALUES (?, ?, ?)`},
+		{&w.delType, `DELETE FROM entity_types WHERE tid = ? AND type = ? AND eid = ?`},
+		{&w.insHas, `INSERT INTO attr_has (tid, name, eid) VALUES (?, ?, ?)`},
+		{&w.delHas, `DELETE FROM attr_has WHERE tid = ? AND name = ? AND eid = ?`},
+		{&w.insNum, `INSERT INTO attr_num (tid, name, num, eid) VALUES (?, ?, ?, ?)`},
+		{&w.delNum, `DELETE FROM attr_num WHERE tid = ? AND name = ? AND num = ? AND eid = ?`},
+		{&w.insTxt, `INSERT INTO attr_txt (tid, name, txt, eid) VALUES (?, ?, ?, ?)`},
+		{&w.delTxt, `DELETE FROM attr_txt WHERE tid = ? AND name = ? AND txt = ? AND eid = ?`},
+		{&w.insGeo, `INSERT INTO geo (id, minx, maxx, miny, maxy, minz, maxz) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.delGeo, `DELETE FROM geo WHERE id = ?`},
+		{&w.insTenant, `INSERT INTO tenants (name) VALUES (?)`},
+		{&w.insName, `INSERT INTO names (name) VALUES (?)`},
+		{&w.insGeoKey, `INSERT INTO geo_keys (tid, type, attr) VALUES (?, ?, ?)`},
+		{&w.addTenantN, `UPDATE tenants SET n = n + ? WHERE tid = ?`},
+		{&w.addTypeN, `INSERT INTO type_counts (tid, type, n) VALUES (?, ?, ?)
+			ON CONFLICT (tid, type) DO UPDATE SET n = n + excluded.n`},
+		{&w.addAttrN, `INSERT INTO attr_counts (tid, name, n, nx) VALUES (?, ?, ?, ?)
+			ON CONFLICT (tid, name) DO UPDATE SET n = n + excluded.n, nx = nx + excluded.nx`},
+		{&w.addTAN, `INSERT INTO type_attrs (tid, type, name, kind, n) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tid, type, name, kind) DO UPDATE SET n = n + excluded.n`},
+		{&w.setVer, `UPDATE meta SET v = ? WHERE k = 'ver'`},
+	}
+	for _, p := range prep {
+		st, err := w.c.PrepareContext(ctx, p.sql)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.p = st
+		w.all = append(w.all, st)
+	}
+	return w, nil
+}
+
+func (w *writer) close() error {
+	var errs []error
+	for _, st := range w.all {
+		errs = append(errs, st.Close())
+	}
+	w.all = nil
+	return errors.Join(errs...)
+}
+
+// run is the writer goroutine: it takes everything pending (up to
+// MaxBatchOps ops), commits it in one transaction and answers every caller.
+// It never sleeps: while one batch commits, the next one queues up.
+func (w *writer) run() {
+	defer close(w.s.stopped)
+	for {
+		var first *writeReq
+		select {
+		case first = <-w.s.wch:
+		case <-w.s.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-w.s.wch:
+					w.process([]*writeReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*writeReq{first}
+		n := len(first.ops)
+	drain:
+		for n < w.s.opts.MaxBatchOps {
+			select {
+			case r := <-w.s.wch:
+				batch = append(batch, r)
+				n += len(r.ops)
+			default:
+				break drain
+			}
+		}
+		w.process(batch)
+	}
+}
+
+func (w *writer) process(batch []*writeReq) {
+	var writes []*writeReq
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			close(r.done)
+			continue
+		}
+		if r.fn != nil {
+			r.err = w.runFn(r)
+			close(r.done)
+			continue
+		}
+		writes = append(writes, r)
+	}
+	if len(writes) == 0 {
+		return
+	}
+	if err := w.commit(writes); err != nil {
+		if len(writes) == 1 {
+			writes[0].err = err
+		} else {
+			// One call broke the shared transaction: retry each alone so
+			// the others still succeed.
+			for _, r := range writes {
+				if err := w.commit([]*writeReq{r}); err != nil {
+					r.err = err
+				}
+			}
+		}
+	}
+	for _, r := range writes {
+		close(r.done)
+	}
+}
+
+func (w *writer) runFn(r *writeReq) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store job panicked: %v", p)
+		}
+	}()
+	return r.fn(r.ctx, w.c)
+}
+
+// entKey identifies an entity within a transaction.
+type entKey struct {
+	tid int64
+	id  string
+}
+
+// entState is an entity as the transaction sees it; ent nil = absent.
+type entState struct {
+	eid  int64
+	ver  int64
+	ent  *ngsild.Entity
+	rows *indexRows
+}
+
+type typeAttrKey struct {
+	tid, typ, name int64
+	kind           ngsild.Kind
+}
+
+// tx is the state of one write transaction. Nothing in it is visible to
+// readers or to the shared dictionaries until commit succeeds.
+type tx struct {
+	w       *writer
+	ctx     context.Context
+	ver     int64
+	tenants map[string]int64
+	names   map[string]int64
+	geo     map[geoKey]int64
+	ents    map[entKey]*entState
+
+	tenantN map[int64]int64
+	typeN   map[[2]int64]int64
+	attrN   map[[2]int64][2]int64
+	taN     map[typeAttrKey]int64
+}
+
+// commit runs reqs in one transaction and fills their results. On error
+// nothing is committed and the results are left unset.
+func (w *writer) commit(reqs []*writeReq) (err error) {
+	ctx := context.Background() // a caller's cancellation must not break the others' transaction
+	t := &tx{
+		w: w, ctx: ctx, ver: w.ver,
+		tenants: map[string]int64{}, names: map[string]int64{}, geo: map[geoKey]int64{},
+		ents:    map[entKey]*entState{},
+		tenantN: map[int64]int64{}, typeN: map[[2]int64]int64{}, attrN: map[[2]int64][2]int64{},
+		taN: map[typeAttrKey]int64{},
+	}
+	if _, err := w.c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	results := make([][]store.Result, len(reqs))
+	err = func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("write panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		for i, r := range reqs {
+			tid, err := t.tenantID(r.tenant)
+			if err != nil {
+				return err
+			}
+			res := make([]store.Result, len(r.ops))
+			for j, op := range r.ops {
+				if res[j], err = t.apply(tid, op); err != nil {
+					return fmt.Errorf("write %s: %w", op.ID, err)
+				}
+			}
+			results[i] = res
+		}
+		if err := t.flushCounters(); err != nil {
+			return err
+		}
+		if t.ver != w.ver {
+			if _, err := w.setVer.ExecContext(ctx, t.ver); err != nil {
+				return err
+			}
+		}
+		_, err = w.c.ExecContext(ctx, `COMMIT`)
+		return err
+	}()
+	if err != nil {
+		if _, rerr := w.c.ExecContext(ctx, `ROLLBACK`); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
+	}
+	w.publish(t)
+	for i, r := range reqs {
+		r.res = results[i]
+	}
+	return nil
+}
+
+// publish makes a committed transaction's dictionary entries and entities
+// visible.
+func (w *writer) publish(t *tx) {
+	w.ver = t.ver
+	s := w.s
+	if len(t.tenants) > 0 || len(t.names) > 0 || len(t.geo) > 0 {
+		s.mu.Lock()
+		for k, v := range t.tenants {
+			s.tenants[k] = v
+		}
+		for k, v := range t.names {
+			s.names[k] = v
+			s.nameOf[v] = k
+		}
+		for k, z := range t.geo {
+			s.addGeoKey(k, z)
+		}
+		s.mu.Unlock()
+	}
+	for _, st := range t.ents {
+		if st.eid == 0 {
+			continue
+		}
+		if st.ent == nil {
+			s.cache.remove(st.eid)
+		} else {
+			s.cache.put(st.eid, &cached{ver: st.ver, ent: st.ent, rows: st.rows})
+		}
+	}
+}
+
+func (t *tx) tenantID(name string) (int64, error) {
+	if tid, ok := t.w.s.tenantID(name); ok {
+		return tid, nil
+	}
+	if tid, ok := t.tenants[name]; ok {
+		return tid, nil
+	}
+	r, err := t.w.insTenant.ExecContext(t.ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("create tenant %q: %w", name, err)
+	}
+	tid, err := r.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	t.tenants[name] = tid
+	return tid, nil
+}
+
+func (t *tx) nameID(name string) (int64, error) {
+	if nid, ok := t.w.s.nameID(name); ok {
+		return nid, nil
+	}
+	if nid, ok := t.names[name]; ok {
+		return nid, nil
+	}
+	r, err := t.w.insName.ExecContext(t.ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("intern name %q: %w", name, err)
+	}
+	nid, err := r.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	t.names[name] = nid
+	return nid, nil
+}
+
+func (t *tx) geoZ(k geoKey) (int64, error) {
+	t.w.s.mu.RLock()
+	z, ok := t.w.s.geoZ[k]
+	t.w.s.mu.RUnlock()
+	if ok {
+		return z, nil
+	}
+	if z, ok := t.geo[k]; ok {
+		return z, nil
+	}
+	r, err := t.w.insGeoKey.ExecContext(t.ctx, k.tid, k.typ, k.attr)
+	if err != nil {
+		return 0, fmt.Errorf("geo key: %w", err)
+	}
+	if z, err = r.LastInsertId(); err != nil {
+		return 0, err
+	}
+	if z >= 1<<24 {
+		return 0, fmt.Errorf("too many (tenant, type, geo attribute) combinations for the R*Tree")
+	}
+	t.geo[k] = z
+	return z, nil
+}
+
+// load returns the entity as this transaction currently sees it.
+func (t *tx) load(tid int64, id string) (*entState, error) {
+	k := entKey{tid, id}
+	if st, ok := t.ents[k]; ok {
+		return st, nil
+	}
+	st := &entState{}
+	err := t.w.selEnt.QueryRowContext(t.ctx, tid, id).Scan(&st.eid, &st.ver)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		st.eid = 0
+	case err != nil:
+		return nil, err
+	default:
+		if c := t.w.s.cache.get(st.eid, st.ver); c != nil {
+			st.ent, st.rows = c.ent, c.rows
+		} else {
+			var doc []byte
+			if err := t.w.selDoc.QueryRowContext(t.ctx, st.eid).Scan(&doc); err != nil {
+				return nil, err
+			}
+			if st.ent, err = decodeEntity(doc); err != nil {
+				return nil, fmt.Errorf("decode stored entity: %w", err)
+			}
+		}
+		if st.rows == nil {
+			st.rows = computeIndex(st.ent)
+		}
+	}
+	t.ents[k] = st
+	return st, nil
+}
+
+func callApply(op store.Op, cur *ngsild.Entity) (next *ngsild.Entity, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			next, err = nil, fmt.Errorf("apply %s panicked: %v", op.ID, p)
+		}
+	}()
+	if op.Apply == nil {
+		return nil, fmt.Errorf("op %s has no Apply", op.ID)
+	}
+	return op.Apply(cur)
+}
+
+// apply runs one op. An error returned is a storage error that breaks the
+// transaction; Apply's own error goes into the Result.
+func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
+	cur, err := t.load(tid, op.ID)
+	if err != nil {
+		return store.Result{}, err
+	}
+	next, aerr := callApply(op, cur.ent)
+	if aerr == nil && next != nil && next.ID != op.ID {
+		aerr = fmt.Errorf("apply for %q returned entity %q", op.ID, next.ID)
+	}
+	if aerr != nil || next == cur.ent {
+		// Unchanged. cur.ent stays cached, so hand out a copy.
+		c := cur.ent.Clone()
+		return store.Result{ID: op.ID, Before: c, After: c, Err: aerr}, nil
+	}
+	// cur.ent is shared with the cache and concurrent readers: Before is a copy.
+	res := store.Result{ID: op.ID, Before: cur.ent.Clone(), After: next}
+	if cur.ent == nil && next == nil {
+		return res, nil
+	}
+	// The stored (and cached) value is a private copy: the caller keeps next.
+	var stored *ngsild.Entity
+	var rows *indexRows
+	if next != nil {
+		stored = next.Clone()
+		rows = computeIndex(stored)
+	} else {
+		rows = &indexRows{}
+	}
+	eid := cur.eid
+	t.ver++
+	ver := t.ver
+	switch {
+	case next == nil:
+		if _, err := t.w.delEnt.ExecContext(t.ctx, eid); err != nil {
+			return res, err
+		}
+		t.tenantN[tid]--
+	default:
+		doc, err := encodeEntity(stored)
+		if err != nil {
+			return res, fmt.Errorf("encode entity: %w", err)
+		}
+		now := time.Now()
+		created, modified := unixNano(stored.CreatedAt, now), unixNano(stored.ModifiedAt, now)
+		if cur.ent == nil {
+			r, err := t.w.insEnt.ExecContext(t.ctx, tid, op.ID, ver, created, modified, doc)
+			if err != nil {
+				return res, err
+			}
+			if eid, err = r.LastInsertId(); err != nil {
+				return res, err
+			}
+			t.tenantN[tid]++
+		} else if _, err := t.w.updEnt.ExecContext(t.ctx, ver, created, modified, doc, eid); err != nil {
+			return res, err
+		}
+	}
+	if err := t.updateIndex(tid, eid, cur.rows, rows); err != nil {
+		return res, err
+	}
+	// ent nil (deleted) makes publish drop eid from the cache.
+	t.ents[entKey{tid, op.ID}] = &entState{eid: eid, ver: ver, ent: stored, rows: rows}
+	return res, nil
+}
+
+func unixNano(t, def time.Time) int64 {
+	if t.IsZero() {
+		return def.UnixNano()
+	}
+	return t.UnixNano()
+}
+
+// updateIndex turns the difference between two versions' index rows into
+// index writes and counter deltas. old is nil or empty for a new entity.
+func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
+	if old == nil {
+		old = &indexRows{}
+	}
+	w, ctx := t.w, t.ctx
+	strCmp := func(a, b string) int {
+		switch {
+		case a < b:
+			return -1
+		case a > b:
+			return 1
+		}
+		return 0
+	}
+	if err := diffSorted(old.types, new.types, strCmp,
+		func(typ string) error {
+			nid, err := t.nameID(typ)
+			if err != nil {
+				return err
+			}
+			t.typeN[[2]int64{tid, nid}]--
+			_, err = w.delType.ExecContext(ctx, tid, nid, eid)
+			return err
+		},
+		func(typ string) error {
+			nid, err := t.nameID(typ)
+			if err != nil {
+				return err
+			}
+			t.typeN[[2]int64{tid, nid}]++
+			_, err = w.insType.ExecContext(ctx, tid, nid, eid)
+			return err
+		}); err != nil {
+		return fmt.Errorf("index types: %w", err)
+	}
+	cmpAttr := func(a, b attrFacts) int { return strCmp(a.name, b.name) }
+	if err := diffSorted(old.attrs, new.attrs, cmpAttr,
+		func(a attrFacts) error {
+			nid, err := t.nameID(a.name)
+			if err != nil {
+				return err
+			}
+			_, err = w.delHas.ExecContext(ctx, tid, nid, eid)
+			return err
+		},
+		func(a attrFacts) error {
+			nid, err := t.nameID(a.name)
+			if err != nil {
+				return err
+			}
+			_, err = w.insHas.ExecContext(ctx, tid, nid, eid)
+			return err
+		}); err != nil {
+		return fmt.Errorf("index attributes: %w", err)
+	}
+	if err := diffSorted(old.nums, new.nums, cmpNum,
+		func(k numKey) error {
+			nid, err := t.nameID(k.name)
+			if err != nil {
+				return err
+			}
+			_, err = w.delNum.ExecContext(ctx, tid, nid, k.v, eid)
+			return err
+		},
+		func(k numKey) error {
+			nid, err := t.nameID(k.name)
+			if err != nil {
+				return err
+			}
+			_, err = w.insNum.ExecContext(ctx, tid, nid, k.v, eid)
+			return err
+		}); err != nil {
+		return fmt.Errorf("index numbers: %w", err)
+	}
+	if err := diffSorted(old.txts, new.txts, cmpTxt,
+		func(k txtKey) error {
+			nid, err := t.nameID(k.name)
+			if err != nil {
+				return err
+			}
+			_, err = w.delTxt.ExecContext(ctx, tid, nid, k.v, eid)
+			return err
+		},
+		func(k txtKey) error {
+			nid, err := t.nameID(k.name)
+			if err != nil {
+				return err
+			}
+			_, err = w.insTxt.ExecContext(ctx, tid, nid, k.v, eid)
+			return err
+		}); err != nil {
+		return fmt.Errorf("index strings: %w", err)
+	}
+	if !geoEqual(old, new) {
+		for i := range len(old.types) * len(old.geos) {
+			if i >= maxGeoEntries {
+				break
+			}
+			if _, err := w.delGeo.ExecContext(ctx, eid<<geoIDBits|int64(i)); err != nil {
+				return fmt.Errorf("unindex geometry: %w", err)
+			}
+		}
+		if len(new.types)*len(new.geos) > maxGeoEntries {
+			return fmt.Errorf("entity has more than %d (type, GeoProperty) pairs", maxGeoEntries)
+		}
+		i := int64(0)
+		for _, typ := range new.types {
+			tnid, err := t.nameID(typ)
+			if err != nil {
+				return err
+			}
+			for _, g := range new.geos {
+				anid, err := t.nameID(g.attr)
+				if err != nil {
+					return err
+				}
+				z, err := t.geoZ(geoKey{tid, tnid, anid})
+				if err != nil {
+					return err
+				}
+				if _, err := w.insGeo.ExecContext(ctx, eid<<geoIDBits|i, g.minx, g.maxx, g.miny, g.maxy, z, z); err != nil {
+					return fmt.Errorf("index geometry: %w", err)
+				}
+				i++
+			}
+		}
+	}
+	// Counters (Types, Attributes, pushdown safety): minus old, plus new.
+	if err := t.countAttrs(tid, old, -1); err != nil {
+		return err
+	}
+	return t.countAttrs(tid, new, +1)
+}
+
+func (t *tx) countAttrs(tid int64, r *indexRows, d int64) error {
+	if len(r.attrs) == 0 {
+		return nil
+	}
+	tnids := make([]int64, len(r.types))
+	for i, typ := range r.types {
+		nid, err := t.nameID(typ)
+		if err != nil {
+			return err
+		}
+		tnids[i] = nid
+	}
+	for _, a := range r.attrs {
+		anid, err := t.nameID(a.name)
+		if err != nil {
+			return err
+		}
+		k := [2]int64{tid, anid}
+		c := t.attrN[k]
+		c[0] += d
+		if a.complex {
+			c[1] += d
+		}
+		t.attrN[k] = c
+		for _, tn := range tnids {
+			for _, kind := range a.kinds {
+				t.taN[typeAttrKey{tid, tn, anid, kind}] += d
+			}
+		}
+	}
+	return nil
+}
+
+func (t *tx) flushCounters() error {
+	w, ctx := t.w, t.ctx
+	for tid, d := range t.tenantN {
+		if d == 0 {
+			continue
+		}
+		if _, err := w.addTenantN.ExecContext(ctx, d, tid); err != nil {
+			return fmt.Errorf("count entities: %w", err)
+		}
+	}
+	for k, d := range t.typeN {
+		if d == 0 {
+			continue
+		}
+		if _, err := w.addTypeN.ExecContext(ctx, k[0], k[1], d); err != nil {
+			return fmt.Errorf("count types: %w", err)
+		}
+	}
+	for k, d := range t.attrN {
+		if d == [2]int64{} {
+			continue
+		}
+		if _, err := w.addAttrN.ExecContext(ctx, k[0], k[1], d[0], d[1]); err != nil {
+			return fmt.Errorf("count attributes: %w", err)
+		}
+	}
+	for k, d := range t.taN {
+		if d == 0 {
+			continue
+		}
+		if _, err := w.addTAN.ExecContext(ctx, k.tid, k.typ, k.name, string(k.kind), d); err != nil {
+			return fmt.Errorf("count type attributes: %w", err)
+		}
+	}
+	return nil
+}
