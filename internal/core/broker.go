@@ -52,8 +52,21 @@ func mapErr(err error, id string) error {
 	return err
 }
 
-// write runs one op and returns its result, with errors mapped.
+// write runs one op on an entity that should exist and returns its result,
+// with errors mapped. The store creates a tenant on any write, so a missing
+// tenant is reported (NonexistentTenant) before writing; only creation may
+// create a tenant.
 func (b *Broker) write(ctx context.Context, tenant string, op store.Op) (store.Result, error) {
+	if tenant != store.DefaultTenant {
+		if _, err := b.store.Get(ctx, tenant, op.ID); errors.Is(err, store.ErrNoTenant) {
+			return store.Result{}, mapErr(err, op.ID)
+		}
+	}
+	return b.writeAny(ctx, tenant, op)
+}
+
+// writeAny runs one op, creating the tenant if need be.
+func (b *Broker) writeAny(ctx context.Context, tenant string, op store.Op) (store.Result, error) {
 	res, err := b.store.Write(ctx, tenant, []store.Op{op})
 	if err != nil {
 		return store.Result{}, err
@@ -63,7 +76,7 @@ func (b *Broker) write(ctx context.Context, tenant string, op store.Op) (store.R
 
 // CreateEntity stores a new entity; AlreadyExists if the id is taken.
 func (b *Broker) CreateEntity(ctx context.Context, tenant string, e *ngsild.Entity) error {
-	_, err := b.write(ctx, tenant, store.Op{ID: e.ID, Apply: b.createFn(e)})
+	_, err := b.writeAny(ctx, tenant, store.Op{ID: e.ID, Apply: b.createFn(e)})
 	return err
 }
 

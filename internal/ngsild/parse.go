@@ -28,6 +28,10 @@ type ParseOptions struct {
 	Fragment bool
 	// Merge accepts null values, which become Null{} attribute values (delete).
 	Merge bool
+	// PartialAttrs lets attributes leave out their value member: merges and
+	// partial attribute updates may change metadata or sub-attributes only.
+	// Appends and updates replace whole attributes, which need their value.
+	PartialAttrs bool
 	// ValidateGeometry checks a GeoProperty value (a decoded GeoJSON geometry).
 	ValidateGeometry func(v any) error
 }
@@ -82,6 +86,9 @@ func ParseEntity(body map[string]any, ex Expander, opts ParseOptions) (*Entity, 
 			return nil, err
 		}
 		name := ex.ExpandTerm(key)
+		if name == "" {
+			return nil, Errorf(BadRequestData, "attribute %s is mapped to null by the @context", key)
+		}
 		insts, err := ParseAttribute(name, raw, ex, opts)
 		if err != nil {
 			return nil, err
@@ -140,7 +147,11 @@ func entityTypes(body map[string]any, ex Expander) ([]string, error) {
 		if err := ValidTypeName(t); err != nil {
 			return nil, err
 		}
-		out = appendUnique(out, ex.ExpandTerm(t))
+		iri := ex.ExpandTerm(t)
+		if iri == "" {
+			return nil, Errorf(BadRequestData, "entity type %s is mapped to null by the @context", t)
+		}
+		out = appendUnique(out, iri)
 	}
 	return out, nil
 }
@@ -223,7 +234,7 @@ func allObjects(arr []any) bool {
 func isAttrObjectArray(arr []any) bool {
 	for _, x := range arr {
 		m := x.(map[string]any)
-		if _, ok := m["type"]; ok {
+		if t, ok := m["type"].(string); ok && Kind(t).Valid() {
 			continue
 		}
 		if _, ok := valueMember(m); ok {
@@ -291,6 +302,12 @@ func parseInstance(name string, raw any, ex Expander, opts ParseOptions, topLeve
 	a := &Attribute{}
 	if t, ok := m["type"]; ok {
 		s, ok := t.(string)
+		_, hasValue := valueMember(m)
+		if ok && !Kind(s).Valid() && !hasValue {
+			// Concise: a JSON object value that happens to have a type member
+			// (a PostalAddress, say) is the value of a Property.
+			return &Attribute{Kind: Property, Value: raw}, nil
+		}
 		if !ok || !Kind(s).Valid() {
 			return nil, Errorf(BadRequestData, "attribute %s has an invalid type %v: expected Property, Relationship, GeoProperty, LanguageProperty, JsonProperty, VocabProperty, ListProperty or ListRelationship", short(name), t)
 		}
@@ -304,12 +321,8 @@ func parseInstance(name string, raw any, ex Expander, opts ParseOptions, topLeve
 	key := a.Kind.ValueKey()
 	v, ok := m[key]
 	if !ok {
-		if a.Kind == Property || a.Kind == GeoProperty {
-			// Merge and partial updates may change metadata only.
-			if !opts.Fragment {
-				return nil, Errorf(BadRequestData, "attribute %s of type %s has no %s member", short(name), a.Kind, key)
-			}
-		} else if !opts.Fragment {
+		// Merge and partial updates may change metadata only.
+		if !opts.PartialAttrs {
 			return nil, Errorf(BadRequestData, "attribute %s of type %s has no %s member", short(name), a.Kind, key)
 		}
 	} else if err := setValue(a, name, v, ex, opts); err != nil {
@@ -326,6 +339,9 @@ func parseInstance(name string, raw any, ex Expander, opts ParseOptions, topLeve
 			return nil, err
 		}
 		subName := ex.ExpandTerm(k)
+		if subName == "" {
+			return nil, Errorf(BadRequestData, "sub-attribute %s is mapped to null by the @context", k)
+		}
 		s, err := parseInstance(subName, sub, ex, opts, false)
 		if err != nil {
 			return nil, err

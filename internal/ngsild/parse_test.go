@@ -48,6 +48,7 @@ func TestParseEntityErrors(t *testing.T) {
 		{"no type", `{"id":"urn:a:1"}`, "no type"},
 		{"type number", `{"id":"urn:a:1","type":3}`, "entity type"},
 		{"bad attr type", `{"id":"urn:a:1","type":"T","a":{"type":"Proprety","value":1}}`, "invalid type"},
+		{"bad attr type without value", `{"id":"urn:a:1","type":"T","a":{"type":5}}`, "invalid type"},
 		{"relationship without object", `{"id":"urn:a:1","type":"T","r":{"type":"Relationship"}}`, "no object"},
 		{"relationship object not URI", `{"id":"urn:a:1","type":"T","r":{"type":"Relationship","object":"x y"}}`, "not a URI"},
 		{"null value", `{"id":"urn:a:1","type":"T","a":{"type":"Property","value":null}}`, "null"},
@@ -149,7 +150,7 @@ func TestRenderFormats(t *testing.T) {
 	}{
 		{"normalized", RenderOptions{}, `{"id":"urn:a:1","type":"T","n":{"type":"LanguageProperty","languageMap":{"fr":"Gare","nl":"Station"}},"r":{"type":"Relationship","object":"urn:b:1"},"v":{"type":"Property","value":3,"unitCode":"C62"},"w":{"type":"Property","value":4}}`},
 		{"concise", RenderOptions{Format: Concise}, `{"id":"urn:a:1","type":"T","n":{"languageMap":{"fr":"Gare","nl":"Station"}},"r":{"object":"urn:b:1"},"v":{"value":3,"unitCode":"C62"},"w":4}`},
-		{"keyValues", RenderOptions{Format: KeyValues}, `{"id":"urn:a:1","type":"T","n":{"fr":"Gare","nl":"Station"},"r":"urn:b:1","v":3,"w":4}`},
+		{"keyValues", RenderOptions{Format: KeyValues}, `{"id":"urn:a:1","type":"T","n":{"languageMap":{"fr":"Gare","nl":"Station"}},"r":"urn:b:1","v":3,"w":4}`},
 		{"lang", RenderOptions{Format: KeyValues, Lang: "nl"}, `{"id":"urn:a:1","type":"T","n":"Station","r":"urn:b:1","v":3,"w":4}`},
 		{"pick", RenderOptions{Format: KeyValues, Pick: map[string]bool{"id": true, DefaultContextNS + "v": true}}, `{"id":"urn:a:1","v":3}`},
 		{"omit", RenderOptions{Format: KeyValues, Omit: map[string]bool{"type": true, DefaultContextNS + "n": true}}, `{"id":"urn:a:1","r":"urn:b:1","v":3,"w":4}`},

@@ -118,7 +118,13 @@ func renderInstance(a *Attribute, opts RenderOptions) any {
 		kind, value = Property, pickLanguage(a.Value, opts.Lang)
 	}
 	if opts.Format == KeyValues {
-		return value
+		// The simplified representation keeps the value member of the kinds
+		// whose bare value would read back as a plain Property.
+		switch kind {
+		case Property, Relationship, GeoProperty:
+			return value
+		}
+		return Object{{Key: kind.ValueKey(), Value: value}}
 	}
 	concise := opts.Format == Concise
 	obj := Object{}

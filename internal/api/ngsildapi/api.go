@@ -8,9 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -55,9 +57,26 @@ func New(b *core.Broker, contexts store.Contexts, r Resolver, log *slog.Logger, 
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
+	methods := map[string][]string{} // path -> methods served, for 405 answers
+	var paths []string
 	h := func(pattern string, f func(*request) error) {
 		mux.Handle(pattern, a.handle(f))
+		if method, path, ok := strings.Cut(pattern, " "); ok {
+			if methods[path] == nil {
+				paths = append(paths, path)
+			}
+			methods[path] = append(methods[path], method)
+		}
 	}
+	defer func() {
+		for _, path := range paths {
+			allow := strings.Join(methods[path], ", ")
+			mux.Handle(path, a.handle(func(r *request) error {
+				r.w.Header().Set("Allow", allow)
+				return ngsild.Errorf(ngsild.MethodNotAllowed, "%s is not allowed on %s: use %s", r.r.Method, r.r.URL.Path, allow)
+			}))
+		}
+	}()
 	p := Prefix
 	h("POST "+p+"/entities", a.createEntity)
 	h("GET "+p+"/entities", a.queryEntities)

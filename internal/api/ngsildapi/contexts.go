@@ -113,6 +113,10 @@ func (a *API) deleteContext(req *request) error {
 	if err != nil {
 		return err
 	}
+	// Contexts built from the deleted document must not outlive it.
+	if f, ok := a.resolver.(interface{ Flush() }); ok {
+		f.Flush()
+	}
 	req.noContent()
 	return nil
 }

@@ -352,7 +352,9 @@ func (req *request) attrBody(name string, fragment bool) ([]*ngsild.Attribute, e
 	if err != nil {
 		return nil, err
 	}
-	return ngsild.ParseAttribute(name, v, c, parseOptions(false, fragment))
+	opts := parseOptions(false, fragment)
+	opts.PartialAttrs = fragment // a partial attribute update may leave out the value
+	return ngsild.ParseAttribute(name, v, c, opts)
 }
 
 func (a *API) partialAttrUpdate(req *request) error {

@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	base        = "/ngsi-ld/v1"
+	apiBase     = "/ngsi-ld/v1"
 	coreContext = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 	defaultNS   = "https://uri.etsi.org/ngsi-ld/default-context/"
 	// wasteContext is one of the embedded Smart Data Models contexts.
@@ -22,24 +22,24 @@ const (
 
 // --- helpers shared by the test files of this package ---
 
-func entityPath(id string) string { return base + "/entities/" + url.PathEscape(id) }
+func entityPath(id string) string { return apiBase + "/entities/" + url.PathEscape(id) }
 
-func link(u string) map[string]string { return map[string]string{"Link": apitest.LinkHeader(u)} }
+func linkHdr(u string) map[string]string { return map[string]string{"Link": apitest.LinkHeader(u)} }
 
 // mustCreate creates an entity and fails unless the broker answers 201.
 func mustCreate(t *testing.T, s *apitest.Server, body any, header map[string]string) {
 	t.Helper()
-	s.Post(base+"/entities", body, header).Expect(t, http.StatusCreated)
+	s.Post(apiBase+"/entities", body, header).Expect(t, http.StatusCreated)
 }
 
 // read retrieves an entity (with query, e.g. "?options=sysAttrs") and expects 200.
-func read(t *testing.T, s *apitest.Server, id, query string, header map[string]string) *apitest.Response {
+func readEntity(t *testing.T, s *apitest.Server, id, query string, header map[string]string) *apitest.Response {
 	t.Helper()
 	return s.Get(entityPath(id)+query, header).Expect(t, http.StatusOK)
 }
 
 // object decodes a JSON object body.
-func object(t *testing.T, r *apitest.Response) map[string]any {
+func jsonObject(t *testing.T, r *apitest.Response) map[string]any {
 	t.Helper()
 	m, ok := r.JSON(t).(map[string]any)
 	if !ok {
@@ -65,7 +65,7 @@ func sameJSON(t *testing.T, got, want []byte) {
 
 // vehicle is an entity with the usual attribute kinds, in the core context
 // (so its terms expand to the default-context namespace).
-func vehicle(id string) map[string]any {
+func vehicleEntity(id string) map[string]any {
 	return map[string]any{
 		"id":   id,
 		"type": "Vehicle",
@@ -93,26 +93,26 @@ func vehicle(id string) map[string]any {
 func TestCreateEntity(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	r := s.Post(base+"/entities", vehicle(id), nil).Expect(t, http.StatusCreated)
-	if got, want := r.Header.Get("Location"), base+"/entities/"+id; got != want {
+	r := s.Post(apiBase+"/entities", vehicleEntity(id), nil).Expect(t, http.StatusCreated)
+	if got, want := r.Header.Get("Location"), apiBase+"/entities/"+id; got != want {
 		t.Errorf("Location %q, want %q", got, want)
 	}
 	if len(r.Body) != 0 {
 		t.Errorf("201 with a body: %s", r.Body)
 	}
-	apitest.Golden(t, "entity_create_read", read(t, s, id, "", nil).Body)
+	apitest.Golden(t, "entity_create_read", readEntity(t, s, id, "", nil).Body)
 
 	t.Run("AlreadyExists", func(t *testing.T) {
 		other := map[string]any{"id": id, "type": "Other", "x": map[string]any{"type": "Property", "value": 1}}
-		s.Post(base+"/entities", other, nil).ExpectProblem(t, http.StatusConflict, "AlreadyExists")
-		apitest.Golden(t, "entity_create_read", read(t, s, id, "", nil).Body)
+		s.Post(apiBase+"/entities", other, nil).ExpectProblem(t, http.StatusConflict, "AlreadyExists")
+		apitest.Golden(t, "entity_create_read", readEntity(t, s, id, "", nil).Body)
 	})
 }
 
 func TestRetrieveEntityRepresentations(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
+	mustCreate(t, s, vehicleEntity(id), nil)
 	cases := []struct {
 		name, query string
 	}{
@@ -130,7 +130,7 @@ func TestRetrieveEntityRepresentations(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := read(t, s, id, tc.query, nil)
+			r := readEntity(t, s, id, tc.query, nil)
 			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
@@ -154,19 +154,19 @@ func TestRetrieveEntityRepresentations(t *testing.T) {
 func TestRetrieveEntityAccept(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
+	mustCreate(t, s, vehicleEntity(id), nil)
 
 	t.Run("json_has_Link_header", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=brandName", map[string]string{"Accept": "application/json"})
+		r := readEntity(t, s, id, "?attrs=brandName", map[string]string{"Accept": "application/json"})
 		if got, want := r.Header.Get("Link"), apitest.LinkHeader(coreContext); got != want {
 			t.Errorf("Link %q, want %q", got, want)
 		}
-		if _, ok := object(t, r)["@context"]; ok {
+		if _, ok := jsonObject(t, r)["@context"]; ok {
 			t.Errorf("application/json body with @context: %s", r.Body)
 		}
 	})
 	t.Run("ld_json_has_context_member", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=brandName", map[string]string{"Accept": "application/ld+json"})
+		r := readEntity(t, s, id, "?attrs=brandName", map[string]string{"Accept": "application/ld+json"})
 		if ct := r.Header.Get("Content-Type"); ct != "application/ld+json" {
 			t.Errorf("Content-Type %q", ct)
 		}
@@ -176,30 +176,30 @@ func TestRetrieveEntityAccept(t *testing.T) {
 		apitest.Golden(t, "entity_retrieve_ld_json", r.Body)
 	})
 	t.Run("ld_json_echoes_user_context", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=location", map[string]string{"Accept": "application/ld+json", "Link": apitest.LinkHeader(wasteContext)})
-		if got := object(t, r)["@context"]; got != wasteContext {
+		r := readEntity(t, s, id, "?attrs=location", map[string]string{"Accept": "application/ld+json", "Link": apitest.LinkHeader(wasteContext)})
+		if got := jsonObject(t, r)["@context"]; got != wasteContext {
 			t.Errorf("@context %v, want %s", got, wasteContext)
 		}
 	})
 	t.Run("geo_json_feature", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=brandName,location", map[string]string{"Accept": "application/geo+json"})
+		r := readEntity(t, s, id, "?attrs=brandName,location", map[string]string{"Accept": "application/geo+json"})
 		if ct := r.Header.Get("Content-Type"); ct != "application/geo+json" {
 			t.Errorf("Content-Type %q", ct)
 		}
 		apitest.Golden(t, "entity_retrieve_geojson", r.Body)
 	})
 	t.Run("geo_json_keyValues", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=brandName,location&options=keyValues", map[string]string{"Accept": "application/geo+json"})
+		r := readEntity(t, s, id, "?attrs=brandName,location&options=keyValues", map[string]string{"Accept": "application/geo+json"})
 		apitest.Golden(t, "entity_retrieve_geojson_keyValues", r.Body)
 	})
 	t.Run("wildcard", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=brandName", map[string]string{"Accept": "*/*"})
+		r := readEntity(t, s, id, "?attrs=brandName", map[string]string{"Accept": "*/*"})
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q", ct)
 		}
 	})
 	t.Run("q_values", func(t *testing.T) {
-		r := read(t, s, id, "?attrs=brandName", map[string]string{"Accept": "application/json;q=0.5, application/ld+json"})
+		r := readEntity(t, s, id, "?attrs=brandName", map[string]string{"Accept": "application/json;q=0.5, application/ld+json"})
 		if ct := r.Header.Get("Content-Type"); ct != "application/ld+json" {
 			t.Errorf("Content-Type %q", ct)
 		}
@@ -212,7 +212,7 @@ func TestRetrieveEntityAccept(t *testing.T) {
 func TestDeleteEntity(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
+	mustCreate(t, s, vehicleEntity(id), nil)
 	r := s.Delete(entityPath(id), nil).Expect(t, http.StatusNoContent)
 	if len(r.Body) != 0 {
 		t.Errorf("204 with a body: %s", r.Body)
@@ -220,7 +220,7 @@ func TestDeleteEntity(t *testing.T) {
 	s.Get(entityPath(id), nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 	s.Delete(entityPath(id), nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 	// The id can be used again.
-	mustCreate(t, s, vehicle(id), nil)
+	mustCreate(t, s, vehicleEntity(id), nil)
 }
 
 // --- updates ---
@@ -237,7 +237,7 @@ func TestMergeEntity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := apitest.Start(t)
 			id := "urn:ngsi-ld:Vehicle:A4567"
-			mustCreate(t, s, vehicle(id), nil)
+			mustCreate(t, s, vehicleEntity(id), nil)
 			patch := map[string]any{
 				// a new attribute
 				"color": map[string]any{"type": "Property", "value": "red"},
@@ -249,15 +249,15 @@ func TestMergeEntity(t *testing.T) {
 				"brandName": "urn:ngsi-ld:null",
 			}
 			s.Do(apitest.Req{Method: "PATCH", Path: entityPath(id), Body: patch, ContentType: tc.contentType}).Expect(t, http.StatusNoContent)
-			apitest.Golden(t, "entity_merge", read(t, s, id, "", nil).Body)
+			apitest.Golden(t, "entity_merge", readEntity(t, s, id, "", nil).Body)
 		})
 	}
 	t.Run("delete_sub_attribute", func(t *testing.T) {
 		s := apitest.Start(t)
 		id := "urn:ngsi-ld:Vehicle:A4567"
-		mustCreate(t, s, vehicle(id), nil)
+		mustCreate(t, s, vehicleEntity(id), nil)
 		s.Patch(entityPath(id), map[string]any{"speed": map[string]any{"type": "Property", "accuracy": nil}}, nil).Expect(t, http.StatusNoContent)
-		got := object(t, read(t, s, id, "?attrs=speed", nil))
+		got := jsonObject(t, readEntity(t, s, id, "?attrs=speed", nil))
 		want := map[string]any{"type": "Property", "value": 80.0, "unitCode": "KMH", "observedAt": "2024-05-01T10:00:00.000Z"}
 		if !reflect.DeepEqual(got["speed"], want) {
 			t.Errorf("speed %v, want %v", got["speed"], want)
@@ -270,26 +270,26 @@ func TestMergeEntity(t *testing.T) {
 	t.Run("id_mismatch", func(t *testing.T) {
 		s := apitest.Start(t)
 		id := "urn:ngsi-ld:Vehicle:A4567"
-		mustCreate(t, s, vehicle(id), nil)
-		before := read(t, s, id, "", nil).Body
+		mustCreate(t, s, vehicleEntity(id), nil)
+		before := readEntity(t, s, id, "", nil).Body
 		s.Patch(entityPath(id), map[string]any{"id": "urn:ngsi-ld:Vehicle:other", "a": 1}, nil).ExpectProblem(t, http.StatusBadRequest, "BadRequestData")
-		sameJSON(t, read(t, s, id, "", nil).Body, before)
+		sameJSON(t, readEntity(t, s, id, "", nil).Body, before)
 	})
 }
 
 func TestReplaceEntity(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
-	created := object(t, read(t, s, id, "?options=sysAttrs", nil))["createdAt"]
+	mustCreate(t, s, vehicleEntity(id), nil)
+	created := jsonObject(t, readEntity(t, s, id, "?options=sysAttrs", nil))["createdAt"]
 	time.Sleep(5 * time.Millisecond)
 	repl := map[string]any{
 		"type":  "Car",
 		"color": map[string]any{"type": "Property", "value": "blue"},
 	}
 	s.Put(entityPath(id), repl, nil).Expect(t, http.StatusNoContent)
-	apitest.Golden(t, "entity_replace", read(t, s, id, "", nil).Body)
-	after := object(t, read(t, s, id, "?options=sysAttrs", nil))
+	apitest.Golden(t, "entity_replace", readEntity(t, s, id, "", nil).Body)
+	after := jsonObject(t, readEntity(t, s, id, "?options=sysAttrs", nil))
 	if after["createdAt"] != created {
 		t.Errorf("replace changed createdAt: %v -> %v", created, after["createdAt"])
 	}
@@ -305,20 +305,20 @@ func TestAppendAttrs(t *testing.T) {
 	}
 	t.Run("overwrite", func(t *testing.T) {
 		s := apitest.Start(t)
-		mustCreate(t, s, vehicle(id), nil)
+		mustCreate(t, s, vehicleEntity(id), nil)
 		s.Post(entityPath(id)+"/attrs", frag, nil).Expect(t, http.StatusNoContent)
-		apitest.Golden(t, "entity_append", read(t, s, id, "?attrs=brandName,color", nil).Body)
+		apitest.Golden(t, "entity_append", readEntity(t, s, id, "?attrs=brandName,color", nil).Body)
 	})
 	t.Run("noOverwrite", func(t *testing.T) {
 		s := apitest.Start(t)
-		mustCreate(t, s, vehicle(id), nil)
+		mustCreate(t, s, vehicleEntity(id), nil)
 		r := s.Post(entityPath(id)+"/attrs?options=noOverwrite", frag, nil).Expect(t, http.StatusMultiStatus)
 		apitest.Golden(t, "entity_append_noOverwrite_result", r.Body)
-		apitest.Golden(t, "entity_append_noOverwrite", read(t, s, id, "?attrs=brandName,color", nil).Body)
+		apitest.Golden(t, "entity_append_noOverwrite", readEntity(t, s, id, "?attrs=brandName,color", nil).Body)
 	})
 	t.Run("noOverwrite_all_new", func(t *testing.T) {
 		s := apitest.Start(t)
-		mustCreate(t, s, vehicle(id), nil)
+		mustCreate(t, s, vehicleEntity(id), nil)
 		s.Post(entityPath(id)+"/attrs?options=noOverwrite", map[string]any{"color": map[string]any{"type": "Property", "value": "red"}}, nil).Expect(t, http.StatusNoContent)
 	})
 	t.Run("missing_entity", func(t *testing.T) {
@@ -330,7 +330,7 @@ func TestAppendAttrs(t *testing.T) {
 func TestUpdateAttrs(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
+	mustCreate(t, s, vehicleEntity(id), nil)
 	s.Patch(entityPath(id)+"/attrs", map[string]any{"brandName": map[string]any{"type": "Property", "value": "BMW"}}, nil).Expect(t, http.StatusNoContent)
 	r := s.Patch(entityPath(id)+"/attrs", map[string]any{
 		"speed":   map[string]any{"type": "Property", "value": 50},
@@ -338,7 +338,7 @@ func TestUpdateAttrs(t *testing.T) {
 	}, nil).Expect(t, http.StatusMultiStatus)
 	apitest.Golden(t, "entity_update_attrs_result", r.Body)
 	// Update replaces the whole attribute (its sub-attributes go).
-	apitest.Golden(t, "entity_update_attrs", read(t, s, id, "?attrs=brandName,speed,missing", nil).Body)
+	apitest.Golden(t, "entity_update_attrs", readEntity(t, s, id, "?attrs=brandName,speed,missing", nil).Body)
 	s.Patch(entityPath("urn:ngsi-ld:Vehicle:none")+"/attrs", map[string]any{"a": 1}, nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 }
 
@@ -356,7 +356,7 @@ func TestPartialAttrUpdate(t *testing.T) {
 	s.Patch(entityPath(id)+"/attrs/temperature", map[string]any{"value": 25}, nil).Expect(t, http.StatusNoContent)
 	// datasetId selects the instance.
 	s.Patch(entityPath(id)+"/attrs/temperature", map[string]any{"value": 30, "datasetId": "urn:ngsi-ld:Dataset:b"}, nil).Expect(t, http.StatusNoContent)
-	apitest.Golden(t, "entity_partial_attr_update", read(t, s, id, "", nil).Body)
+	apitest.Golden(t, "entity_partial_attr_update", readEntity(t, s, id, "", nil).Body)
 
 	t.Run("missing_instance", func(t *testing.T) {
 		s.Patch(entityPath(id)+"/attrs/temperature", map[string]any{"value": 1, "datasetId": "urn:ngsi-ld:Dataset:none"}, nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
@@ -367,7 +367,7 @@ func TestPartialAttrUpdate(t *testing.T) {
 	t.Run("missing_entity", func(t *testing.T) {
 		s.Patch(entityPath("urn:ngsi-ld:Sensor:none")+"/attrs/temperature", map[string]any{"value": 1}, nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 	})
-	apitest.Golden(t, "entity_partial_attr_update", read(t, s, id, "", nil).Body)
+	apitest.Golden(t, "entity_partial_attr_update", readEntity(t, s, id, "", nil).Body)
 }
 
 func TestDeleteAttr(t *testing.T) {
@@ -393,7 +393,7 @@ func TestDeleteAttr(t *testing.T) {
 			s := apitest.Start(t)
 			mustCreate(t, s, sensor, nil)
 			s.Delete(entityPath(id)+tc.path, nil).Expect(t, http.StatusNoContent)
-			got := object(t, read(t, s, id, "", nil))
+			got := jsonObject(t, readEntity(t, s, id, "", nil))
 			if got["humidity"] == nil {
 				t.Errorf("humidity was deleted too: %v", got)
 			}
@@ -410,26 +410,26 @@ func TestDeleteAttr(t *testing.T) {
 	t.Run("errors", func(t *testing.T) {
 		s := apitest.Start(t)
 		mustCreate(t, s, sensor, nil)
-		before := read(t, s, id, "", nil).Body
+		before := readEntity(t, s, id, "", nil).Body
 		s.Delete(entityPath(id)+"/attrs/pressure", nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 		s.Delete(entityPath(id)+"/attrs/temperature?datasetId=urn:ngsi-ld:Dataset:none", nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 		s.Delete(entityPath(id)+"/attrs/temperature?datasetId=not%20a%20uri", nil).ExpectProblem(t, http.StatusBadRequest, "BadRequestData")
 		s.Delete(entityPath(id)+"/attrs/temperature?deleteAll=yes", nil).ExpectProblem(t, http.StatusBadRequest, "BadRequestData")
 		s.Delete(entityPath("urn:ngsi-ld:Sensor:none")+"/attrs/temperature", nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
-		sameJSON(t, read(t, s, id, "", nil).Body, before)
+		sameJSON(t, readEntity(t, s, id, "", nil).Body, before)
 	})
 }
 
 func TestReplaceAttr(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
+	mustCreate(t, s, vehicleEntity(id), nil)
 	// Replace drops the old sub-attributes and metadata.
 	s.Put(entityPath(id)+"/attrs/speed", map[string]any{"type": "Property", "value": 10, "source": map[string]any{"type": "Property", "value": "radar"}}, nil).Expect(t, http.StatusNoContent)
-	apitest.Golden(t, "entity_replace_attr", read(t, s, id, "?attrs=speed", nil).Body)
+	apitest.Golden(t, "entity_replace_attr", readEntity(t, s, id, "?attrs=speed", nil).Body)
 	s.Put(entityPath(id)+"/attrs/missing", map[string]any{"type": "Property", "value": 1}, nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 	s.Put(entityPath(id)+"/attrs/speed", map[string]any{"type": "Property"}, nil).ExpectProblem(t, http.StatusBadRequest, "BadRequestData")
-	apitest.Golden(t, "entity_replace_attr", read(t, s, id, "?attrs=speed", nil).Body)
+	apitest.Golden(t, "entity_replace_attr", readEntity(t, s, id, "?attrs=speed", nil).Body)
 }
 
 // --- the information model ---
@@ -460,32 +460,33 @@ func TestAttributeKindsRoundTrip(t *testing.T) {
 		"route":    map[string]any{"type": "ListRelationship", "objectList": []any{"urn:ngsi-ld:Stop:1", "urn:ngsi-ld:Stop:2"}, "objectType": "Stop"},
 		"status":   map[string]any{"type": "Property", "value": map[string]any{"ok": true}},
 	}
-	s.Do(apitest.Req{Method: "POST", Path: base + "/entities", Body: body, ContentType: "application/ld+json"}).Expect(t, http.StatusCreated)
+	s.Do(apitest.Req{Method: "POST", Path: apiBase + "/entities", Body: body, ContentType: "application/ld+json"}).Expect(t, http.StatusCreated)
 
 	// Read back under the same context (hosted, so a Link header can name it):
 	// short names, vocab values and objectType compacted. Under the core
 	// context: full IRIs for the ex: terms, default-context short names.
 	userCtx, _ := json.Marshal([]any{ctx, coreContext})
-	loc := s.Post(base+"/jsonldContexts", map[string]any{"@context": json.RawMessage(userCtx)}, nil).Expect(t, http.StatusCreated).Header.Get("Location")
+	loc := s.Post(apiBase+"/jsonldContexts", map[string]any{"@context": json.RawMessage(userCtx)}, nil).Expect(t, http.StatusCreated).Header.Get("Location")
 	cases := []struct {
 		name, query string
 	}{
 		{"normalized", ""},
 		{"concise", "?options=concise"},
+		{"keyValues", "?options=keyValues"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			apitest.Golden(t, "kinds_user_context_"+tc.name, read(t, s, id, tc.query, link(s.URL+loc)).Body)
-			apitest.Golden(t, "kinds_core_context_"+tc.name, read(t, s, id, tc.query, nil).Body)
+			apitest.Golden(t, "kinds_user_context_"+tc.name, readEntity(t, s, id, tc.query, linkHdr(s.URL+loc)).Body)
+			apitest.Golden(t, "kinds_core_context_"+tc.name, readEntity(t, s, id, tc.query, nil).Body)
 		})
 	}
 	t.Run("concise_round_trips", func(t *testing.T) {
 		// The concise representation, posted back, gives the same entity.
-		conc := object(t, read(t, s, id, "?options=concise", nil))
+		conc := jsonObject(t, readEntity(t, s, id, "?options=concise", nil))
 		conc["id"] = "urn:ngsi-ld:Bin:2"
 		mustCreate(t, s, conc, nil)
-		a := object(t, read(t, s, id, "", nil))
-		b := object(t, read(t, s, "urn:ngsi-ld:Bin:2", "", nil))
+		a := jsonObject(t, readEntity(t, s, id, "", nil))
+		b := jsonObject(t, readEntity(t, s, "urn:ngsi-ld:Bin:2", "", nil))
 		b["id"] = id
 		if !reflect.DeepEqual(a, b) {
 			ab, _ := json.Marshal(a)
@@ -506,8 +507,8 @@ func TestMultiAttributes(t *testing.T) {
 			map[string]any{"type": "Property", "value": 22, "datasetId": "urn:ngsi-ld:Dataset:a"},
 		},
 	}, nil)
-	apitest.Golden(t, "multi_attribute", read(t, s, id, "", nil).Body)
-	apitest.Golden(t, "multi_attribute_concise", read(t, s, id, "?options=concise", nil).Body)
+	apitest.Golden(t, "multi_attribute", readEntity(t, s, id, "", nil).Body)
+	apitest.Golden(t, "multi_attribute_concise", readEntity(t, s, id, "?options=concise", nil).Body)
 
 	dup := map[string]any{
 		"id": "urn:ngsi-ld:Sensor:2", "type": "Sensor",
@@ -520,11 +521,11 @@ func TestMultiAttributes(t *testing.T) {
 		name string
 		send func() *apitest.Response
 	}{
-		{"create_duplicate_datasetId", func() *apitest.Response { return s.Post(base+"/entities", dup, nil) }},
+		{"create_duplicate_datasetId", func() *apitest.Response { return s.Post(apiBase+"/entities", dup, nil) }},
 		{"create_two_defaults", func() *apitest.Response {
 			d := map[string]any{"id": "urn:ngsi-ld:Sensor:2", "type": "Sensor", "t": []any{
 				map[string]any{"type": "Property", "value": 1}, map[string]any{"type": "Property", "value": 2}}}
-			return s.Post(base+"/entities", d, nil)
+			return s.Post(apiBase+"/entities", d, nil)
 		}},
 		{"append_duplicate_datasetId", func() *apitest.Response {
 			return s.Post(entityPath(id)+"/attrs", map[string]any{"temperature": dup["temperature"]}, nil)
@@ -532,9 +533,9 @@ func TestMultiAttributes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := read(t, s, id, "", nil).Body
+			before := readEntity(t, s, id, "", nil).Body
 			tc.send().ExpectProblem(t, http.StatusBadRequest, "BadRequestData")
-			sameJSON(t, read(t, s, id, "", nil).Body, before)
+			sameJSON(t, readEntity(t, s, id, "", nil).Body, before)
 			s.Get(entityPath("urn:ngsi-ld:Sensor:2"), nil).ExpectProblem(t, http.StatusNotFound, "ResourceNotFound")
 		})
 	}
@@ -543,8 +544,8 @@ func TestMultiAttributes(t *testing.T) {
 func TestSysAttrs(t *testing.T) {
 	s := apitest.Start(t)
 	id := "urn:ngsi-ld:Vehicle:A4567"
-	mustCreate(t, s, vehicle(id), nil)
-	before := object(t, read(t, s, id, "?options=sysAttrs", nil))
+	mustCreate(t, s, vehicleEntity(id), nil)
+	before := jsonObject(t, readEntity(t, s, id, "?options=sysAttrs", nil))
 	for _, k := range []string{"createdAt", "modifiedAt"} {
 		v, _ := before[k].(string)
 		if _, err := time.Parse(time.RFC3339Nano, v); err != nil || !strings.HasSuffix(v, "Z") {
@@ -556,7 +557,7 @@ func TestSysAttrs(t *testing.T) {
 	}
 	time.Sleep(5 * time.Millisecond)
 	s.Patch(entityPath(id)+"/attrs/speed", map[string]any{"value": 100}, nil).Expect(t, http.StatusNoContent)
-	after := object(t, read(t, s, id, "?options=sysAttrs", nil))
+	after := jsonObject(t, readEntity(t, s, id, "?options=sysAttrs", nil))
 	if after["createdAt"] != before["createdAt"] {
 		t.Errorf("update changed createdAt: %v -> %v", before["createdAt"], after["createdAt"])
 	}
@@ -572,13 +573,13 @@ func TestSysAttrs(t *testing.T) {
 		t.Errorf("an untouched attribute's modifiedAt changed: %v -> %v", bn["modifiedAt"], an["modifiedAt"])
 	}
 	// keyValues carries no system attributes.
-	kv := object(t, read(t, s, id, "?options=sysAttrs,keyValues&attrs=brandName", nil))
+	kv := jsonObject(t, readEntity(t, s, id, "?options=sysAttrs,keyValues&attrs=brandName", nil))
 	if _, ok := kv["createdAt"]; ok {
 		t.Errorf("keyValues with createdAt: %v", kv)
 	}
 	// createdAt/modifiedAt in a request body are ignored, not stored.
 	mustCreate(t, s, map[string]any{"id": "urn:ngsi-ld:X:1", "type": "X", "createdAt": "2000-01-01T00:00:00Z"}, nil)
-	x := object(t, read(t, s, "urn:ngsi-ld:X:1", "?options=sysAttrs", nil))
+	x := jsonObject(t, readEntity(t, s, "urn:ngsi-ld:X:1", "?options=sysAttrs", nil))
 	if x["createdAt"] == "2000-01-01T00:00:00.000Z" {
 		t.Errorf("createdAt taken from the body")
 	}

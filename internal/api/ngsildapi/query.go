@@ -138,13 +138,17 @@ func (a *API) queryPost(req *request) error {
 
 // setSelectors maps the EntitySelector list of a Query body. One selector
 // maps directly; several are supported when they all select by the same
-// member (all by type, or all by id), which is how clients use them.
+// member (all by type only, or all by id with the same type), which is how
+// clients use them. Other combinations would need an OR of selectors that
+// store.Query cannot express: they get OperationNotSupported rather than a
+// wrong answer.
 func setSelectors(q *store.Query, raw any, expand func(string) string) error {
 	list, ok := raw.([]any)
 	if !ok || len(list) == 0 {
 		return ngsild.Errorf(ngsild.BadRequestData, "entities must be a non-empty array of EntitySelectors")
 	}
 	var types []string
+	byID, byType := 0, 0
 	for _, x := range list {
 		sel, ok := x.(map[string]any)
 		if !ok {
@@ -152,6 +156,17 @@ func setSelectors(q *store.Query, raw any, expand func(string) string) error {
 		}
 		if len(list) > 1 && (sel["idPattern"] != nil) {
 			return ngsild.Errorf(ngsild.OperationNotSupported, "idPattern is supported in a single EntitySelector only")
+		}
+		if sel["id"] != nil {
+			byID++
+			if len(list) > 1 && !equalJSON(sel["type"], list[0].(map[string]any)["type"]) {
+				return ngsild.Errorf(ngsild.OperationNotSupported, "several EntitySelectors with ids must have the same type")
+			}
+		} else {
+			byType++
+		}
+		if byID > 0 && byType > 0 {
+			return ngsild.Errorf(ngsild.OperationNotSupported, "EntitySelectors by id and by type only cannot be combined in one query")
 		}
 		if id, ok := sel["id"]; ok {
 			s, ok := id.(string)
@@ -174,6 +189,9 @@ func setSelectors(q *store.Query, raw any, expand func(string) string) error {
 			continue
 		}
 		types = append(types, "("+t+")")
+	}
+	if byID > 1 && len(types) > 0 {
+		types = types[:1] // all the same
 	}
 	if len(types) > 0 {
 		tq, err := qlang.ParseTypeQuery(strings.Join(types, "|"), expand)
@@ -214,9 +232,6 @@ func (a *API) runQuery(req *request, q *store.Query) error {
 	}
 	res, err := a.broker.Query(req.r.Context(), req.storeTenant(), q)
 	if err != nil {
-		if ngsild.IsType(err, ngsild.NonexistentTenant) {
-			return err
-		}
 		return err
 	}
 	if q.Count {
@@ -247,4 +262,14 @@ func intParam(s string, def int, name string) (int, error) {
 		return 0, ngsild.Errorf(ngsild.BadRequestData, "%s must be a non-negative integer, not %q", name, s)
 	}
 	return n, nil
+}
+
+// equalJSON reports whether two decoded JSON scalars (or absent members) are equal.
+func equalJSON(a, b any) bool {
+	as, aok := a.(string)
+	bs, bok := b.(string)
+	if aok || bok {
+		return aok && bok && as == bs
+	}
+	return a == nil && b == nil
 }

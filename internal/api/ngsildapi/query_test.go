@@ -109,16 +109,17 @@ func queryFixture(t *testing.T) *apitest.Server {
 		},
 		{
 			"id": sensorID("002"), "type": "Sensor", "scope": "/Antwerp",
-			"temperature": temp2,
-			"status":      prop("broken"),
-			"active":      prop(false),
-			"humidity":    prop(40),
-			"name":        prop("Atomium sensor"),
-			"address":     prop(map[string]any{"addressLocality": "Antwerp", "postalCode": "2000", "geo": map[string]any{"floor": 0}}),
-			"tags":        prop([]any{"c"}),
-			"refRoom":     rel("urn:ngsi-ld:Room:2"),
-			"installedAt": prop("2022-07-15T12:30:00Z"),
-			"location":    geoProp("Point", []any{4.3416, 50.8949}),
+			"temperature":  temp2,
+			"status":       prop("broken"),
+			"active":       prop(false),
+			"humidity":     prop(40),
+			"name":         prop("Atomium sensor"),
+			"address":      prop(map[string]any{"addressLocality": "Antwerp", "postalCode": "2000", "geo": map[string]any{"floor": 0}}),
+			"tags":         prop([]any{"c"}),
+			"refRoom":      rel("urn:ngsi-ld:Room:2"),
+			"installedAt":  prop("2022-07-15T12:30:00Z"),
+			"calibratedAt": prop(map[string]any{"@type": "DateTime", "@value": "2024-02-01T09:00:00Z"}),
+			"location":     geoProp("Point", []any{4.3416, 50.8949}),
 		},
 		{
 			"id": sensorID("003"), "type": "Sensor", "scope": []any{"/Brussels/Midi", "/Brussels/Midi/Platform"},
@@ -233,6 +234,9 @@ func TestQueryFilters(t *testing.T) {
 		{"q datetime ==", "q=" + enc("installedAt==2020-03-01T08:00:00Z"), []string{s1}},
 		{"q datetime other zone", "q=" + enc("installedAt==2020-03-01T09:00:00+01:00"), []string{s1}},
 		{"q date range", "q=" + enc("installedAt==2020-01-01..2021-01-01"), []string{s1}},
+		{"q DateTime value object", "q=" + enc("calibratedAt>=2024-01-01T00:00:00Z"), []string{s2}},
+		{"q DateTime value object ==", "q=" + enc("calibratedAt==2024-02-01T10:00:00+01:00"), []string{s2}},
+		{"q DateTime value object <", "q=" + enc("calibratedAt<2024-01-01T00:00:00Z"), []string{}},
 		// multi-instance attributes: any instance
 		{"q multi-instance default", "q=" + enc("temperature==30"), []string{s3}},
 		{"q multi-instance dataset", "q=" + enc("temperature==10"), []string{s3}},
@@ -276,6 +280,7 @@ func TestQueryPost(t *testing.T) {
 		{"q and selector", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "Sensor"}}, "q": "temperature>=20"}, []string{s1, s3}},
 		{"attrs", map[string]any{"type": "Query", "attrs": []any{"humidity", "refRoom"}}, []string{s1, s2}},
 		{"scopeQ", map[string]any{"type": "Query", "scopeQ": "/Brussels/#"}, []string{s1, s3}},
+		{"id selectors without type", map[string]any{"type": "Query", "entities": []any{map[string]any{"id": room1}, map[string]any{"id": s2}}}, []string{s2, room1}},
 		{"geoQ", map[string]any{"type": "Query", "geoQ": map[string]any{"georel": "near;maxDistance==1000", "geometry": "Point", "coordinates": []any{4.3500, 50.8450}}}, []string{s1}},
 	}
 	for _, tc := range cases {
@@ -286,6 +291,18 @@ func TestQueryPost(t *testing.T) {
 			}
 		})
 	}
+	t.Run("selectors store.Query cannot combine", func(t *testing.T) {
+		for name, sels := range map[string][]any{
+			"id and type only":         {map[string]any{"id": s1, "type": "Sensor"}, map[string]any{"type": "Room"}},
+			"ids with different types": {map[string]any{"id": s1, "type": "Sensor"}, map[string]any{"id": room1, "type": "Room"}},
+			"type only and id":         {map[string]any{"type": "Room"}, map[string]any{"id": s1}},
+			"two idPatterns":           {map[string]any{"idPattern": "Sensor", "type": "Sensor"}, map[string]any{"idPattern": "Room", "type": "Room"}},
+		} {
+			s.Post("/ngsi-ld/v1/entityOperations/query", map[string]any{"type": "Query", "entities": sels}, nil).
+				ExpectProblem(t, 422, "OperationNotSupported")
+			_ = name
+		}
+	})
 	t.Run("attrs projection", func(t *testing.T) {
 		r := s.Post("/ngsi-ld/v1/entityOperations/query", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "Sensor"}}, "attrs": []any{"humidity", "status"}}, nil).Expect(t, 200)
 		apitest.Golden(t, "query-post-attrs", r.Body)
@@ -312,7 +329,7 @@ func TestQueryRepresentations(t *testing.T) {
 		{"query-keyvalues", "type=Sensor&options=keyValues", ""},
 		{"query-concise", "type=Sensor&options=concise&q=" + enc("temperature>20"), ""},
 		{"query-keyvalues-format", "type=Room,Office&format=keyValues", ""},
-		{"query-sysattrs-keyvalues", "id=" + room1 + "&options=keyValues,sysAttrs", ""},
+		{"query-sysattrs", "id=" + room1 + "&options=sysAttrs", ""},
 		{"query-ld-json", "type=Room&options=keyValues", "application/ld+json"},
 		{"query-geojson", "type=Sensor&attrs=name,location", "application/geo+json"},
 		{"query-geojson-keyvalues", "type=Sensor&options=keyValues&attrs=name", "application/geo+json"},
@@ -391,6 +408,14 @@ func TestQueryUserContext(t *testing.T) {
 	if len(got) != 3 {
 		t.Errorf("expanded names without a context: %v, want the 3 bikes", got)
 	}
+	// POST query with the @context in an application/ld+json body.
+	r = s.Do(apitest.Req{Method: "POST", Path: "/ngsi-ld/v1/entityOperations/query", ContentType: "application/ld+json",
+		Body: map[string]any{"@context": ctxURL, "type": "Query", "entities": []any{map[string]any{"type": "Bike"}}, "q": "battery<50"}}).Expect(t, 200)
+	if ids := entityIDs(t, r); !slices.Equal(ids, []string{"urn:ngsi-ld:Bike:2"}) {
+		t.Errorf("ld+json POST query: %v", ids)
+	}
+	s.Do(apitest.Req{Method: "POST", Path: "/ngsi-ld/v1/entityOperations/query", ContentType: "application/ld+json", Header: link,
+		Body: map[string]any{"@context": ctxURL, "type": "Query", "q": "battery<50"}}).ExpectProblem(t, 400, "BadRequestData")
 	r = s.Get(entitiesPath+"?type=Bike&q="+enc("station==urn:ngsi-ld:Station:Midi")+"&options=keyValues&limit=1", link).Expect(t, 200)
 	if !strings.Contains(r.Header.Get("Link"), ctxURL) {
 		t.Errorf("response Link %q does not echo the request context %s", r.Header.Get("Link"), ctxURL)
@@ -658,5 +683,197 @@ func TestQueryErrors(t *testing.T) {
 			s.Do(apitest.Req{Method: "POST", Path: "/ngsi-ld/v1/entityOperations/query", Body: tc.body, ContentType: tc.ct}).
 				ExpectProblem(t, tc.status, tc.errType)
 		})
+	}
+}
+
+// With enough entities the store answers q conjuncts from its indexes
+// (attr_num, attr_txt, attr_has) instead of scanning: every operator must
+// give the same entities as evaluating the predicate on each one, for full
+// lists, counts and small pages.
+func TestQueryIndexedAgainstOracle(t *testing.T) {
+	s := apitest.Start(t)
+	type ent struct {
+		id   string
+		n    float64 // absent when i%11 == 0
+		str  string
+		b    bool
+		tags []float64
+		rel  string
+		m    [2]float64 // default instance, datasetId instance
+		hasN bool
+	}
+	const total = 240
+	var all []ent
+	letters := []string{"alpha", "bravo", "charlie", "delta", "echo"}
+	for i := range total {
+		e := ent{
+			id:   fmt.Sprintf("urn:ngsi-ld:Thing:%03d", i),
+			n:    float64(i % 17),
+			hasN: i%11 != 0,
+			str:  letters[i%5],
+			b:    i%3 == 0,
+			tags: []float64{float64(i % 4), float64(i % 6)},
+			rel:  fmt.Sprintf("urn:ngsi-ld:Station:%d", i%7),
+			m:    [2]float64{float64(i % 10), float64(i % 13)},
+		}
+		all = append(all, e)
+		body := map[string]any{
+			"id": e.id, "type": "Thing",
+			"str":  prop(e.str),
+			"b":    prop(e.b),
+			"tags": prop([]any{e.tags[0], e.tags[1]}),
+			"rel":  rel(e.rel),
+			"m":    []any{prop(e.m[0]), map[string]any{"type": "Property", "value": e.m[1], "datasetId": "urn:ngsi-ld:Dataset:x"}},
+		}
+		if e.hasN {
+			body["n"] = prop(e.n)
+		}
+		if i%2 == 0 {
+			body["type"] = []any{"Thing", "EvenThing"}
+		}
+		createEntity(t, s, body, nil)
+	}
+	anyOf := func(xs []float64, f func(float64) bool) bool { return slices.ContainsFunc(xs, f) }
+	cases := []struct {
+		q    string
+		pred func(e ent) bool
+	}{
+		{"n==5", func(e ent) bool { return e.hasN && e.n == 5 }},
+		{"n!=5", func(e ent) bool { return e.hasN && e.n != 5 }},
+		{"n>12", func(e ent) bool { return e.hasN && e.n > 12 }},
+		{"n>=12", func(e ent) bool { return e.hasN && e.n >= 12 }},
+		{"n<2", func(e ent) bool { return e.hasN && e.n < 2 }},
+		{"n<=2", func(e ent) bool { return e.hasN && e.n <= 2 }},
+		{"n==3..4", func(e ent) bool { return e.hasN && e.n >= 3 && e.n <= 4 }},
+		{"n==1,7,16", func(e ent) bool { return e.hasN && (e.n == 1 || e.n == 7 || e.n == 16) }},
+		{"n", func(e ent) bool { return e.hasN }},
+		{"!n", func(e ent) bool { return !e.hasN }},
+		{`str=="charlie"`, func(e ent) bool { return e.str == "charlie" }},
+		{`str=="bravo","echo"`, func(e ent) bool { return e.str == "bravo" || e.str == "echo" }},
+		{`str>"charlie"`, func(e ent) bool { return e.str > "charlie" }},
+		{`str=="b".."d"`, func(e ent) bool { return e.str >= "b" && e.str <= "d" }},
+		{`str~=^[a-c]`, func(e ent) bool { return e.str[0] <= 'c' }},
+		{"b==true", func(e ent) bool { return e.b }},
+		{"b==false", func(e ent) bool { return !e.b }},
+		{"b==1", func(e ent) bool { return false }},
+		{"tags==3", func(e ent) bool { return anyOf(e.tags, func(x float64) bool { return x == 3 }) }},
+		{"tags>4", func(e ent) bool { return anyOf(e.tags, func(x float64) bool { return x > 4 }) }},
+		{"tags!=0", func(e ent) bool { return !anyOf(e.tags, func(x float64) bool { return x == 0 }) }},
+		{"rel==urn:ngsi-ld:Station:3", func(e ent) bool { return e.rel == "urn:ngsi-ld:Station:3" }},
+		{"m==12", func(e ent) bool { return e.m[0] == 12 || e.m[1] == 12 }},
+		{"m<1", func(e ent) bool { return e.m[0] < 1 || e.m[1] < 1 }},
+		{"n==5;b==true", func(e ent) bool { return e.hasN && e.n == 5 && e.b }},
+		{`n>=10;str=="alpha";m>5`, func(e ent) bool {
+			return e.hasN && e.n >= 10 && e.str == "alpha" && (e.m[0] > 5 || e.m[1] > 5)
+		}},
+		{"n==5|b==true", func(e ent) bool { return (e.hasN && e.n == 5) || e.b }},
+		{`(n<3|n>14);str!="alpha"`, func(e ent) bool { return e.hasN && (e.n < 3 || e.n > 14) && e.str != "alpha" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.q, func(t *testing.T) {
+			var want []string
+			for _, e := range all {
+				if tc.pred(e) {
+					want = append(want, e.id)
+				}
+			}
+			if want == nil {
+				want = []string{}
+			}
+			got := queryIDs(t, s, "q="+enc(tc.q)+"&limit=1000", nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("q=%s: %d entities, want %d\n got %v\nwant %v", tc.q, len(got), len(want), got, want)
+			}
+			r := s.Get(entitiesPath+"?q="+enc(tc.q)+"&count=true&limit=0", nil).Expect(t, 200)
+			if c := r.Header.Get("NGSILD-Results-Count"); c != strconv.Itoa(len(want)) {
+				t.Errorf("count %s, want %d", c, len(want))
+			}
+			// Small pages (the store may use an index for them).
+			var paged []string
+			for off := 0; off < len(want)+3; off += 3 {
+				paged = append(paged, queryIDs(t, s, fmt.Sprintf("type=Thing&q=%s&limit=3&offset=%d", enc(tc.q), off), nil)...)
+			}
+			if paged == nil {
+				paged = []string{}
+			}
+			if !slices.Equal(paged, want) {
+				t.Errorf("pages of 3: %v\nwant %v", paged, want)
+			}
+			// With a type that selects half of them.
+			var even []string
+			for _, id := range want {
+				var i int
+				fmt.Sscanf(id, "urn:ngsi-ld:Thing:%d", &i)
+				if i%2 == 0 {
+					even = append(even, id)
+				}
+			}
+			if even == nil {
+				even = []string{}
+			}
+			if got := queryIDs(t, s, "type=EvenThing&q="+enc(tc.q)+"&limit=1000", nil); !slices.Equal(got, even) {
+				t.Errorf("type=EvenThing: %v\nwant %v", got, even)
+			}
+		})
+	}
+}
+
+// Queries see updates and deletions: no stale index entries.
+func TestQueryAfterWrites(t *testing.T) {
+	s := apitest.Start(t)
+	const total = 80
+	id := func(i int) string { return fmt.Sprintf("urn:ngsi-ld:Meter:%02d", i) }
+	for i := range total {
+		createEntity(t, s, map[string]any{"id": id(i), "type": "Meter", "level": prop(1), "label": prop("old")}, nil)
+	}
+	// Change a third, delete a fifth, drop label from every seventh.
+	var changed, deleted []string
+	for i := range total {
+		switch {
+		case i%5 == 4:
+			s.Delete(entitiesPath+"/"+id(i), nil).Expect(t, 204)
+			deleted = append(deleted, id(i))
+		case i%3 == 0:
+			s.Patch(entitiesPath+"/"+id(i)+"/attrs", map[string]any{"level": prop(2), "label": prop("new")}, nil).Expect(t, 204)
+			changed = append(changed, id(i))
+		}
+		if i%7 == 6 && i%5 != 4 {
+			s.Delete(entitiesPath+"/"+id(i)+"/attrs/label", nil).Expect(t, 204)
+		}
+	}
+	var unchanged, newLabel, noLabel []string
+	for i := range total {
+		if i%5 == 4 {
+			continue
+		}
+		if i%3 != 0 {
+			unchanged = append(unchanged, id(i))
+		}
+		if i%7 == 6 {
+			noLabel = append(noLabel, id(i))
+		} else if i%3 == 0 {
+			newLabel = append(newLabel, id(i))
+		}
+	}
+	for _, tc := range []struct {
+		params string
+		want   []string
+	}{
+		{"q=" + enc("level==2"), changed},
+		{"q=" + enc("level==1"), unchanged},
+		{"q=" + enc(`label=="new"`), newLabel},
+		{"q=" + enc("!label") + "&type=Meter", noLabel},
+		{"id=" + deleted[0] + "," + deleted[1], []string{}},
+	} {
+		if got := queryIDs(t, s, tc.params+"&limit=1000", nil); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v\nwant %v", tc.params, got, tc.want)
+		}
+	}
+	r := s.Get(entitiesPath+"?type=Meter&count=true&limit=0", nil).Expect(t, 200)
+	if c := r.Header.Get("NGSILD-Results-Count"); c != strconv.Itoa(total-len(deleted)) {
+		t.Errorf("count %s, want %d", c, total-len(deleted))
+	}
+	if got := queryIDs(t, s, "q="+enc("level>=1")+"&limit=1", nil); !slices.Equal(got, []string{id(0)}) {
+		t.Errorf("first page: %v", got)
 	}
 }

@@ -263,8 +263,9 @@ func (req *request) bodyObject(allowMerge bool) (map[string]any, error) {
 
 func parseOptions(merge bool, fragment bool) ngsild.ParseOptions {
 	return ngsild.ParseOptions{
-		Merge:    merge,
-		Fragment: fragment,
+		Merge:        merge,
+		Fragment:     fragment,
+		PartialAttrs: merge,
 		ValidateGeometry: func(v any) error {
 			_, err := geo.ParseGeometry(v)
 			return err

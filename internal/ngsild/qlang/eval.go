@@ -165,6 +165,11 @@ func (t *term) anyOf(v any, langMap, vocab bool) bool {
 		}
 		return false
 	case map[string]any:
+		if v, ok := x["@value"]; ok && !langMap {
+			// A JSON-LD value object, e.g. {"@type": "DateTime", "@value":
+			// "2024-05-01T10:00:00Z"}: compare its value.
+			return t.scalar(v, vocab)
+		}
 		if !langMap {
 			return false
 		}
@@ -179,6 +184,9 @@ func (t *term) anyOf(v any, langMap, vocab bool) bool {
 }
 
 func (t *term) scalar(x any, vocab bool) bool {
+	if m, ok := x.(map[string]any); ok && m["@value"] != nil {
+		x = m["@value"] // a JSON-LD value object in an array
+	}
 	switch t.op {
 	case tMatch, tNotMatch:
 		s, ok := x.(string)

@@ -121,6 +121,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Add("_pragma", "synchronous("+sync+")")
 		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		if readOnly {
 			q.Add("_pragma", "query_only(1)")
 		}

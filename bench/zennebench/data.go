@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+)
+
+// The data set: entities of ten types spread uniformly over the Brussels
+// region's bounding box, each with a numeric level, a status and a location.
+// Entity i is always the same, so scenarios can address entities by number.
+var types = []string{
+	"WasteContainer", "Streetlight", "ParkingSpot", "AirQualityObserved", "NoiseLevelObserved",
+	"BikeHireDockingStation", "TrafficFlowObserved", "WaterMeter", "Building", "PointOfInterest",
+}
+
+// The Brussels region's bounding box.
+const (
+	minLon, maxLon = 4.24, 4.48
+	minLat, maxLat = 50.76, 50.91
+)
+
+var statuses = []string{"ok", "ok", "ok", "warning", "broken"}
+
+func entityType(i int) string { return types[i%len(types)] }
+
+func entityID(i int) string {
+	return "urn:ngsi-ld:" + entityType(i) + ":" + strconv.Itoa(i)
+}
+
+// appendEntity appends entity i as normalized NGSI-LD JSON (core @context:
+// the client sends no Link header, so terms expand to the default vocabulary).
+func appendEntity(b []byte, i int) []byte {
+	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
+	lon := minLon + r.Float64()*(maxLon-minLon)
+	lat := minLat + r.Float64()*(maxLat-minLat)
+	return fmt.Appendf(b, `{"id":%q,"type":%q,`+
+		`"level":{"type":"Property","value":%d},`+
+		`"status":{"type":"Property","value":%q},`+
+		`"name":{"type":"Property","value":"%s %d"},`+
+		`"location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[%.6f,%.6f]}}}`,
+		entityID(i), entityType(i), r.IntN(101), statuses[r.IntN(len(statuses))], entityType(i), i, lon, lat)
+}
+
+// batchBody is the JSON array of entities [from, to).
+func batchBody(from, to int) []byte {
+	b := make([]byte, 0, (to-from)*300+2)
+	b = append(b, '[')
+	for i := from; i < to; i++ {
+		if i > from {
+			b = append(b, ',')
+		}
+		b = appendEntity(b, i)
+	}
+	return append(b, ']')
+}
+
+// randomPoint is a point in the bounding box.
+func randomPoint(r *rand.Rand) (lon, lat float64) {
+	return minLon + r.Float64()*(maxLon-minLon), minLat + r.Float64()*(maxLat-minLat)
+}

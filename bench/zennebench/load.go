@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// newClient is the HTTP client every scenario and limit uses: keep-alive
+// connections, one per concurrent worker.
+func newClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			MaxConnsPerHost:     conns,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+	}
+}
+
+// do sends one request and drains the answer; a non-2xx status is an error.
+func do(c *http.Client, method, url string, body []byte, header map[string]string) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, url, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		if len(msg) > 300 {
+			msg = msg[:300]
+		}
+		return resp, fmt.Errorf("%s %s: status %d: %s", method, url, resp.StatusCode, msg)
+	}
+	return resp, nil
+}
+
+// stats summarises one timed run.
+type stats struct {
+	ops      int
+	errs     int
+	firstErr error
+	elapsed  time.Duration
+	lat      []time.Duration // sorted
+}
+
+func (s *stats) rate() float64 { return float64(s.ops) / s.elapsed.Seconds() }
+
+func (s *stats) pct(p float64) time.Duration {
+	if len(s.lat) == 0 {
+		return 0
+	}
+	i := int(p / 100 * float64(len(s.lat)-1))
+	return s.lat[i]
+}
+
+func (s *stats) String() string {
+	out := fmt.Sprintf("%d ops in %s = %.0f/s, p50 %s p95 %s p99 %s max %s",
+		s.ops, s.elapsed.Round(time.Millisecond), s.rate(), ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99)), ms(s.pct(100)))
+	if s.errs > 0 {
+		out += fmt.Sprintf(", %d errors (first: %v)", s.errs, s.firstErr)
+	}
+	return out
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// runFor runs op on workers goroutines for warmup+d and measures the
+// operations of the last d only. op gets its worker number and a per-worker
+// sequence number.
+func runFor(ctx context.Context, workers int, warmup, d time.Duration, op func(w, i int) error) *stats {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		lat      []time.Duration
+		errs     int
+		firstErr error
+	}
+	results := make([]result, workers)
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	end := measureFrom.Add(d)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := &results[w]
+			res.lat = make([]time.Duration, 0, 4096)
+			for i := 0; ctx.Err() == nil; i++ {
+				t0 := time.Now()
+				if t0.After(end) {
+					return
+				}
+				err := op(w, i)
+				if t0.Before(measureFrom) {
+					continue
+				}
+				if err != nil {
+					res.errs++
+					if res.firstErr == nil {
+						res.firstErr = err
+					}
+					continue
+				}
+				res.lat = append(res.lat, time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(measureFrom)
+	s := &stats{elapsed: elapsed}
+	for _, r := range results {
+		s.lat = append(s.lat, r.lat...)
+		s.errs += r.errs
+		if s.firstErr == nil {
+			s.firstErr = r.firstErr
+		}
+	}
+	s.ops = len(s.lat)
+	slices.Sort(s.lat)
+	return s
+}
+
+// runN runs op once for every i in [0, n) on workers goroutines and times
+// every call.
+func runN(ctx context.Context, workers, n int, op func(w, i int) error) *stats {
+	var mu sync.Mutex
+	next := 0
+	take := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if next >= n || ctx.Err() != nil {
+			return -1
+		}
+		next++
+		return next - 1
+	}
+	lats := make([][]time.Duration, workers)
+	errs := make([]error, workers)
+	nerr := make([]int, workers)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := take(); i >= 0; i = take() {
+				t0 := time.Now()
+				if err := op(w, i); err != nil {
+					nerr[w]++
+					if errs[w] == nil {
+						errs[w] = err
+					}
+					continue
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	s := &stats{elapsed: time.Since(start)}
+	for w := range workers {
+		s.lat = append(s.lat, lats[w]...)
+		s.errs += nerr[w]
+		if s.firstErr == nil {
+			s.firstErr = errs[w]
+		}
+	}
+	s.ops = len(s.lat)
+	slices.Sort(s.lat)
+	return s
+}

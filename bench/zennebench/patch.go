@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+)
+
+// patchBody is the body of every PATCH: one Property.
+func patchBody(v int) []byte {
+	return fmt.Appendf(nil, `{"level":{"type":"Property","value":%d}}`, v%101)
+}
+
+// patchScenario sends PATCH /entities/{id}/attrs on cfg.concurrency
+// keep-alive clients to random entities of the data set. The server answers
+// 204 after the commit, so every update counted is durable.
+func patchScenario(ctx context.Context, cfg *config, client *http.Client, base string) *stats {
+	rngs := make([]*rand.Rand, cfg.concurrency)
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(uint64(w), 1))
+	}
+	return runFor(ctx, cfg.concurrency, cfg.warmup, cfg.duration, func(w, i int) error {
+		id := entityID(rngs[w].IntN(cfg.entities))
+		_, err := do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", patchBody(i), nil)
+		return err
+	})
+}
