@@ -1,0 +1,111 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/zenne-city/zenne/internal/apitest"
+)
+
+// TestDemoCity loads the demo city as `zenne demo` does and checks it is
+// queryable: every type with its count, the municipalities with their
+// boundaries, and a typed geo-query in the centre of Brussels.
+func TestDemoCity(t *testing.T) {
+	s := apitest.Start(t)
+	summary, err := s.App.LoadDemo(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summary["Municipality"] != 19 || summary["Neighbourhood"] != 145 {
+		t.Fatalf("summary %v: want 19 municipalities and 145 neighbourhoods", summary)
+	}
+	total := 0
+	for _, n := range summary {
+		total += n
+	}
+	if total < 300 {
+		t.Fatalf("only %d demo entities", total)
+	}
+	r := s.Get("/ngsi-ld/v1/types?details=true", nil).Expect(t, http.StatusOK)
+	if got := len(r.JSON(t).([]any)); got != len(summary) {
+		t.Fatalf("%d types served, %d loaded", got, len(summary))
+	}
+	counted := 0
+	for typ, n := range summary {
+		ctx := map[string]string{}
+		if typ == "Municipality" || typ == "Neighbourhood" {
+			typ = "https://zenne.city/ns/" + typ
+		}
+		r := s.Get("/ngsi-ld/v1/entities?count=true&limit=0&type="+typeIRI(typ), ctx).Expect(t, http.StatusOK)
+		if r.Header.Get("NGSILD-Results-Count") == "" {
+			t.Fatalf("no count for %s", typ)
+		}
+		var c int
+		json.Unmarshal([]byte(r.Header.Get("NGSILD-Results-Count")), &c)
+		if c != n {
+			t.Errorf("type %s: %d entities, %d loaded", typ, c, n)
+		}
+		counted += c
+	}
+	if counted != total {
+		t.Errorf("counted %d of %d", counted, total)
+	}
+	// The Grand-Place lies in the City of Brussels (NIS 21004).
+	r = s.Get("/ngsi-ld/v1/entities?type=https://zenne.city/ns/Municipality&georel=intersects&geometry=Point&coordinates=[4.3525,50.8467]&pick=id", nil).Expect(t, http.StatusOK)
+	if !strings.Contains(string(r.Body), "urn:ngsi-ld:Municipality:21004") {
+		t.Fatalf("the Grand-Place is not in the City of Brussels: %s", r.Body)
+	}
+}
+
+// typeIRI gives the type as a query term: Smart Data Models types are
+// expanded by their own contexts, so ask by full IRI where we know it.
+func typeIRI(t string) string {
+	if strings.Contains(t, "://") {
+		return t
+	}
+	domains := map[string]string{
+		"WasteContainer": "WasteManagement", "ParkingSpot": "Parking", "Streetlight": "Streetlighting",
+		"AirQualityObserved": "Environment", "NoiseLevelObserved": "Environment",
+		"WaterConsumptionObserved": "WaterConsumption", "Building": "Building",
+		"CrowdFlowObserved": "Transportation", "PointOfInterest": "PointOfInterest",
+	}
+	return "https://smartdatamodels.org/dataModel." + domains[t] + "/" + t
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	s := apitest.Start(t)
+	for _, path := range []string{"/health", "/health/live", "/health/ready"} {
+		r := s.Get(path, nil).Expect(t, http.StatusOK)
+		if !strings.Contains(string(r.Body), `"status":"ok"`) {
+			t.Fatalf("%s: %s", path, r.Body)
+		}
+	}
+	s.Get("/ngsi-ld/v1/entities/urn:x:1", nil).Expect(t, http.StatusNotFound)
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`zenne_http_requests_total{code="404",method="GET",route="GET /ngsi-ld/v1/entities/{id}"} 1`,
+		"zenne_http_request_duration_seconds_bucket",
+		`zenne_build_info{version="test"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// TestNotReadyAfterStoreClosed: readiness reports the store, liveness does not.
+func TestNotReadyAfterStoreClosed(t *testing.T) {
+	s := apitest.Start(t)
+	s.App.Store.Close()
+	s.Get("/health/ready", nil).Expect(t, http.StatusServiceUnavailable)
+	s.Get("/health/live", nil).Expect(t, http.StatusOK)
+}
