@@ -202,8 +202,12 @@ func Normalize(body []byte) []byte {
 	if json.Unmarshal(b, &v) != nil {
 		return b
 	}
-	out, _ := json.MarshalIndent(v, "", "  ")
-	return append(out, '\n')
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+	return out.Bytes()
 }
 
 // Golden compares the normalised body with testdata/golden/<name>.json.

@@ -36,18 +36,35 @@ func (o Object) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, err := json.Marshal(m.Key)
-		if err != nil {
+		if err := writeJSON(&b, m.Key); err != nil {
 			return nil, err
 		}
-		b.Write(k)
 		b.WriteByte(':')
-		v, err := json.Marshal(m.Value)
-		if err != nil {
+		if err := writeJSON(&b, m.Value); err != nil {
 			return nil, err
 		}
-		b.Write(v)
 	}
 	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// writeJSON appends v to b without escaping <, > and & (responses are JSON,
+// not HTML, and q expressions are full of comparison signs).
+func writeJSON(b *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
+	return nil
+}
+
+// Marshal encodes v as JSON without HTML escaping.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeJSON(&b, v); err != nil {
+		return nil, err
+	}
 	return b.Bytes(), nil
 }

@@ -298,9 +298,10 @@ func TestQueryPost(t *testing.T) {
 			"type only and id":         {map[string]any{"type": "Room"}, map[string]any{"id": s1}},
 			"two idPatterns":           {map[string]any{"idPattern": "Sensor", "type": "Sensor"}, map[string]any{"idPattern": "Room", "type": "Room"}},
 		} {
-			s.Post("/ngsi-ld/v1/entityOperations/query", map[string]any{"type": "Query", "entities": sels}, nil).
-				ExpectProblem(t, 422, "OperationNotSupported")
-			_ = name
+			t.Run(name, func(t *testing.T) {
+				s.Post("/ngsi-ld/v1/entityOperations/query", map[string]any{"type": "Query", "entities": sels}, nil).
+					ExpectProblem(t, 422, "OperationNotSupported")
+			})
 		}
 	})
 	t.Run("attrs projection", func(t *testing.T) {
@@ -455,7 +456,7 @@ func TestQueryPagination(t *testing.T) {
 		{"idPattern", "idPattern=Counter", all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, limit := range []int{1, 5, 7, 20, 100} {
+			for _, limit := range []int{1, 7, 100} {
 				var got []string
 				for off := 0; off < n+limit; off += limit {
 					page := queryIDs(t, s, fmt.Sprintf("%s&limit=%d&offset=%d", tc.params, limit, off), nil)
@@ -596,27 +597,27 @@ func TestQueryErrors(t *testing.T) {
 		{"type dangling operator", "type=" + enc("Room;"), 400, "BadRequestData"},
 		{"type stray paren", "type=" + enc("Room)"), 400, "BadRequestData"},
 		{"attrs invalid name", "attrs=" + enc("a b"), 400, "BadRequestData"},
-		{"q bad operator", "q=" + enc("temperature=>20"), 400, "InvalidRequest"},
-		{"q single =", "q=" + enc("temperature=20"), 400, "InvalidRequest"},
-		{"q missing value", "q=" + enc("temperature=="), 400, "InvalidRequest"},
-		{"q unquoted string", "q=" + enc("status==ok"), 400, "InvalidRequest"},
-		{"q unterminated string", "q=" + enc(`status=="ok`), 400, "InvalidRequest"},
-		{"q unbalanced parenthesis", "q=" + enc(`(status=="ok"`), 400, "InvalidRequest"},
-		{"q stray parenthesis", "q=" + enc(`status=="ok")`), 400, "InvalidRequest"},
-		{"q dangling and", "q=" + enc(`status=="ok";`), 400, "InvalidRequest"},
-		{"q range with >", "q=" + enc("temperature>1..5"), 400, "InvalidRequest"},
-		{"q range mixed types", "q=" + enc(`temperature==1.."5"`), 400, "InvalidRequest"},
-		{"q list with <", "q=" + enc("temperature<1,2"), 400, "InvalidRequest"},
-		{"q bad regexp", "q=" + enc("name~=(unclosed"), 400, "InvalidRequest"},
-		{"q unbalanced bracket", "q=" + enc("address[city==1"), 400, "InvalidRequest"},
-		{"q empty key", "q=" + enc("address[]==1"), 400, "InvalidRequest"},
-		{"q after metadata", "q=" + enc("temperature.observedAt.x==1"), 400, "InvalidRequest"},
-		{"q bad date", "q=" + enc("installedAt>2020-13-45"), 400, "InvalidRequest"},
-		{"q boolean ordered", "q=" + enc("active>true"), 400, "InvalidRequest"},
-		{"q whitespace only", "q=" + enc("  "), 400, "InvalidRequest"},
-		{"scopeQ # not last", "scopeQ=" + enc("/Brussels/#/Midi"), 400, "InvalidRequest"},
-		{"scopeQ partial wildcard", "scopeQ=" + enc("/Brussels/Mi+"), 400, "InvalidRequest"},
-		{"scopeQ empty level", "scopeQ=" + enc("/Brussels//x"), 400, "InvalidRequest"},
+		{"q bad operator", "q=" + enc("temperature=>20"), 400, "BadRequestData"},
+		{"q single =", "q=" + enc("temperature=20"), 400, "BadRequestData"},
+		{"q missing value", "q=" + enc("temperature=="), 400, "BadRequestData"},
+		{"q unquoted string", "q=" + enc("status==ok"), 400, "BadRequestData"},
+		{"q unterminated string", "q=" + enc(`status=="ok`), 400, "BadRequestData"},
+		{"q unbalanced parenthesis", "q=" + enc(`(status=="ok"`), 400, "BadRequestData"},
+		{"q stray parenthesis", "q=" + enc(`status=="ok")`), 400, "BadRequestData"},
+		{"q dangling and", "q=" + enc(`status=="ok";`), 400, "BadRequestData"},
+		{"q range with >", "q=" + enc("temperature>1..5"), 400, "BadRequestData"},
+		{"q range mixed types", "q=" + enc(`temperature==1.."5"`), 400, "BadRequestData"},
+		{"q list with <", "q=" + enc("temperature<1,2"), 400, "BadRequestData"},
+		{"q bad regexp", "q=" + enc("name~=(unclosed"), 400, "BadRequestData"},
+		{"q unbalanced bracket", "q=" + enc("address[city==1"), 400, "BadRequestData"},
+		{"q empty key", "q=" + enc("address[]==1"), 400, "BadRequestData"},
+		{"q after metadata", "q=" + enc("temperature.observedAt.x==1"), 400, "BadRequestData"},
+		{"q bad date", "q=" + enc("installedAt>2020-13-45"), 400, "BadRequestData"},
+		{"q boolean ordered", "q=" + enc("active>true"), 400, "BadRequestData"},
+		{"q whitespace only", "q=" + enc("  "), 400, "BadRequestData"},
+		{"scopeQ # not last", "scopeQ=" + enc("/Brussels/#/Midi"), 400, "BadRequestData"},
+		{"scopeQ partial wildcard", "scopeQ=" + enc("/Brussels/Mi+"), 400, "BadRequestData"},
+		{"scopeQ empty level", "scopeQ=" + enc("/Brussels//x"), 400, "BadRequestData"},
 		{"georel unknown", "georel=nearby&geometry=Point&coordinates=" + enc("[4.35,50.85]"), 400, "BadRequestData"},
 		{"georel near without distance", "georel=near&geometry=Point&coordinates=" + enc("[4.35,50.85]"), 400, "BadRequestData"},
 		{"georel near negative", "georel=" + enc("near;maxDistance==-5") + "&geometry=Point&coordinates=" + enc("[4.35,50.85]"), 400, "BadRequestData"},
@@ -667,9 +668,9 @@ func TestQueryErrors(t *testing.T) {
 		{"selector bad idPattern", map[string]any{"type": "Query", "entities": []any{map[string]any{"idPattern": "(", "type": "Sensor"}}}, "", 400, "BadRequestData"},
 		{"selector bad type", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "(Sensor"}}}, "", 400, "BadRequestData"},
 		{"q not a string", map[string]any{"type": "Query", "q": 5}, "", 400, "BadRequestData"},
-		{"q malformed", map[string]any{"type": "Query", "q": "a=="}, "", 400, "InvalidRequest"},
+		{"q malformed", map[string]any{"type": "Query", "q": "a=="}, "", 400, "BadRequestData"},
 		{"attrs not an array", map[string]any{"type": "Query", "attrs": "a"}, "", 400, "BadRequestData"},
-		{"scopeQ malformed", map[string]any{"type": "Query", "scopeQ": "/a//b"}, "", 400, "InvalidRequest"},
+		{"scopeQ malformed", map[string]any{"type": "Query", "scopeQ": "/a//b"}, "", 400, "BadRequestData"},
 		{"geoQ not an object", map[string]any{"type": "Query", "geoQ": "near"}, "", 400, "BadRequestData"},
 		{"geoQ bad georel", map[string]any{"type": "Query", "geoQ": map[string]any{"georel": "around", "geometry": "Point", "coordinates": []any{4.35, 50.85}}}, "", 400, "BadRequestData"},
 		{"geoQ bad coordinates", map[string]any{"type": "Query", "geoQ": map[string]any{"georel": "near;maxDistance==5", "geometry": "Point", "coordinates": []any{"a", 50.85}}}, "", 400, "BadRequestData"},
@@ -788,16 +789,20 @@ func TestQueryIndexedAgainstOracle(t *testing.T) {
 			if c := r.Header.Get("NGSILD-Results-Count"); c != strconv.Itoa(len(want)) {
 				t.Errorf("count %s, want %d", c, len(want))
 			}
-			// Small pages (the store may use an index for them).
-			var paged []string
-			for off := 0; off < len(want)+3; off += 3 {
+			// The first small pages (the store uses an index for them when
+			// it is selective) and the last one.
+			paged := []string{}
+			for off := 0; off < 9; off += 3 {
 				paged = append(paged, queryIDs(t, s, fmt.Sprintf("type=Thing&q=%s&limit=3&offset=%d", enc(tc.q), off), nil)...)
 			}
-			if paged == nil {
-				paged = []string{}
+			if head := want[:min(9, len(want))]; !slices.Equal(paged, head) {
+				t.Errorf("pages of 3: %v\nwant %v", paged, head)
 			}
-			if !slices.Equal(paged, want) {
-				t.Errorf("pages of 3: %v\nwant %v", paged, want)
+			if len(want) > 0 {
+				last := queryIDs(t, s, fmt.Sprintf("type=Thing&q=%s&limit=3&offset=%d", enc(tc.q), len(want)-1), nil)
+				if !slices.Equal(last, want[len(want)-1:]) {
+					t.Errorf("last page: %v, want %v", last, want[len(want)-1:])
+				}
 			}
 			// With a type that selects half of them.
 			var even []string

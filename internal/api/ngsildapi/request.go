@@ -306,7 +306,8 @@ func (req *request) fail(err error) {
 func writeProblem(w http.ResponseWriter, e *ngsild.Error) {
 	w.Header().Set("Content-Type", mimeJSON)
 	w.WriteHeader(e.Status())
-	json.NewEncoder(w).Encode(e)
+	data, _ := ngsild.Marshal(e)
+	w.Write(data)
 }
 
 func notFoundRoute(req *request) error {

@@ -1,7 +1,6 @@
 package ngsildapi
 
 import (
-	"encoding/json"
 	"mime"
 	"net/http"
 	"sort"
@@ -83,7 +82,7 @@ func (req *request) writeJSON(status int, mt string, body any, withContext bool)
 		}
 	}
 	req.w.Header().Set("Content-Type", mt)
-	data, err := json.Marshal(body)
+	data, err := ngsild.Marshal(body)
 	if err != nil {
 		req.fail(err)
 		return

@@ -95,7 +95,7 @@ func ParseQ(s string, expand func(term string) string) (*Query, error) {
 	if expand == nil {
 		expand = identity
 	}
-	p := &qparser{scanner: scanner{s: s, lang: "q", etype: ngsild.InvalidRequest}, expand: expand}
+	p := &qparser{scanner: scanner{s: s, lang: "q", etype: ngsild.BadRequestData}, expand: expand}
 	if err := p.check(); err != nil {
 		return nil, err
 	}

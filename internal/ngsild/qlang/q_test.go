@@ -135,8 +135,8 @@ func TestParseQInvalid(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ParseQ(%q) = %q, want error containing %q", tc.in, q, tc.want)
 			}
-			if !ngsild.IsType(err, ngsild.InvalidRequest) {
-				t.Fatalf("error %v is not InvalidRequest", err)
+			if !ngsild.IsType(err, ngsild.BadRequestData) {
+				t.Fatalf("error %v is not BadRequestData", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not contain %q", err.Error(), tc.want)

@@ -21,7 +21,7 @@ type snode struct {
 
 // ParseScopeQ parses a scopeQ expression, already URL-decoded.
 func ParseScopeQ(s string) (*ScopeQuery, error) {
-	p := &sparser{scanner{s: s, lang: "scopeQ", etype: ngsild.InvalidRequest}}
+	p := &sparser{scanner{s: s, lang: "scopeQ", etype: ngsild.BadRequestData}}
 	if err := p.check(); err != nil {
 		return nil, err
 	}

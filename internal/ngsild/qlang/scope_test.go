@@ -48,8 +48,8 @@ func TestParseScopeQ(t *testing.T) {
 	for _, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseScopeQ(tc.in)
-			if err == nil || !ngsild.IsType(err, ngsild.InvalidRequest) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("ParseScopeQ(%q) error %v, want InvalidRequest containing %q", tc.in, err, tc.want)
+			if err == nil || !ngsild.IsType(err, ngsild.BadRequestData) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ParseScopeQ(%q) error %v, want BadRequestData containing %q", tc.in, err, tc.want)
 			}
 		})
 	}
