@@ -13,7 +13,8 @@ type countResult struct {
 }
 
 // countScenario times count=true&limit=0 queries, one at a time for 3 s
-// (at least once, after one unmeasured): over one
+// (at least once, after one unmeasured; a query slower than 3 s is timed
+// once): over one
 // type (a tenth of the data set), over all ten types (the whole data set,
 // which stands in for "1,000,000 entities of one type"), and over one type
 // with a q filter (which no counter can answer).
@@ -23,12 +24,22 @@ func countScenario(client *http.Client, base string, cfg *config) ([]countResult
 		{"count=true, all 10 types", allTypes()},
 		{"count=true, type=" + types[0] + ", q=level>50", types[0] + "&q=level%3E50"},
 	}
+	// A count that walks the data set may take minutes; wait for it.
+	slow := *client
+	slow.Timeout = 30 * time.Minute
+	client = &slow
 	var out []countResult
 	for _, c := range cases {
 		url := base + "/ngsi-ld/v1/entities?count=true&limit=0&type=" + c.typ
+		t0 := time.Now()
 		matches, err := countQuery(client, url) // warm-up
 		if err != nil {
 			return nil, err
+		}
+		if d := time.Since(t0); d > 3*time.Second {
+			// Too slow to repeat: the warm-up is the measurement.
+			out = append(out, countResult{c.what, matches, &stats{ops: 1, elapsed: d, lat: []time.Duration{d}}})
+			continue
 		}
 		s := runFor(context.Background(), 1, 0, 3*time.Second, func(w, i int) error {
 			_, err := countQuery(client, url)

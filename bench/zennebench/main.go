@@ -84,7 +84,11 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return fmt.Errorf("unknown -scenario %q", cfg.scenario)
 	}
 	dir := cfg.dataDir
-	if dir == "" {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	} else {
 		d, err := os.MkdirTemp("", "zennebench-")
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package ngsildapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -296,6 +297,16 @@ func (req *request) pathAttr() (string, error) {
 
 // fail writes err as ProblemDetails.
 func (req *request) fail(err error) {
+	if errors.Is(err, context.Canceled) && req.r.Context().Err() != nil {
+		// The client went away; nobody reads the answer. 499 is the
+		// conventional "client closed request" code for logs and metrics.
+		req.w.WriteHeader(499)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeProblem(req.w, ngsild.Errorf(ngsild.InternalError, "the request took too long"))
+		return
+	}
 	e := ngsild.AsError(err)
 	if e.Type == ngsild.InternalError {
 		req.api.log.Error("internal error", "method", req.r.Method, "path", req.r.URL.Path, "err", err)
