@@ -43,7 +43,12 @@ type Store interface {
 // returns the next state (nil deletes the entity). Apply must not keep or
 // change cur after returning: the store may hand the same value to later calls.
 // An error from Apply leaves the entity unchanged and is reported in that op's
-// Result; the other ops of the call still apply.
+// Result; the other ops of the call still apply. Apply may be called more
+// than once for one op (a store retries an op alone when a shared group
+// transaction fails), so it must be a function of cur only.
+//
+// Entities a store returns (from Get, Query and in Results) are shared and
+// read-only: the store may cache them. Clone before changing one.
 type Op struct {
 	ID    string
 	Apply func(cur *ngsild.Entity) (*ngsild.Entity, error)
@@ -61,7 +66,8 @@ type Result struct {
 type Entities interface {
 	// Write applies ops in order. When it returns nil, every op whose Result has
 	// no Err is durable (survives kill -9). Writing to a tenant creates it.
-	// Ops of concurrent calls may share a transaction (group commit).
+	// Ops of concurrent calls may share a transaction (group commit). If ctx
+	// ends first, Write returns ctx.Err() and the ops may or may not apply.
 	Write(ctx context.Context, tenant string, ops []Op) ([]Result, error)
 	// Get returns the entity or ErrNotFound / ErrNoTenant.
 	Get(ctx context.Context, tenant, id string) (*ngsild.Entity, error)
@@ -143,9 +149,9 @@ type QueryResult struct {
 
 // TypeInfo describes one entity type of a tenant.
 type TypeInfo struct {
-	Type     string              // expanded
-	Count    int                 // entities having the type
-	Attrs    map[string][]ngsild.Kind // attribute name -> kinds seen on entities of the type
+	Type  string                   // expanded
+	Count int                      // entities having the type
+	Attrs map[string][]ngsild.Kind // attribute name -> kinds seen on entities of the type
 }
 
 // AttributeInfo describes one attribute name of a tenant.

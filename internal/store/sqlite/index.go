@@ -21,8 +21,8 @@ const maxIndexedText = 512
 // maxGeoEntries bounds the R*Tree entries of one entity (types x geo
 // attributes); their ids are eid<<geoIDBits | i.
 const (
-	geoIDBits      = 12
-	maxGeoEntries  = 1 << geoIDBits
+	geoIDBits     = 12
+	maxGeoEntries = 1 << geoIDBits
 )
 
 // attrFacts is what the index knows about one attribute name of an entity.

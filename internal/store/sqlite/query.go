@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/paulmach/orb"
 
@@ -17,12 +18,12 @@ import (
 // readStmts are prepared once on the reader pool; database/sql keeps one
 // prepared copy per connection.
 type readStmts struct {
-	get, load, idLookup                        *sql.Stmt
-	tenantChunk, typeChunk, hasChunk           *sql.Stmt
-	tenantN, typeN, attrN, geo                 *sql.Stmt
-	hasAll                                     *sql.Stmt
-	num map[string]*sql.Stmt // by predicate op: ==, >, >=, <, <=, range
-	txt map[string]*sql.Stmt
+	get, loadMany, idLookup          *sql.Stmt
+	tenantChunk, typeChunk, hasChunk *sql.Stmt
+	tenantN, typeN, attrN, geo       *sql.Stmt
+	hasAll                           *sql.Stmt
+	num                              map[string]*sql.Stmt // by predicate op: ==, >, >=, <, <=, range
+	txt                              map[string]*sql.Stmt
 }
 
 func (s *Store) prepareReads(ctx context.Context) error {
@@ -33,7 +34,7 @@ func (s *Store) prepareReads(ctx context.Context) error {
 		sql string
 	}{
 		{&rs.get, `SELECT eid, ver, doc FROM entities WHERE tid = ? AND id = ?`},
-		{&rs.load, `SELECT ver, doc FROM entities WHERE eid = ?`},
+		{&rs.loadMany, `SELECT e.eid, e.ver, e.doc FROM json_each(?) AS j JOIN entities AS e ON e.eid = j.value ORDER BY j.key`},
 		{&rs.idLookup, `SELECT eid FROM entities WHERE tid = ? AND id = ?`},
 		{&rs.tenantChunk, `SELECT eid FROM entities WHERE tid = ? AND eid > ? ORDER BY eid LIMIT ?`},
 		{&rs.typeChunk, `SELECT eid FROM entity_types WHERE tid = ? AND type = ? AND eid > ? ORDER BY eid LIMIT ?`},
@@ -42,7 +43,6 @@ func (s *Store) prepareReads(ctx context.Context) error {
 		{&rs.tenantN, `SELECT n FROM tenants WHERE tid = ?`},
 		{&rs.typeN, `SELECT n FROM type_counts WHERE tid = ? AND type = ?`},
 		{&rs.attrN, `SELECT n, nx FROM attr_counts WHERE tid = ? AND name = ?`},
-		{&rs.geo, `SELECT id FROM geo WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ? AND minz <= ? AND maxz >= ?`},
 	}
 	for _, p := range list {
 		st, err := s.rdb.PrepareContext(ctx, p.sql)
@@ -87,7 +87,7 @@ func (s *Store) entity(eid, ver int64, doc []byte) (*ngsild.Entity, error) {
 	return e, nil
 }
 
-// Get returns a copy of the entity.
+// Get returns the entity, shared with the cache: callers must not modify it.
 func (s *Store) Get(ctx context.Context, tenant, id string) (*ngsild.Entity, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -109,7 +109,7 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*ngsild.Entity, err
 	if err != nil {
 		return nil, err
 	}
-	return e.Clone(), nil
+	return e, nil
 }
 
 // reader is one read transaction (a consistent snapshot).
@@ -198,36 +198,66 @@ func (s *Store) Query(ctx context.Context, tenant string, q *store.Query) (*stor
 		return nil, fmt.Errorf("query plan: %w", err)
 	}
 	matched := 0
-	load := r.st(s.rs.load)
-	for {
-		eid, ok, err := it.next()
-		if err != nil {
-			return nil, fmt.Errorf("query candidates: %w", err)
+	load := r.st(s.rs.loadMany)
+	batch := make([]int64, 0, 64)
+	var ids []byte
+	size := max(8, need+need/4)
+	for done := false; !done; {
+		// Take the next candidates and load them with one statement.
+		batch = batch[:0]
+		for len(batch) < size {
+			eid, ok, err := it.next()
+			if err != nil {
+				return nil, fmt.Errorf("query candidates: %w", err)
+			}
+			if !ok {
+				done = true
+				break
+			}
+			batch = append(batch, eid)
 		}
-		if !ok {
+		size = min(size*2, 1024)
+		if len(batch) == 0 {
 			break
 		}
-		var ver int64
-		var doc []byte
-		if err := load.QueryRowContext(ctx, eid).Scan(&ver, &doc); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
+		ids = append(ids[:0], '[')
+		for i, eid := range batch {
+			if i > 0 {
+				ids = append(ids, ',')
 			}
+			ids = strconv.AppendInt(ids, eid, 10)
+		}
+		ids = append(ids, ']')
+		rows, err := load.QueryContext(ctx, string(ids))
+		if err != nil {
 			return nil, fmt.Errorf("query load: %w", err)
 		}
-		e, err := s.entity(eid, ver, doc)
-		if err != nil {
-			return nil, err
+		for rows.Next() {
+			var eid, ver int64
+			var doc []byte
+			if err := rows.Scan(&eid, &ver, &doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("query load: %w", err)
+			}
+			e, err := s.entity(eid, ver, doc)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !q.Match(e) {
+				continue
+			}
+			matched++
+			if matched > offset && len(res.Entities) < limit {
+				res.Entities = append(res.Entities, e)
+			}
+			if !needAll && matched >= need {
+				done = true
+				break
+			}
 		}
-		if !q.Match(e) {
-			continue
-		}
-		matched++
-		if matched > offset && len(res.Entities) < limit {
-			res.Entities = append(res.Entities, e.Clone())
-		}
-		if !needAll && matched >= need {
-			break
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("query load: %w", err)
 		}
 	}
 	if q.Count {
@@ -404,13 +434,15 @@ func (r *reader) geoSet(prop string, types []string, b orb.Bound) ([]int64, erro
 	s.mu.RUnlock()
 	var out []int64
 	for _, z := range zs {
-		ids, err := r.ids(s.rs.geo, b.Max[0], b.Min[0], b.Max[1], b.Min[1], z, z)
+		st, err := s.geoStmt(r.ctx, z)
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			out = append(out, id>>geoIDBits)
+		ids, err := r.ids(st, b.Max[0], b.Min[0], b.Max[1], b.Min[1])
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, ids...)
 	}
 	return sortUnique(out), nil
 }
@@ -649,4 +681,19 @@ func (u *unionIter) next() (int64, bool, error) {
 			return v, true, nil
 		}
 	}
+}
+
+// geoStmt returns the reader statement searching R*Tree z.
+func (s *Store) geoStmt(ctx context.Context, z int64) (*sql.Stmt, error) {
+	s.geoMu.Lock()
+	defer s.geoMu.Unlock()
+	if st := s.geoSel[z]; st != nil {
+		return st, nil
+	}
+	st, err := s.rdb.PrepareContext(ctx, fmt.Sprintf(`SELECT id FROM geo_%d WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?`, z))
+	if err != nil {
+		return nil, err
+	}
+	s.geoSel[z] = st
+	return st, nil
 }

@@ -17,7 +17,8 @@ import (
 //	attr_has(tid, name, eid)                 candidates by attribute presence (attrs=, q exists)
 //	attr_num(tid, name, num, eid)            numeric and boolean attribute values (q pushdown)
 //	attr_txt(tid, name, txt, eid)            string values and relationship objects (q pushdown)
-//	geo (rtree: id, x, y, z)                 bounding boxes; z = geo_keys.z of (tenant, type, geo attribute)
+//	geo_keys(z, tid, type, attr)             one 2-D R*Tree geo_<z> per (tenant, entity type, GeoProperty)
+//	geo_<z> (rtree: id = eid, x, y)          bounding box of the entity's instances of the GeoProperty
 //	type_counts, attr_counts, type_attrs     counters kept in the write transaction (count, Types, Attributes)
 //	contexts(id, kind, body, created)        @contexts, global
 var migrations = []string{
@@ -87,7 +88,7 @@ CREATE TABLE geo_keys (
 	attr INTEGER NOT NULL,
 	UNIQUE (tid, type, attr)
 );
-CREATE VIRTUAL TABLE geo USING rtree (id, minx, maxx, miny, maxy, minz, maxz);
+-- one 2-D R*Tree per geo key: geo_<z>(id = eid, minx, maxx, miny, maxy), created on first use
 
 CREATE TABLE type_counts (
 	tid  INTEGER NOT NULL,

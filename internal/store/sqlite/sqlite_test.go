@@ -40,8 +40,8 @@ func TestConformance(t *testing.T) {
 
 // The cache must not change answers: run the suite without it too.
 func TestConformanceNoCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if testing.Short() || raceEnabled {
+		t.Skip("short, or under the race detector (same code paths as TestConformance, 15x slower)")
 	}
 	ts := &tempStores{dirs: map[*testing.T]string{}, opts: Options{CacheEntities: -1, MaxBatchOps: 3}}
 	storetest.Run(t, ts.open)

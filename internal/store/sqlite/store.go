@@ -9,6 +9,11 @@
 // embedded store; a checkpoint (which fsyncs) makes everything older safe
 // against power loss too. Set Options.SyncFull for fsync on every commit.
 //
+// Sharing: entities are immutable once stored. The entity an Apply returns
+// is stored and cached as is, and handed out as Result.After (and later as
+// Before and as cur to the next Apply); Result.Before/After must therefore be
+// treated as read-only by callers. Get and Query return private copies.
+//
 // Concurrency: all writes go through one writer goroutine that owns the only
 // write connection and commits the pending writes of all callers in one
 // transaction (group commit, see writer.go). Reads use a pool of read-only
@@ -71,14 +76,16 @@ func (o *Options) defaults() {
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	opts  Options
-	path  string
-	wdb   *sql.DB   // the writer's pool, one connection
-	wconn *sql.Conn // owned by the writer goroutine
-	rdb   *sql.DB   // readers
-	cache *entityCache
+	opts   Options
+	path   string
+	wdb    *sql.DB   // the writer's pool, one connection
+	wconn  *sql.Conn // owned by the writer goroutine
+	rdb    *sql.DB   // readers
+	cache  *entityCache
 	rs     readStmts
 	rstmts []*sql.Stmt
+	geoMu  sync.Mutex
+	geoSel map[int64]*sql.Stmt // reader statement per R*Tree
 
 	// dictionaries, committed state only; the writer adds under mu after commit.
 	mu      sync.RWMutex
@@ -87,6 +94,10 @@ type Store struct {
 	nameOf  map[int64]string
 	geoZ    map[geoKey]int64
 	zByAttr map[[2]int64][]int64 // (tid, attr nid) -> z of every type
+
+	cdb      *sql.DB       // the checkpointer's connection
+	kick     chan struct{} // the writer committed
+	ckptDone chan struct{} // closed when the checkpointer has stopped
 
 	wch       chan *writeReq
 	quit      chan struct{} // closed by Close: the writer drains and stops
@@ -115,6 +126,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		sync = "FULL"
 	}
 	dsn := func(cacheKiB int, readOnly bool) string {
+		// The writer never checkpoints: the checkpointer goroutine does,
+		// off the commit path (see checkpoint.go).
 		q := url.Values{}
 		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeoutMS))
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -135,6 +148,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		names:   map[string]int64{},
 		nameOf:  map[int64]string{},
 		geoZ:    map[geoKey]int64{},
+		geoSel:  map[int64]*sql.Stmt{},
 		zByAttr: map[[2]int64][]int64{},
 		wch:     make(chan *writeReq, 1024),
 		quit:    make(chan struct{}),
@@ -155,6 +169,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		if s.rdb != nil {
 			s.rdb.Close()
+		}
+		if s.cdb != nil {
+			s.cdb.Close()
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -183,7 +200,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.w, err = newWriter(ctx, s); err != nil {
 		return fail(err)
 	}
+	if s.cdb, err = sql.Open("sqlite", dsn(2048, false)); err != nil {
+		return fail(err)
+	}
+	s.cdb.SetMaxOpenConns(1)
+	s.kick = make(chan struct{}, 1)
+	s.ckptDone = make(chan struct{})
 	go s.w.run()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -308,9 +332,16 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.stopped
+		<-s.ckptDone
 		var errs []error
 		errs = append(errs, s.w.close())
+		// Leave a small WAL behind; errors here lose nothing.
+		s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+		errs = append(errs, s.cdb.Close())
 		for _, st := range s.rstmts {
+			errs = append(errs, st.Close())
+		}
+		for _, st := range s.geoSel {
 			errs = append(errs, st.Close())
 		}
 		errs = append(errs, s.wconn.Close(), s.wdb.Close(), s.rdb.Close())

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -89,18 +91,29 @@ type writer struct {
 	c   *sql.Conn
 	ver int64 // last committed entities.ver
 
-	selEnt, selDoc, insEnt, updEnt, delEnt  *sql.Stmt
-	insType, delType, insHas, delHas        *sql.Stmt
-	insNum, delNum, insTxt, delTxt          *sql.Stmt
-	insGeo, delGeo                          *sql.Stmt
-	insTenant, insName, insGeoKey           *sql.Stmt
+	batches, batchOps atomic.Int64 // statistics: transactions committed and their ops
+
+	// known is the writer's own bounded cache of committed current states by
+	// (tenant, id), so most writes need no lookup at all. Only the writer
+	// touches it, after commit; entStates are never modified once created.
+	known    map[entKey]*entState
+	maxKnown int
+
+	geoIns, geoDel map[int64]*sql.Stmt // per R*Tree, prepared on first use
+
+	selEnt, selDoc, insEnt, updEnt, delEnt *sql.Stmt
+	insType, delType, insHas, delHas       *sql.Stmt
+	insNum, delNum, insTxt, delTxt         *sql.Stmt
+	insGeo, delGeo                         *sql.Stmt
+	insTenant, insName, insGeoKey          *sql.Stmt
 	addTenantN, addTypeN, addAttrN, addTAN *sql.Stmt
-	setVer                                  *sql.Stmt
-	all                                     []*sql.Stmt
+	setVer                                 *sql.Stmt
+	all                                    []*sql.Stmt
 }
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
-	w := &writer{s: s, c: s.wconn}
+	w := &writer{s: s, c: s.wconn, known: map[entKey]*entState{}, maxKnown: s.opts.CacheEntities,
+		geoIns: map[int64]*sql.Stmt{}, geoDel: map[int64]*sql.Stmt{}}
 	if err := w.c.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'ver'`).Scan(&w.ver); err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
 	}
@@ -121,8 +134,6 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 		{&w.delNum, `DELETE FROM attr_num WHERE tid = ? AND name = ? AND num = ? AND eid = ?`},
 		{&w.insTxt, `INSERT INTO attr_txt (tid, name, txt, eid) VALUES (?, ?, ?, ?)`},
 		{&w.delTxt, `DELETE FROM attr_txt WHERE tid = ? AND name = ? AND txt = ? AND eid = ?`},
-		{&w.insGeo, `INSERT INTO geo (id, minx, maxx, miny, maxy, minz, maxz) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&w.delGeo, `DELETE FROM geo WHERE id = ?`},
 		{&w.insTenant, `INSERT INTO tenants (name) VALUES (?)`},
 		{&w.insName, `INSERT INTO names (name) VALUES (?)`},
 		{&w.insGeoKey, `INSERT INTO geo_keys (tid, type, attr) VALUES (?, ?, ?)`},
@@ -152,6 +163,12 @@ func (w *writer) close() error {
 	for _, st := range w.all {
 		errs = append(errs, st.Close())
 	}
+	for _, m := range []map[int64]*sql.Stmt{w.geoIns, w.geoDel} {
+		for z, st := range m {
+			errs = append(errs, st.Close())
+			delete(m, z)
+		}
+	}
 	w.all = nil
 	return errors.Join(errs...)
 }
@@ -176,6 +193,9 @@ func (w *writer) run() {
 				}
 			}
 		}
+		// Let the callers just answered run and queue their next writes,
+		// so they join this transaction instead of waiting for the next.
+		runtime.Gosched()
 		batch := []*writeReq{first}
 		n := len(first.ops)
 	drain:
@@ -267,6 +287,8 @@ type tx struct {
 	geo     map[geoKey]int64
 	ents    map[entKey]*entState
 
+	newStmts []int64 // geo statements prepared in this transaction
+
 	tenantN map[int64]int64
 	typeN   map[[2]int64]int64
 	attrN   map[[2]int64][2]int64
@@ -322,9 +344,26 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 		if _, rerr := w.c.ExecContext(ctx, `ROLLBACK`); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
+		// Statements prepared in the transaction may name trees it created.
+		for _, z := range t.newStmts {
+			for _, m := range []map[int64]*sql.Stmt{w.geoIns, w.geoDel} {
+				if st := m[z]; st != nil {
+					st.Close()
+					delete(m, z)
+				}
+			}
+		}
 		return err
 	}
 	w.publish(t)
+	select {
+	case w.s.kick <- struct{}{}:
+	default:
+	}
+	w.batches.Add(1)
+	for _, r := range reqs {
+		w.batchOps.Add(int64(len(r.ops)))
+	}
 	for i, r := range reqs {
 		r.res = results[i]
 	}
@@ -350,14 +389,27 @@ func (w *writer) publish(t *tx) {
 		}
 		s.mu.Unlock()
 	}
-	for _, st := range t.ents {
+	for k, st := range t.ents {
 		if st.eid == 0 {
 			continue
 		}
 		if st.ent == nil {
 			s.cache.remove(st.eid)
-		} else {
-			s.cache.put(st.eid, &cached{ver: st.ver, ent: st.ent, rows: st.rows})
+			delete(w.known, k)
+			continue
+		}
+		s.cache.put(st.eid, &cached{ver: st.ver, ent: st.ent, rows: st.rows})
+		if _, ok := w.known[k]; !ok && len(w.known) >= w.maxKnown {
+			n := len(w.known)/16 + 1
+			for k := range w.known {
+				delete(w.known, k)
+				if n--; n <= 0 {
+					break
+				}
+			}
+		}
+		if w.maxKnown > 0 {
+			w.known[k] = st
 		}
 	}
 }
@@ -400,7 +452,18 @@ func (t *tx) nameID(name string) (int64, error) {
 	return nid, nil
 }
 
-func (t *tx) geoZ(k geoKey) (int64, error) {
+// geoZ returns the geo key of (tenant, type, attribute), creating it and its
+// R*Tree on first use.
+func (t *tx) geoZ(tid int64, typ, attr string) (int64, error) {
+	tnid, err := t.nameID(typ)
+	if err != nil {
+		return 0, err
+	}
+	anid, err := t.nameID(attr)
+	if err != nil {
+		return 0, err
+	}
+	k := geoKey{tid, tnid, anid}
 	t.w.s.mu.RLock()
 	z, ok := t.w.s.geoZ[k]
 	t.w.s.mu.RUnlock()
@@ -417,17 +480,42 @@ func (t *tx) geoZ(k geoKey) (int64, error) {
 	if z, err = r.LastInsertId(); err != nil {
 		return 0, err
 	}
-	if z >= 1<<24 {
-		return 0, fmt.Errorf("too many (tenant, type, geo attribute) combinations for the R*Tree")
+	if _, err := t.w.c.ExecContext(t.ctx, fmt.Sprintf(`CREATE VIRTUAL TABLE geo_%d USING rtree (id, minx, maxx, miny, maxy)`, z)); err != nil {
+		return 0, fmt.Errorf("create geo index: %w", err)
 	}
 	t.geo[k] = z
 	return z, nil
+}
+
+// geoStmt returns the insert (or delete) statement of R*Tree z, prepared on
+// the writer connection once the tree is committed.
+func (t *tx) geoStmt(z int64, insert bool) (*sql.Stmt, error) {
+	m := t.w.geoDel
+	q := `DELETE FROM geo_%d WHERE id = ?`
+	if insert {
+		m = t.w.geoIns
+		q = `INSERT INTO geo_%d (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)`
+	}
+	if st := m[z]; st != nil {
+		return st, nil
+	}
+	st, err := t.w.c.PrepareContext(t.ctx, fmt.Sprintf(q, z))
+	if err != nil {
+		return nil, fmt.Errorf("prepare geo index statement: %w", err)
+	}
+	m[z] = st
+	t.newStmts = append(t.newStmts, z)
+	return st, nil
 }
 
 // load returns the entity as this transaction currently sees it.
 func (t *tx) load(tid int64, id string) (*entState, error) {
 	k := entKey{tid, id}
 	if st, ok := t.ents[k]; ok {
+		return st, nil
+	}
+	if st, ok := t.w.known[k]; ok {
+		t.ents[k] = st
 		return st, nil
 	}
 	st := &entState{}
@@ -481,24 +569,16 @@ func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 		aerr = fmt.Errorf("apply for %q returned entity %q", op.ID, next.ID)
 	}
 	if aerr != nil || next == cur.ent {
-		// Unchanged. cur.ent stays cached, so hand out a copy.
-		c := cur.ent.Clone()
-		return store.Result{ID: op.ID, Before: c, After: c, Err: aerr}, nil
+		return store.Result{ID: op.ID, Before: cur.ent, After: cur.ent, Err: aerr}, nil
 	}
-	// cur.ent is shared with the cache and concurrent readers: Before is a copy.
-	res := store.Result{ID: op.ID, Before: cur.ent.Clone(), After: next}
+	// Before and After are shared with the cache (see the package comment):
+	// the entity Apply returned is stored as is and never modified again.
+	res := store.Result{ID: op.ID, Before: cur.ent, After: next}
 	if cur.ent == nil && next == nil {
 		return res, nil
 	}
-	// The stored (and cached) value is a private copy: the caller keeps next.
-	var stored *ngsild.Entity
-	var rows *indexRows
-	if next != nil {
-		stored = next.Clone()
-		rows = computeIndex(stored)
-	} else {
-		rows = &indexRows{}
-	}
+	stored := next
+	rows := computeIndex(stored)
 	eid := cur.eid
 	t.ver++
 	ver := t.ver
@@ -639,36 +719,35 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 		return fmt.Errorf("index strings: %w", err)
 	}
 	if !geoEqual(old, new) {
-		for i := range len(old.types) * len(old.geos) {
-			if i >= maxGeoEntries {
-				break
-			}
-			if _, err := w.delGeo.ExecContext(ctx, eid<<geoIDBits|int64(i)); err != nil {
-				return fmt.Errorf("unindex geometry: %w", err)
+		// One entry per (type, GeoProperty) in that pair's own R*Tree.
+		for _, typ := range old.types {
+			for _, g := range old.geos {
+				z, err := t.geoZ(tid, typ, g.attr)
+				if err != nil {
+					return err
+				}
+				st, err := t.geoStmt(z, false)
+				if err != nil {
+					return err
+				}
+				if _, err := st.ExecContext(ctx, eid); err != nil {
+					return fmt.Errorf("unindex geometry: %w", err)
+				}
 			}
 		}
-		if len(new.types)*len(new.geos) > maxGeoEntries {
-			return fmt.Errorf("entity has more than %d (type, GeoProperty) pairs", maxGeoEntries)
-		}
-		i := int64(0)
 		for _, typ := range new.types {
-			tnid, err := t.nameID(typ)
-			if err != nil {
-				return err
-			}
 			for _, g := range new.geos {
-				anid, err := t.nameID(g.attr)
+				z, err := t.geoZ(tid, typ, g.attr)
 				if err != nil {
 					return err
 				}
-				z, err := t.geoZ(geoKey{tid, tnid, anid})
+				st, err := t.geoStmt(z, true)
 				if err != nil {
 					return err
 				}
-				if _, err := w.insGeo.ExecContext(ctx, eid<<geoIDBits|i, g.minx, g.maxx, g.miny, g.maxy, z, z); err != nil {
+				if _, err := st.ExecContext(ctx, eid, g.minx, g.maxx, g.miny, g.maxy); err != nil {
 					return fmt.Errorf("index geometry: %w", err)
 				}
-				i++
 			}
 		}
 	}
