@@ -86,7 +86,7 @@ func (b *Broker) BatchDelete(ctx context.Context, tenant string, ids []string) (
 
 // appendFn returns cur with frag's types and attributes added.
 func (b *Broker) appendFn(cur, frag *ngsild.Entity, noOverwrite bool) *ngsild.Entity {
-	next := cur.Clone()
+	next := cur.Derive()
 	now := b.now().UTC()
 	for _, t := range frag.Types {
 		if !next.HasType(t) {

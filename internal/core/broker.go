@@ -145,7 +145,7 @@ func (b *Broker) AppendAttrs(ctx context.Context, tenant, id string, frag *ngsil
 		if cur == nil {
 			return nil, notFound(id)
 		}
-		next := cur.Clone()
+		next := cur.Derive()
 		res = &UpdateResult{}
 		now := b.now().UTC()
 		for _, t := range frag.Types {
@@ -181,7 +181,7 @@ func (b *Broker) UpdateAttrs(ctx context.Context, tenant, id string, frag *ngsil
 			return nil, notFound(id)
 		}
 		res = &UpdateResult{}
-		next := cur.Clone()
+		next := cur.Derive()
 		now := b.now().UTC()
 		changed := false
 		for _, name := range sortedNames(frag.Attrs) {
@@ -216,13 +216,15 @@ func (b *Broker) PartialAttrUpdate(ctx context.Context, tenant, id, name string,
 		if cur == nil {
 			return nil, notFound(id)
 		}
-		next := cur.Clone()
+		next := cur.Derive()
 		old := next.Instance(name, patch.DatasetID)
 		if old == nil {
 			return nil, attrNotFound(id, name, patch.DatasetID)
 		}
 		now := b.now().UTC()
-		mergeInstance(old, patch, now)
+		merged := old.Clone()
+		mergeInstance(merged, patch, now)
+		setInstance(next, name, merged)
 		next.ModifiedAt = now
 		return next, nil
 	}})
@@ -239,7 +241,7 @@ func (b *Broker) ReplaceAttr(ctx context.Context, tenant, id, name string, insts
 		if len(cur.Attrs[name]) == 0 {
 			return nil, attrNotFound(id, name, "")
 		}
-		next := cur.Clone()
+		next := cur.Derive()
 		now := b.now().UTC()
 		for _, a := range insts {
 			putInstance(next, name, a.Clone(), now)
@@ -257,7 +259,7 @@ func (b *Broker) DeleteAttr(ctx context.Context, tenant, id, name, datasetID str
 		if cur == nil {
 			return nil, notFound(id)
 		}
-		next := cur.Clone()
+		next := cur.Derive()
 		if deleteAll {
 			if len(next.Attrs[name]) == 0 {
 				return nil, attrNotFound(id, name, "")
@@ -292,7 +294,7 @@ func (b *Broker) mergeFn(id string, frag *ngsild.Entity) func(*ngsild.Entity) (*
 		if cur == nil {
 			return nil, notFound(id)
 		}
-		next := cur.Clone()
+		next := cur.Derive()
 		now := b.now().UTC()
 		for _, t := range frag.Types {
 			if !next.HasType(t) {
@@ -309,7 +311,9 @@ func (b *Broker) mergeFn(id string, frag *ngsild.Entity) func(*ngsild.Entity) (*
 					continue
 				}
 				if old := next.Instance(name, a.DatasetID); old != nil {
-					mergeInstance(old, a, now)
+					merged := old.Clone()
+					mergeInstance(merged, a, now)
+					setInstance(next, name, merged)
 					continue
 				}
 				add := a.Clone()
@@ -362,12 +366,21 @@ func putInstance(e *ngsild.Entity, name string, a *ngsild.Attribute, now time.Ti
 	if e.Attrs == nil {
 		e.Attrs = map[string][]*ngsild.Attribute{}
 	}
-	insts := e.Attrs[name]
 	stampNew(a, now)
+	if old := e.Instance(name, a.DatasetID); old != nil {
+		a.CreatedAt = old.CreatedAt
+	}
+	setInstance(e, name, a)
+}
+
+// setInstance puts a in place of the instance with its datasetId (or adds
+// it) in a fresh slice, since e's slices may be shared with a stored entity.
+func setInstance(e *ngsild.Entity, name string, a *ngsild.Attribute) {
+	insts := append([]*ngsild.Attribute(nil), e.Attrs[name]...)
 	for i, old := range insts {
 		if old.DatasetID == a.DatasetID {
-			a.CreatedAt = old.CreatedAt
 			insts[i] = a
+			e.Attrs[name] = insts
 			return
 		}
 	}

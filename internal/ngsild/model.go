@@ -149,6 +149,22 @@ func (e *Entity) Clone() *Entity {
 	return &c
 }
 
+// Derive returns a copy of e to change by replacing whole attribute
+// instances: it has its own types, scopes and attribute map, but shares the
+// instance slices and instances with e. Copying only what changes keeps
+// updates of large entities cheap; callers must copy an instance slice
+// before changing it and never modify a shared instance.
+func (e *Entity) Derive() *Entity {
+	c := *e
+	c.Types = append([]string(nil), e.Types...)
+	c.Scopes = append([]string(nil), e.Scopes...)
+	c.Attrs = make(map[string][]*Attribute, len(e.Attrs)+1)
+	for k, v := range e.Attrs {
+		c.Attrs[k] = v
+	}
+	return &c
+}
+
 // Clone returns a deep copy of a.
 func (a *Attribute) Clone() *Attribute {
 	if a == nil {
