@@ -65,6 +65,9 @@ func (req *request) prepare() error {
 		return ngsild.Errorf(ngsild.BadRequestData, "invalid tenant name %q: use letters, digits, '_', '-' and '.' (at most 64)", t)
 	}
 	req.tenant = t
+	if t != "" {
+		req.w.Header().Set("NGSILD-Tenant", t)
+	}
 	links := req.r.Header.Values("Link")
 	var url string
 	for _, l := range links {

@@ -33,6 +33,9 @@ func TestTenants(t *testing.T) {
 				return
 			}
 			r.Expect(t, http.StatusOK)
+			if got := r.Header.Get("NGSILD-Tenant"); got != tc.header["NGSILD-Tenant"] {
+				t.Errorf("response NGSILD-Tenant %q, want the request's", got)
+			}
 			if got := jsonObject(t, r)["temperature"]; got != tc.want {
 				t.Errorf("temperature %v, want %v", got, tc.want)
 			}
