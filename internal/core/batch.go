@@ -44,7 +44,8 @@ func (b *Broker) BatchUpsert(ctx context.Context, tenant string, entities []*ngs
 			if cur == nil {
 				return b.createFn(e)(nil)
 			}
-			return b.appendFn(cur, e, false), nil
+			next, _ := b.appendFn(cur, e, false)
+			return next, nil
 		}}
 	}
 	return b.batch(ctx, tenant, ops)
@@ -60,7 +61,8 @@ func (b *Broker) BatchUpdate(ctx context.Context, tenant string, entities []*ngs
 			if cur == nil {
 				return nil, notFound(e.ID)
 			}
-			return b.appendFn(cur, e, noOverwrite), nil
+			next, _ := b.appendFn(cur, e, noOverwrite)
+			return next, nil
 		}}
 	}
 	return b.batch(ctx, tenant, ops)
@@ -82,30 +84,6 @@ func (b *Broker) BatchDelete(ctx context.Context, tenant string, ids []string) (
 		ops[i] = store.Op{ID: id, Apply: deleteFn(id)}
 	}
 	return b.batch(ctx, tenant, ops)
-}
-
-// appendFn returns cur with frag's types and attributes added.
-func (b *Broker) appendFn(cur, frag *ngsild.Entity, noOverwrite bool) *ngsild.Entity {
-	next := cur.Derive()
-	now := b.now().UTC()
-	for _, t := range frag.Types {
-		if !next.HasType(t) {
-			next.Types = append(next.Types, t)
-		}
-	}
-	if frag.Scopes != nil {
-		next.Scopes = frag.Scopes
-	}
-	for name, insts := range frag.Attrs {
-		for _, a := range insts {
-			if noOverwrite && next.Instance(name, a.DatasetID) != nil {
-				continue
-			}
-			putInstance(next, name, a.Clone(), now)
-		}
-	}
-	next.ModifiedAt = now
-	return next
 }
 
 func (b *Broker) batch(ctx context.Context, tenant string, ops []store.Op) (*BatchResult, error) {

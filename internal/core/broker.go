@@ -145,31 +145,46 @@ func (b *Broker) AppendAttrs(ctx context.Context, tenant, id string, frag *ngsil
 		if cur == nil {
 			return nil, notFound(id)
 		}
-		next := cur.Derive()
-		res = &UpdateResult{}
-		now := b.now().UTC()
-		for _, t := range frag.Types {
-			if !next.HasType(t) {
-				next.Types = append(next.Types, t)
-			}
-		}
-		if frag.Scopes != nil {
-			next.Scopes = frag.Scopes
-		}
-		for _, name := range sortedNames(frag.Attrs) {
-			for _, a := range frag.Attrs[name] {
-				if noOverwrite && next.Instance(name, a.DatasetID) != nil {
-					res.NotUpdated = append(res.NotUpdated, NotUpdated{name, "attribute exists and noOverwrite was given"})
-					continue
-				}
-				putInstance(next, name, a.Clone(), now)
-				res.Updated = appendOnce(res.Updated, name)
-			}
-		}
-		next.ModifiedAt = now
+		var next *ngsild.Entity
+		next, res = b.appendFn(cur, frag, noOverwrite)
 		return next, nil
 	}})
 	return res, err
+}
+
+// appendFn returns cur with frag's types, scope and attributes added (and,
+// unless noOverwrite, overwriting instances with the same datasetId), and
+// what it did.
+func (b *Broker) appendFn(cur, frag *ngsild.Entity, noOverwrite bool) (*ngsild.Entity, *UpdateResult) {
+	next := cur.Derive()
+	res := &UpdateResult{}
+	now := b.now().UTC()
+	addTypesAndScope(next, frag)
+	for _, name := range sortedNames(frag.Attrs) {
+		for _, a := range frag.Attrs[name] {
+			if noOverwrite && next.Instance(name, a.DatasetID) != nil {
+				res.NotUpdated = append(res.NotUpdated, NotUpdated{name, "attribute exists and noOverwrite was given"})
+				continue
+			}
+			putInstance(next, name, a.Clone(), now)
+			res.Updated = appendOnce(res.Updated, name)
+		}
+	}
+	next.ModifiedAt = now
+	return next, res
+}
+
+// addTypesAndScope adds frag's types to next and replaces next's scope with
+// frag's when it has one.
+func addTypesAndScope(next, frag *ngsild.Entity) {
+	for _, t := range frag.Types {
+		if !next.HasType(t) {
+			next.Types = append(next.Types, t)
+		}
+	}
+	if frag.Scopes != nil {
+		next.Scopes = frag.Scopes
+	}
 }
 
 // UpdateAttrs replaces the fragment's attributes where the entity has them
@@ -296,14 +311,7 @@ func (b *Broker) mergeFn(id string, frag *ngsild.Entity) func(*ngsild.Entity) (*
 		}
 		next := cur.Derive()
 		now := b.now().UTC()
-		for _, t := range frag.Types {
-			if !next.HasType(t) {
-				next.Types = append(next.Types, t)
-			}
-		}
-		if frag.Scopes != nil {
-			next.Scopes = frag.Scopes
-		}
+		addTypesAndScope(next, frag)
 		for name, insts := range frag.Attrs {
 			for _, a := range insts {
 				if _, isNull := a.Value.(ngsild.Null); isNull {
