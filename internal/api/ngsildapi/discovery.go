@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
 )
@@ -11,15 +12,7 @@ import (
 // listTypes serves GET /types: an EntityTypeList, or with details=true an
 // array of EntityType.
 func (a *API) listTypes(req *request) error {
-	c, err := req.context()
-	if err != nil {
-		return err
-	}
-	details, err := boolParam(req.r, "details")
-	if err != nil {
-		return err
-	}
-	mt, err := req.accepted(mimeJSON, mimeLD)
+	c, details, mt, err := req.listParams()
 	if err != nil {
 		return err
 	}
@@ -33,12 +26,7 @@ func (a *API) listTypes(req *request) error {
 		for i, t := range types {
 			names[i] = c.CompactIRI(t.Type)
 		}
-		body := ngsild.Object{
-			{Key: "id", Value: "urn:ngsi-ld:EntityTypeList:" + req.tenantKey()},
-			{Key: "type", Value: "EntityTypeList"},
-			{Key: "typeList", Value: names},
-		}
-		req.writeJSON(http.StatusOK, mt, body, true)
+		req.writeNameList(mt, "EntityTypeList", "typeList", names)
 		return nil
 	}
 	list := make([]any, len(types))
@@ -105,15 +93,7 @@ func (a *API) typeInfo(req *request) error {
 // listAttributes serves GET /attributes: an AttributeList, or with
 // details=true an array of Attribute.
 func (a *API) listAttributes(req *request) error {
-	c, err := req.context()
-	if err != nil {
-		return err
-	}
-	details, err := boolParam(req.r, "details")
-	if err != nil {
-		return err
-	}
-	mt, err := req.accepted(mimeJSON, mimeLD)
+	c, details, mt, err := req.listParams()
 	if err != nil {
 		return err
 	}
@@ -127,12 +107,7 @@ func (a *API) listAttributes(req *request) error {
 		for i, at := range attrs {
 			names[i] = c.CompactIRI(at.Name)
 		}
-		body := ngsild.Object{
-			{Key: "id", Value: "urn:ngsi-ld:AttributeList:" + req.tenantKey()},
-			{Key: "type", Value: "AttributeList"},
-			{Key: "attributeList", Value: names},
-		}
-		req.writeJSON(http.StatusOK, mt, body, true)
+		req.writeNameList(mt, "AttributeList", "attributeList", names)
 		return nil
 	}
 	list := make([]any, len(attrs))
@@ -201,6 +176,32 @@ func compactKeys(m map[string][]ngsild.Kind, c ngsild.Compactor) []string {
 		keys[i] = c.CompactIRI(k)
 	}
 	return keys
+}
+
+// listParams reads what GET /types and GET /attributes share: the @context,
+// the details flag and the response media type.
+func (req *request) listParams() (c *jsonld.Context, details bool, mt string, err error) {
+	if c, err = req.context(); err != nil {
+		return nil, false, "", err
+	}
+	if details, err = boolParam(req.r, "details"); err != nil {
+		return nil, false, "", err
+	}
+	if mt, err = req.accepted(mimeJSON, mimeLD); err != nil {
+		return nil, false, "", err
+	}
+	return c, details, mt, nil
+}
+
+// writeNameList writes an EntityTypeList or AttributeList: the compacted
+// names under member, with an id naming the list type and the tenant.
+func (req *request) writeNameList(mt, listType, member string, names []string) {
+	body := ngsild.Object{
+		{Key: "id", Value: "urn:ngsi-ld:" + listType + ":" + req.tenantKey()},
+		{Key: "type", Value: listType},
+		{Key: member, Value: names},
+	}
+	req.writeJSON(http.StatusOK, mt, body, true)
 }
 
 // tenantKey names the tenant in generated list ids.

@@ -145,11 +145,7 @@ func (req *request) writeGeo(status int, body ngsild.Object) {
 }
 
 func (a *API) createEntity(req *request) error {
-	body, err := req.bodyObject(false)
-	if err != nil {
-		return err
-	}
-	c, err := req.context()
+	body, c, err := req.bodyObjectContext(false)
 	if err != nil {
 		return err
 	}
@@ -208,11 +204,7 @@ func (a *API) deleteEntity(req *request) error {
 
 // fragment reads an entity fragment body for operations on entity id.
 func (req *request) fragment(id string, merge bool) (*ngsild.Entity, error) {
-	body, err := req.bodyObject(merge)
-	if err != nil {
-		return nil, err
-	}
-	c, err := req.context()
+	body, c, err := req.bodyObjectContext(merge)
 	if err != nil {
 		return nil, err
 	}
@@ -247,11 +239,7 @@ func (a *API) replaceEntity(req *request) error {
 	if err != nil {
 		return err
 	}
-	body, err := req.bodyObject(false)
-	if err != nil {
-		return err
-	}
-	c, err := req.context()
+	body, c, err := req.bodyObjectContext(false)
 	if err != nil {
 		return err
 	}
@@ -357,12 +345,19 @@ func (req *request) attrBody(name string, fragment bool) ([]*ngsild.Attribute, e
 	return ngsild.ParseAttribute(name, v, c, opts)
 }
 
-func (a *API) partialAttrUpdate(req *request) error {
-	id, err := req.pathID()
-	if err != nil {
-		return err
+// pathIDAttr reads the {id} and {attr} path segments of an attribute operation.
+func (req *request) pathIDAttr() (id, name string, err error) {
+	if id, err = req.pathID(); err != nil {
+		return "", "", err
 	}
-	name, err := req.pathAttr()
+	if name, err = req.pathAttr(); err != nil {
+		return "", "", err
+	}
+	return id, name, nil
+}
+
+func (a *API) partialAttrUpdate(req *request) error {
+	id, name, err := req.pathIDAttr()
 	if err != nil {
 		return err
 	}
@@ -380,11 +375,7 @@ func (a *API) partialAttrUpdate(req *request) error {
 }
 
 func (a *API) replaceAttr(req *request) error {
-	id, err := req.pathID()
-	if err != nil {
-		return err
-	}
-	name, err := req.pathAttr()
+	id, name, err := req.pathIDAttr()
 	if err != nil {
 		return err
 	}
@@ -400,11 +391,7 @@ func (a *API) replaceAttr(req *request) error {
 }
 
 func (a *API) deleteAttr(req *request) error {
-	id, err := req.pathID()
-	if err != nil {
-		return err
-	}
-	name, err := req.pathAttr()
+	id, name, err := req.pathIDAttr()
 	if err != nil {
 		return err
 	}

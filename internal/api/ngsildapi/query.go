@@ -69,11 +69,7 @@ func setIDPattern(q *store.Query, s string) error {
 // queryPost serves POST /entityOperations/query: the Query data type in the
 // body, pagination and representation in the URL.
 func (a *API) queryPost(req *request) error {
-	body, err := req.bodyObject(false)
-	if err != nil {
-		return err
-	}
-	c, err := req.context()
+	body, c, err := req.bodyObjectContext(false)
 	if err != nil {
 		return err
 	}

@@ -265,6 +265,20 @@ func (req *request) bodyObject(allowMerge bool) (map[string]any, error) {
 	return m, nil
 }
 
+// bodyObjectContext reads a JSON object body and then the request's @context,
+// which an application/ld+json body sets.
+func (req *request) bodyObjectContext(allowMerge bool) (map[string]any, *jsonld.Context, error) {
+	body, err := req.bodyObject(allowMerge)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := req.context()
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, c, nil
+}
+
 func parseOptions(merge bool, fragment bool) ngsild.ParseOptions {
 	return ngsild.ParseOptions{
 		Merge:        merge,

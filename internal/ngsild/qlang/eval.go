@@ -17,27 +17,7 @@ func (q *Query) Match(e *ngsild.Entity) bool {
 	if e == nil {
 		return false
 	}
-	return q.root.eval(e)
-}
-
-func (n *node) eval(e *ngsild.Entity) bool {
-	switch n.op {
-	case opAnd:
-		for _, k := range n.kids {
-			if !k.eval(e) {
-				return false
-			}
-		}
-		return true
-	case opOr:
-		for _, k := range n.kids {
-			if k.eval(e) {
-				return true
-			}
-		}
-		return false
-	}
-	return n.term.eval(e)
+	return evalBool(q.root, e, (*term).eval)
 }
 
 func (t *term) eval(e *ngsild.Entity) bool {

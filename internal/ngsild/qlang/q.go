@@ -27,22 +27,8 @@ type Predicate struct {
 
 // Query is a parsed q expression. It is immutable and safe for concurrent use.
 type Query struct {
-	root  *node
+	root  *boolExpr[*term]
 	hints []Predicate
-}
-
-type nodeOp uint8
-
-const (
-	opTerm nodeOp = iota
-	opAnd
-	opOr
-)
-
-type node struct {
-	op   nodeOp
-	kids []*node // opAnd, opOr
-	term *term   // opTerm
 }
 
 type termOp uint8
@@ -96,16 +82,9 @@ func ParseQ(s string, expand func(term string) string) (*Query, error) {
 		expand = identity
 	}
 	p := &qparser{scanner: scanner{s: s, lang: "q", etype: ngsild.BadRequestData}, expand: expand}
-	if err := p.check(); err != nil {
-		return nil, err
-	}
-	root, err := p.or()
+	root, err := parseBool(&p.scanner, "|", "';', '|' or end of input", p.term)
 	if err != nil {
 		return nil, err
-	}
-	p.skipSpace()
-	if p.i < len(p.s) {
-		return nil, p.unexpected("';', '|' or end of input")
 	}
 	q := &Query{root: root}
 	q.hints = hints(root)
@@ -115,96 +94,6 @@ func ParseQ(s string, expand func(term string) string) (*Query, error) {
 type qparser struct {
 	scanner
 	expand func(string) string
-}
-
-func (p *qparser) or() (*node, error) {
-	first, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	n := &node{op: opOr}
-	add(n, first)
-	for {
-		p.skipSpace()
-		if p.peek() != '|' {
-			break
-		}
-		p.i++
-		k, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		add(n, k)
-	}
-	return collapse(n), nil
-}
-
-func (p *qparser) and() (*node, error) {
-	first, err := p.primary()
-	if err != nil {
-		return nil, err
-	}
-	n := &node{op: opAnd}
-	add(n, first)
-	for {
-		p.skipSpace()
-		if p.peek() != ';' {
-			break
-		}
-		p.i++
-		k, err := p.primary()
-		if err != nil {
-			return nil, err
-		}
-		add(n, k)
-	}
-	return collapse(n), nil
-}
-
-// add appends k to n, flattening a child of the same operator.
-func add(n, k *node) {
-	if k.op == n.op {
-		n.kids = append(n.kids, k.kids...)
-	} else {
-		n.kids = append(n.kids, k)
-	}
-}
-
-func collapse(n *node) *node {
-	if len(n.kids) == 1 {
-		return n.kids[0]
-	}
-	return n
-}
-
-func (p *qparser) primary() (*node, error) {
-	p.skipSpace()
-	if p.peek() == '(' {
-		open := p.i
-		p.i++
-		if err := p.enter(); err != nil {
-			return nil, err
-		}
-		n, err := p.or()
-		if err != nil {
-			return nil, err
-		}
-		p.skipSpace()
-		if p.peek() != ')' {
-			if p.i >= len(p.s) {
-				return nil, p.errf("unbalanced '(' at position %d", open+1)
-			}
-			return nil, p.unexpected("')'")
-		}
-		p.i++
-		p.depth--
-		return n, nil
-	}
-	t, err := p.term()
-	if err != nil {
-		return nil, err
-	}
-	return &node{op: opTerm, term: t}, nil
 }
 
 func (p *qparser) term() (*term, error) {
@@ -446,33 +335,8 @@ func (q *Query) String() string {
 		return ""
 	}
 	var b strings.Builder
-	q.root.write(&b)
+	q.root.write(&b, '|', (*term).write)
 	return b.String()
-}
-
-func (n *node) write(b *strings.Builder) {
-	switch n.op {
-	case opTerm:
-		n.term.write(b)
-	case opAnd, opOr:
-		sep := byte(';')
-		if n.op == opOr {
-			sep = '|'
-		}
-		for i, k := range n.kids {
-			if i > 0 {
-				b.WriteByte(sep)
-			}
-			paren := n.op == opAnd && k.op == opOr
-			if paren {
-				b.WriteByte('(')
-			}
-			k.write(b)
-			if paren {
-				b.WriteByte(')')
-			}
-		}
-	}
 }
 
 func (t *term) write(b *strings.Builder) {
@@ -528,17 +392,17 @@ func (q *Query) Conjuncts() []Predicate {
 	return q.hints
 }
 
-func hints(root *node) []Predicate {
-	terms := []*node{root}
+func hints(root *boolExpr[*term]) []Predicate {
+	terms := []*boolExpr[*term]{root}
 	if root.op == opAnd {
 		terms = root.kids
 	}
 	var out []Predicate
 	for _, n := range terms {
-		if n.op != opTerm || !n.term.path.plain() {
+		if n.op != opTerm || !n.leaf.path.plain() {
 			continue
 		}
-		if pr, ok := n.term.hint(); ok {
+		if pr, ok := n.leaf.hint(); ok {
 			out = append(out, pr)
 		}
 	}

@@ -11,114 +11,24 @@ import (
 // and a final "#" matches that level and everything below (so "/#" matches
 // every scope), combined with ';' (AND), ',' or '|' (OR) and parentheses.
 // It is immutable and safe for concurrent use.
-type ScopeQuery struct{ root *snode }
-
-type snode struct {
-	op     nodeOp
-	kids   []*snode
-	levels []string // opTerm
-}
+type ScopeQuery struct{ root *boolExpr[[]string] } // leaves: scope levels
 
 // ParseScopeQ parses a scopeQ expression, already URL-decoded.
 func ParseScopeQ(s string) (*ScopeQuery, error) {
-	p := &sparser{scanner{s: s, lang: "scopeQ", etype: ngsild.BadRequestData}}
-	if err := p.check(); err != nil {
-		return nil, err
-	}
-	root, err := p.or()
+	p := &scanner{s: s, lang: "scopeQ", etype: ngsild.BadRequestData}
+	root, err := parseBool(p, "|,", "';', ',', '|' or end of input", func() ([]string, error) { return scopeLevels(p) })
 	if err != nil {
 		return nil, err
-	}
-	p.skipSpace()
-	if p.i < len(p.s) {
-		return nil, p.unexpected("';', ',', '|' or end of input")
 	}
 	return &ScopeQuery{root: root}, nil
 }
 
-type sparser struct{ scanner }
-
-func (p *sparser) or() (*snode, error) {
-	n := &snode{op: opOr}
-	for {
-		k, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		sadd(n, k)
-		p.skipSpace()
-		if c := p.peek(); c != '|' && c != ',' {
-			break
-		}
-		p.i++
-	}
-	return scollapse(n), nil
-}
-
-func (p *sparser) and() (*snode, error) {
-	n := &snode{op: opAnd}
-	for {
-		k, err := p.primary()
-		if err != nil {
-			return nil, err
-		}
-		sadd(n, k)
-		p.skipSpace()
-		if p.peek() != ';' {
-			break
-		}
-		p.i++
-	}
-	return scollapse(n), nil
-}
-
-func sadd(n, k *snode) {
-	if k.op == n.op {
-		n.kids = append(n.kids, k.kids...)
-	} else {
-		n.kids = append(n.kids, k)
-	}
-}
-
-func scollapse(n *snode) *snode {
-	if len(n.kids) == 1 {
-		return n.kids[0]
-	}
-	return n
-}
-
-func (p *sparser) primary() (*snode, error) {
-	p.skipSpace()
-	if p.peek() == '(' {
-		open := p.i
-		p.i++
-		if err := p.enter(); err != nil {
-			return nil, err
-		}
-		n, err := p.or()
-		if err != nil {
-			return nil, err
-		}
-		p.skipSpace()
-		if p.peek() != ')' {
-			if p.i >= len(p.s) {
-				return nil, p.errf("unbalanced '(' at position %d", open+1)
-			}
-			return nil, p.unexpected("')'")
-		}
-		p.i++
-		p.depth--
-		return n, nil
-	}
-	return p.scope()
-}
-
-// scope reads [/]level(/level)*.
-func (p *sparser) scope() (*snode, error) {
+// scopeLevels reads [/]level(/level)*.
+func scopeLevels(p *scanner) ([]string, error) {
 	if p.peek() == '/' {
 		p.i++
 	}
-	n := &snode{op: opTerm}
+	var levels []string
 	for {
 		start := p.i
 		lvl := p.word("/;,|()")
@@ -129,12 +39,12 @@ func (p *sparser) scope() (*snode, error) {
 		if (strings.Contains(lvl, "#") || strings.Contains(lvl, "+")) && lvl != "#" && lvl != "+" {
 			return nil, p.errf("'+' and '#' must be a whole scope level (position %d)", start+1)
 		}
-		if len(n.levels) > 0 && n.levels[len(n.levels)-1] == "#" {
+		if len(levels) > 0 && levels[len(levels)-1] == "#" {
 			return nil, p.errf("'#' must be the last scope level (position %d)", start+1)
 		}
-		n.levels = append(n.levels, lvl)
+		levels = append(levels, lvl)
 		if p.peek() != '/' {
-			return n, nil
+			return levels, nil
 		}
 		p.i++
 	}
@@ -146,28 +56,13 @@ func (q *ScopeQuery) Match(scopes []string) bool {
 	if q == nil || q.root == nil {
 		return true
 	}
-	return q.root.eval(scopes)
+	return evalBool(q.root, scopes, matchAnyScope)
 }
 
-func (n *snode) eval(scopes []string) bool {
-	switch n.op {
-	case opAnd:
-		for _, k := range n.kids {
-			if !k.eval(scopes) {
-				return false
-			}
-		}
-		return true
-	case opOr:
-		for _, k := range n.kids {
-			if k.eval(scopes) {
-				return true
-			}
-		}
-		return false
-	}
+// matchAnyScope reports whether any of scopes matches the query levels.
+func matchAnyScope(levels, scopes []string) bool {
 	for _, s := range scopes {
-		if matchScope(n.levels, s) {
+		if matchScope(levels, s) {
 			return true
 		}
 	}
@@ -209,33 +104,11 @@ func (q *ScopeQuery) String() string {
 		return ""
 	}
 	var b strings.Builder
-	q.root.write(&b)
-	return b.String()
-}
-
-func (n *snode) write(b *strings.Builder) {
-	if n.op == opTerm {
-		for _, l := range n.levels {
+	q.root.write(&b, ',', func(levels []string, b *strings.Builder) {
+		for _, l := range levels {
 			b.WriteByte('/')
 			b.WriteString(l)
 		}
-		return
-	}
-	sep := byte(';')
-	if n.op == opOr {
-		sep = ','
-	}
-	for i, k := range n.kids {
-		if i > 0 {
-			b.WriteByte(sep)
-		}
-		paren := n.op == opAnd && k.op == opOr
-		if paren {
-			b.WriteByte('(')
-		}
-		k.write(b)
-		if paren {
-			b.WriteByte(')')
-		}
-	}
+	})
+	return b.String()
 }
