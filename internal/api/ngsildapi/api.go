@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
@@ -39,6 +40,7 @@ type API struct {
 	resolver Resolver
 	log      *slog.Logger
 	opts     Options
+	implicit sync.Map // ids of implicit contexts already stored
 }
 
 // New returns the API over broker b.

@@ -2,6 +2,7 @@ package ngsildapi
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -119,6 +120,29 @@ func (a *API) deleteContext(req *request) error {
 	}
 	req.noContent()
 	return nil
+}
+
+// implicitContext hosts an inline @context a request came with, so a JSON
+// response compacted with it can point to it in its Link header (the
+// ImplicitlyCreated contexts of 5.13). The id is the hash of the context, so
+// the same inline context is stored once. On failure the core context is
+// linked and the failure logged.
+func (a *API) implicitContext(r *http.Request, src any) string {
+	body, err := ngsild.Marshal(map[string]any{"@context": src})
+	if err != nil {
+		return coreContextV8
+	}
+	sum := sha256.Sum256(body)
+	id := "implicit-" + hex.EncodeToString(sum[:12])
+	if _, known := a.implicit.Load(id); !known {
+		rec := store.ContextRecord{ID: id, Kind: "ImplicitlyCreated", Body: body, CreatedAt: time.Now().UTC()}
+		if err := a.contexts.PutContext(r.Context(), rec); err != nil {
+			a.log.Warn("cannot host an implicit @context", "err", err)
+			return coreContextV8
+		}
+		a.implicit.Store(id, true)
+	}
+	return baseURL(r) + HostedPath + id
 }
 
 func newID() string {

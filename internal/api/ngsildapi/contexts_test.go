@@ -178,3 +178,42 @@ func TestCompaction(t *testing.T) {
 		})
 	}
 }
+
+// TestImplicitContext: a query sent with an inline @context and answered as
+// application/json links to that context, hosted by the broker as
+// ImplicitlyCreated, so the client can read the compacted names and reuse it.
+func TestImplicitContext(t *testing.T) {
+	s := apitest.Start(t)
+	inline := map[string]any{"Bike": "https://example.org/mobility#Bike", "battery": "https://example.org/mobility#battery"}
+	s.Do(apitest.Req{Method: "POST", Path: "/ngsi-ld/v1/entities", ContentType: "application/ld+json", Body: map[string]any{
+		"@context": inline, "id": "urn:ngsi-ld:Bike:1", "type": "Bike", "battery": map[string]any{"type": "Property", "value": 40},
+	}}).Expect(t, http.StatusCreated)
+	query := func() *apitest.Response {
+		return s.Do(apitest.Req{Method: "POST", Path: "/ngsi-ld/v1/entityOperations/query?options=keyValues", ContentType: "application/ld+json",
+			Body: map[string]any{"@context": inline, "type": "Query", "entities": []any{map[string]any{"type": "Bike"}}}}).Expect(t, http.StatusOK)
+	}
+	r := query()
+	link := r.Header.Get("Link")
+	if !strings.Contains(link, "/ngsi-ld/v1/jsonldContexts/implicit-") {
+		t.Fatalf("Link %q does not point to a hosted implicit context", link)
+	}
+	if !strings.Contains(string(r.Body), `"battery":40`) {
+		t.Fatalf("response not compacted with the inline context: %s", r.Body)
+	}
+	if again := query().Header.Get("Link"); again != link {
+		t.Fatalf("the same inline context got a second URL: %q, then %q", link, again)
+	}
+	url := strings.TrimPrefix(link[:strings.Index(link, ">")], "<")
+	doc := s.Get(strings.TrimPrefix(url, s.URL), nil).Expect(t, http.StatusOK)
+	if !strings.Contains(string(doc.Body), "https://example.org/mobility#battery") {
+		t.Fatalf("hosted implicit context: %s", doc.Body)
+	}
+	r = s.Get("/ngsi-ld/v1/entities?type=Bike&options=keyValues", map[string]string{"Link": apitest.LinkHeader(url)}).Expect(t, http.StatusOK)
+	if !strings.Contains(string(r.Body), `"battery":40`) {
+		t.Fatalf("reusing the implicit context: %s", r.Body)
+	}
+	list := s.Get("/ngsi-ld/v1/jsonldContexts?details=true&kind=ImplicitlyCreated", nil).Expect(t, http.StatusOK)
+	if n := strings.Count(string(list.Body), `"ImplicitlyCreated"`); n != 1 {
+		t.Fatalf("%d implicit contexts listed, want 1: %s", n, list.Body)
+	}
+}

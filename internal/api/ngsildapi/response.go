@@ -63,9 +63,10 @@ func (req *request) contextSource() any {
 
 // linkHeader sets the response's JSON-LD context Link header.
 func (req *request) linkHeader() {
-	url, ok := req.contextSource().(string)
+	src := req.contextSource()
+	url, ok := src.(string)
 	if !ok {
-		url = coreContextV8
+		url = req.api.implicitContext(req.r, src)
 	}
 	req.w.Header().Set("Link", "<"+url+`>; rel="`+contextRel+`"; type="application/ld+json"`)
 }
