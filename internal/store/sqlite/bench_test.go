@@ -84,7 +84,7 @@ func BenchmarkWriteUpdate(b *testing.B) {
 	batches0, ops0 := s.w.batches.Load(), s.w.batchOps.Load()
 
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		rng := rand.New(rand.NewPCG(uint64(seq.Add(1)), 9))
 		for pb.Next() {
@@ -103,6 +103,7 @@ func BenchmarkWriteUpdate(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/write")
 	if nb := s.w.batches.Load() - batches0; nb > 0 {
 		b.ReportMetric(float64(s.w.batchOps.Load()-ops0)/float64(nb), "ops/commit")
 
@@ -240,3 +241,61 @@ func TestMain(m *testing.M) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkBatchUpsert: Write calls of 1,000 new entities with 8 attributes
+// and a Point location each, from one caller and from 4 concurrent callers.
+// b.N counts entities.
+func BenchmarkBatchUpsert(b *testing.B) {
+	for _, callers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			s := openBench(b, filepath.Join(b.TempDir(), "b.db"))
+			defer s.Close()
+			const batch = 1000
+			ents := make([]*ngsild.Entity, b.N)
+			rng := rand.New(rand.NewPCG(5, 7))
+			for i := range ents {
+				e := sensor(i, fmt.Sprintf("T%d", i%10), rng)
+				for _, n := range benchNames[8:] {
+					delete(e.Attrs, storetest.Expand(n))
+				}
+				ents[i] = e
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpu0 := time.Now(), cpuTime()
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						lo := int(next.Add(batch)) - batch
+						if lo >= len(ents) {
+							return
+						}
+						hi := min(lo+batch, len(ents))
+						ops := make([]store.Op, 0, hi-lo)
+						for _, e := range ents[lo:hi] {
+							ops = append(ops, storetest.Upsert(e))
+						}
+						res, err := s.Write(context.Background(), "", ops)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						for _, r := range res {
+							if r.Err != nil {
+								b.Error(r.Err)
+								return
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entities/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/entity")
+		})
+	}
+}

@@ -3,12 +3,16 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
@@ -95,55 +99,41 @@ type writer struct {
 
 	// known is the writer's own bounded cache of committed current states by
 	// (tenant, id), so most writes need no lookup at all. Only the writer
-	// touches it, after commit; entStates are never modified once created.
+	// touches it, after commit; entStates are never modified once published.
 	known    map[entKey]*entState
 	maxKnown int
 
-	geoIns, geoDel map[int64]*sql.Stmt // per R*Tree, prepared on first use
+	nextEID  int64                  // the eid of the next new entity (eids are allocated here, never reused while open)
+	multi    map[multiKey]*sql.Stmt // multi-row statements by operation and row count (see flush.go)
+	geoStmts int                    // how many of them name an R*Tree
 
-	selEnt, selDoc, insEnt, updEnt, delEnt *sql.Stmt
-	insType, delType, insHas, delHas       *sql.Stmt
-	insNum, delNum, insTxt, delTxt         *sql.Stmt
-	insGeo, delGeo                         *sql.Stmt
-	insTenant, insName, insGeoKey          *sql.Stmt
-	addTenantN, addTypeN, addAttrN, addTAN *sql.Stmt
-	setVer                                 *sql.Stmt
-	all                                    []*sql.Stmt
+	selMany, selDoc               *sql.Stmt
+	insTenant, insName, insGeoKey *sql.Stmt
+	addTenantN                    *sql.Stmt
+	setVer                        *sql.Stmt
+	all                           []*sql.Stmt
 }
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	w := &writer{s: s, c: s.wconn, known: map[entKey]*entState{}, maxKnown: s.opts.CacheEntities,
-		geoIns: map[int64]*sql.Stmt{}, geoDel: map[int64]*sql.Stmt{}}
+		multi: map[multiKey]*sql.Stmt{}}
 	if err := w.c.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'ver'`).Scan(&w.ver); err != nil {
 		return nil, fmt.Errorf("read version: %w", err)
+	}
+	if err := w.c.QueryRowContext(ctx, `SELECT COALESCE(MAX(eid), 0) + 1 FROM entities`).Scan(&w.nextEID); err != nil {
+		return nil, fmt.Errorf("read last entity: %w", err)
 	}
 	prep := []struct {
 		p   **sql.Stmt
 		sql string
 	}{
-		{&w.selEnt, `SELECT eid, ver FROM entities WHERE tid = ? AND id = ?`},
-		{&w.selDoc, `SELECT doc FROM entities WHERE eid = ?`},
-		{&w.insEnt, `INSERT INTO entities (tid, id, ver, created, modified, doc) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&w.updEnt, `UPDATE entities SET ver = ?, created = ?, modified = ?, doc = ? WHERE eid = ?`},
-		{&w.delEnt, `DELETE FROM entities WHERE eid = ?`},
-		{&w.insType, `INSERT INTO entity_types (tid, type, eid) VALUES (?, ?, ?)`},
-		{&w.delType, `DELETE FROM entity_types WHERE tid = ? AND type = ? AND eid = ?`},
-		{&w.insHas, `INSERT INTO attr_has (tid, name, eid) VALUES (?, ?, ?)`},
-		{&w.delHas, `DELETE FROM attr_has WHERE tid = ? AND name = ? AND eid = ?`},
-		{&w.insNum, `INSERT INTO attr_num (tid, name, num, eid) VALUES (?, ?, ?, ?)`},
-		{&w.delNum, `DELETE FROM attr_num WHERE tid = ? AND name = ? AND num = ? AND eid = ?`},
-		{&w.insTxt, `INSERT INTO attr_txt (tid, name, txt, eid) VALUES (?, ?, ?, ?)`},
-		{&w.delTxt, `DELETE FROM attr_txt WHERE tid = ? AND name = ? AND txt = ? AND eid = ?`},
+		// The current rows of a list of ids (a JSON array) of one tenant.
+		{&w.selMany, `SELECT e.id, e.eid, e.ver, e.doc FROM json_each(?) AS j CROSS JOIN entities AS e WHERE e.tid = ? AND e.id = j.value`},
+		{&w.selDoc, `SELECT eid, ver, doc FROM entities WHERE tid = ? AND id = ?`},
 		{&w.insTenant, `INSERT INTO tenants (name) VALUES (?)`},
 		{&w.insName, `INSERT INTO names (name) VALUES (?)`},
 		{&w.insGeoKey, `INSERT INTO geo_keys (tid, type, attr) VALUES (?, ?, ?)`},
 		{&w.addTenantN, `UPDATE tenants SET n = n + ? WHERE tid = ?`},
-		{&w.addTypeN, `INSERT INTO type_counts (tid, type, n) VALUES (?, ?, ?)
-			ON CONFLICT (tid, type) DO UPDATE SET n = n + excluded.n`},
-		{&w.addAttrN, `INSERT INTO attr_counts (tid, name, n, nx) VALUES (?, ?, ?, ?)
-			ON CONFLICT (tid, name) DO UPDATE SET n = n + excluded.n, nx = nx + excluded.nx`},
-		{&w.addTAN, `INSERT INTO type_attrs (tid, type, name, kind, n) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (tid, type, name, kind) DO UPDATE SET n = n + excluded.n`},
 		{&w.setVer, `UPDATE meta SET v = ? WHERE k = 'ver'`},
 	}
 	for _, p := range prep {
@@ -163,11 +153,9 @@ func (w *writer) close() error {
 	for _, st := range w.all {
 		errs = append(errs, st.Close())
 	}
-	for _, m := range []map[int64]*sql.Stmt{w.geoIns, w.geoDel} {
-		for z, st := range m {
-			errs = append(errs, st.Close())
-			delete(m, z)
-		}
+	for k, st := range w.multi {
+		errs = append(errs, st.Close())
+		delete(w.multi, k)
 	}
 	w.all = nil
 	return errors.Join(errs...)
@@ -277,7 +265,9 @@ type typeAttrKey struct {
 }
 
 // tx is the state of one write transaction. Nothing in it is visible to
-// readers or to the shared dictionaries until commit succeeds.
+// readers or to the shared dictionaries until commit succeeds. Ops are
+// applied in memory (ents holds each entity as the group sees it); flush
+// writes their net effect with multi-row statements (see flush.go).
 type tx struct {
 	w       *writer
 	ctx     context.Context
@@ -287,7 +277,9 @@ type tx struct {
 	geo     map[geoKey]int64
 	ents    map[entKey]*entState
 
-	newStmts []int64 // geo statements prepared in this transaction
+	touched map[int64]*touch // by eid
+	order   []int64          // eids touched
+	bufs    rowBufs
 
 	tenantN map[int64]int64
 	typeN   map[[2]int64]int64
@@ -302,10 +294,11 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 	t := &tx{
 		w: w, ctx: ctx, ver: w.ver,
 		tenants: map[string]int64{}, names: map[string]int64{}, geo: map[geoKey]int64{},
-		ents:    map[entKey]*entState{},
+		ents: map[entKey]*entState{}, touched: map[int64]*touch{},
 		tenantN: map[int64]int64{}, typeN: map[[2]int64]int64{}, attrN: map[[2]int64][2]int64{},
 		taN: map[typeAttrKey]int64{},
 	}
+	nextEID := w.nextEID
 	if _, err := w.c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -316,20 +309,25 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 				err = fmt.Errorf("write panicked: %v\n%s", p, debug.Stack())
 			}
 		}()
+		tids := make([]int64, len(reqs))
 		for i, r := range reqs {
-			tid, err := t.tenantID(r.tenant)
-			if err != nil {
+			if tids[i], err = t.tenantID(r.tenant); err != nil {
 				return err
 			}
+		}
+		if err := t.prefetch(reqs, tids); err != nil {
+			return err
+		}
+		for i, r := range reqs {
 			res := make([]store.Result, len(r.ops))
 			for j, op := range r.ops {
-				if res[j], err = t.apply(tid, op); err != nil {
+				if res[j], err = t.apply(tids[i], op); err != nil {
 					return fmt.Errorf("write %s: %w", op.ID, err)
 				}
 			}
 			results[i] = res
 		}
-		if err := t.flushCounters(); err != nil {
+		if err := t.flush(); err != nil {
 			return err
 		}
 		if t.ver != w.ver {
@@ -344,14 +342,10 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 		if _, rerr := w.c.ExecContext(ctx, `ROLLBACK`); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
+		w.nextEID = nextEID
 		// Statements prepared in the transaction may name trees it created.
-		for _, z := range t.newStmts {
-			for _, m := range []map[int64]*sql.Stmt{w.geoIns, w.geoDel} {
-				if st := m[z]; st != nil {
-					st.Close()
-					delete(m, z)
-				}
-			}
+		if len(t.geo) > 0 {
+			w.dropGeoStmts()
 		}
 		return err
 	}
@@ -389,12 +383,13 @@ func (w *writer) publish(t *tx) {
 		}
 		s.mu.Unlock()
 	}
-	for k, st := range t.ents {
-		if st.eid == 0 {
-			continue
+	for eid, tc := range t.touched {
+		if tc.final.ent == nil {
+			s.cache.remove(eid)
 		}
+	}
+	for k, st := range t.ents {
 		if st.ent == nil {
-			s.cache.remove(st.eid)
 			delete(w.known, k)
 			continue
 		}
@@ -487,25 +482,75 @@ func (t *tx) geoZ(tid int64, typ, attr string) (int64, error) {
 	return z, nil
 }
 
-// geoStmt returns the insert (or delete) statement of R*Tree z, prepared on
-// the writer connection once the tree is committed.
-func (t *tx) geoStmt(z int64, insert bool) (*sql.Stmt, error) {
-	m := t.w.geoDel
-	q := `DELETE FROM geo_%d WHERE id = ?`
-	if insert {
-		m = t.w.geoIns
-		q = `INSERT INTO geo_%d (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)`
+// prefetch reads, with one statement per tenant and chunk, the entities the
+// ops of reqs will load, except those the writer already knows.
+func (t *tx) prefetch(reqs []*writeReq, tids []int64) error {
+	byTenant := map[int64][]string{}
+	for i, r := range reqs {
+		for _, op := range r.ops {
+			k := entKey{tids[i], op.ID}
+			if _, ok := t.ents[k]; ok {
+				continue
+			}
+			if st, ok := t.w.known[k]; ok {
+				t.ents[k] = st
+				continue
+			}
+			if !utf8.ValidString(op.ID) || strings.IndexByte(op.ID, 0) >= 0 {
+				continue // not representable in JSON as is: load reads it alone
+			}
+			t.ents[k] = &entState{} // absent unless found below
+			byTenant[k.tid] = append(byTenant[k.tid], op.ID)
+		}
 	}
-	if st := m[z]; st != nil {
-		return st, nil
+	for tid, ids := range byTenant {
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), 1000)]
+			ids = ids[len(chunk):]
+			js, err := json.Marshal(chunk)
+			if err != nil {
+				return err
+			}
+			rows, err := t.w.selMany.QueryContext(t.ctx, string(js), tid)
+			if err != nil {
+				return fmt.Errorf("read entities: %w", err)
+			}
+			for rows.Next() {
+				var id string
+				var doc []byte
+				st := &entState{}
+				if err := rows.Scan(&id, &st.eid, &st.ver, &doc); err != nil {
+					rows.Close()
+					return fmt.Errorf("read entities: %w", err)
+				}
+				if err := t.w.fill(st, doc); err != nil {
+					rows.Close()
+					return err
+				}
+				t.ents[entKey{tid, id}] = st
+			}
+			if err := rows.Close(); err != nil {
+				return fmt.Errorf("read entities: %w", err)
+			}
+		}
 	}
-	st, err := t.w.c.PrepareContext(t.ctx, fmt.Sprintf(q, z))
-	if err != nil {
-		return nil, fmt.Errorf("prepare geo index statement: %w", err)
+	return nil
+}
+
+// fill sets st's entity and index rows from the cache or from doc.
+func (w *writer) fill(st *entState, doc []byte) error {
+	if c := w.s.cache.get(st.eid, st.ver); c != nil {
+		st.ent, st.rows = c.ent, c.rows
+	} else {
+		var err error
+		if st.ent, err = decodeEntity(doc); err != nil {
+			return fmt.Errorf("decode stored entity: %w", err)
+		}
 	}
-	m[z] = st
-	t.newStmts = append(t.newStmts, z)
-	return st, nil
+	if st.rows == nil {
+		st.rows = computeIndex(st.ent)
+	}
+	return nil
 }
 
 // load returns the entity as this transaction currently sees it.
@@ -519,26 +564,16 @@ func (t *tx) load(tid int64, id string) (*entState, error) {
 		return st, nil
 	}
 	st := &entState{}
-	err := t.w.selEnt.QueryRowContext(t.ctx, tid, id).Scan(&st.eid, &st.ver)
+	var doc []byte
+	err := t.w.selDoc.QueryRowContext(t.ctx, tid, id).Scan(&st.eid, &st.ver, &doc)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		st.eid = 0
 	case err != nil:
 		return nil, err
 	default:
-		if c := t.w.s.cache.get(st.eid, st.ver); c != nil {
-			st.ent, st.rows = c.ent, c.rows
-		} else {
-			var doc []byte
-			if err := t.w.selDoc.QueryRowContext(t.ctx, st.eid).Scan(&doc); err != nil {
-				return nil, err
-			}
-			if st.ent, err = decodeEntity(doc); err != nil {
-				return nil, fmt.Errorf("decode stored entity: %w", err)
-			}
-		}
-		if st.rows == nil {
-			st.rows = computeIndex(st.ent)
+		if err := t.w.fill(st, doc); err != nil {
+			return nil, err
 		}
 	}
 	t.ents[k] = st
@@ -557,8 +592,9 @@ func callApply(op store.Op, cur *ngsild.Entity) (next *ngsild.Entity, err error)
 	return op.Apply(cur)
 }
 
-// apply runs one op. An error returned is a storage error that breaks the
-// transaction; Apply's own error goes into the Result.
+// apply runs one op in memory: the entity's new state is what later ops of
+// the group see, and flush writes it. An error returned is a storage error
+// that breaks the transaction; Apply's own error goes into the Result.
 func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 	cur, err := t.load(tid, op.ID)
 	if err != nil {
@@ -577,42 +613,26 @@ func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 	if cur.ent == nil && next == nil {
 		return res, nil
 	}
-	stored := next
-	rows := computeIndex(stored)
 	eid := cur.eid
+	if cur.ent == nil {
+		eid = t.w.nextEID
+		t.w.nextEID++
+	}
+	tc := t.touched[eid]
+	if tc == nil {
+		tc = &touch{tid: tid, id: op.ID}
+		if cur.ent != nil {
+			tc.existed, tc.orig = true, cur.rows
+		}
+		t.touched[eid] = tc
+		t.order = append(t.order, eid)
+	}
 	t.ver++
-	ver := t.ver
-	switch {
-	case next == nil:
-		if _, err := t.w.delEnt.ExecContext(t.ctx, eid); err != nil {
-			return res, err
-		}
-		t.tenantN[tid]--
-	default:
-		doc, err := encodeEntity(stored)
-		if err != nil {
-			return res, fmt.Errorf("encode entity: %w", err)
-		}
-		now := time.Now()
-		created, modified := unixNano(stored.CreatedAt, now), unixNano(stored.ModifiedAt, now)
-		if cur.ent == nil {
-			r, err := t.w.insEnt.ExecContext(t.ctx, tid, op.ID, ver, created, modified, doc)
-			if err != nil {
-				return res, err
-			}
-			if eid, err = r.LastInsertId(); err != nil {
-				return res, err
-			}
-			t.tenantN[tid]++
-		} else if _, err := t.w.updEnt.ExecContext(t.ctx, ver, created, modified, doc, eid); err != nil {
-			return res, err
-		}
-	}
-	if err := t.updateIndex(tid, eid, cur.rows, rows); err != nil {
-		return res, err
-	}
-	// ent nil (deleted) makes publish drop eid from the cache.
-	t.ents[entKey{tid, op.ID}] = &entState{eid: eid, ver: ver, ent: stored, rows: rows}
+	// Only the final state of the group needs index rows: flush computes them.
+	st := &entState{eid: eid, ver: t.ver, ent: next}
+	tc.final = st
+	// ent nil (deleted) makes publish drop the entity from the caches.
+	t.ents[entKey{tid, op.ID}] = st
 	return res, nil
 }
 
@@ -624,12 +644,16 @@ func unixNano(t, def time.Time) int64 {
 }
 
 // updateIndex turns the difference between two versions' index rows into
-// index writes and counter deltas. old is nil or empty for a new entity.
+// buffered index rows and counter deltas. old is nil for a new entity, new
+// is nil for a deleted one.
 func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 	if old == nil {
 		old = &indexRows{}
 	}
-	w, ctx := t.w, t.ctx
+	if new == nil {
+		new = &indexRows{}
+	}
+	b := &t.bufs
 	strCmp := func(a, b string) int {
 		switch {
 		case a < b:
@@ -639,83 +663,58 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 		}
 		return 0
 	}
-	if err := diffSorted(old.types, new.types, strCmp,
-		func(typ string) error {
+	typeRow := func(op multiOp, d int64) func(string) error {
+		return func(typ string) error {
 			nid, err := t.nameID(typ)
 			if err != nil {
 				return err
 			}
-			t.typeN[[2]int64{tid, nid}]--
-			_, err = w.delType.ExecContext(ctx, tid, nid, eid)
-			return err
-		},
-		func(typ string) error {
-			nid, err := t.nameID(typ)
-			if err != nil {
-				return err
-			}
-			t.typeN[[2]int64{tid, nid}]++
-			_, err = w.insType.ExecContext(ctx, tid, nid, eid)
-			return err
-		}); err != nil {
+			t.typeN[[2]int64{tid, nid}] += d
+			b.addIdx(op, idxRow{tid: tid, name: nid, eid: eid})
+			return nil
+		}
+	}
+	if err := diffSorted(old.types, new.types, strCmp, typeRow(opTypeDel, -1), typeRow(opTypeIns, +1)); err != nil {
 		return fmt.Errorf("index types: %w", err)
 	}
+	hasRow := func(op multiOp) func(attrFacts) error {
+		return func(a attrFacts) error {
+			nid, err := t.nameID(a.name)
+			if err != nil {
+				return err
+			}
+			b.addIdx(op, idxRow{tid: tid, name: nid, eid: eid})
+			return nil
+		}
+	}
 	cmpAttr := func(a, b attrFacts) int { return strCmp(a.name, b.name) }
-	if err := diffSorted(old.attrs, new.attrs, cmpAttr,
-		func(a attrFacts) error {
-			nid, err := t.nameID(a.name)
-			if err != nil {
-				return err
-			}
-			_, err = w.delHas.ExecContext(ctx, tid, nid, eid)
-			return err
-		},
-		func(a attrFacts) error {
-			nid, err := t.nameID(a.name)
-			if err != nil {
-				return err
-			}
-			_, err = w.insHas.ExecContext(ctx, tid, nid, eid)
-			return err
-		}); err != nil {
+	if err := diffSorted(old.attrs, new.attrs, cmpAttr, hasRow(opHasDel), hasRow(opHasIns)); err != nil {
 		return fmt.Errorf("index attributes: %w", err)
 	}
-	if err := diffSorted(old.nums, new.nums, cmpNum,
-		func(k numKey) error {
+	numRow := func(op multiOp) func(numKey) error {
+		return func(k numKey) error {
 			nid, err := t.nameID(k.name)
 			if err != nil {
 				return err
 			}
-			_, err = w.delNum.ExecContext(ctx, tid, nid, k.v, eid)
-			return err
-		},
-		func(k numKey) error {
-			nid, err := t.nameID(k.name)
-			if err != nil {
-				return err
-			}
-			_, err = w.insNum.ExecContext(ctx, tid, nid, k.v, eid)
-			return err
-		}); err != nil {
+			b.addIdx(op, idxRow{tid: tid, name: nid, num: k.v, eid: eid})
+			return nil
+		}
+	}
+	if err := diffSorted(old.nums, new.nums, cmpNum, numRow(opNumDel), numRow(opNumIns)); err != nil {
 		return fmt.Errorf("index numbers: %w", err)
 	}
-	if err := diffSorted(old.txts, new.txts, cmpTxt,
-		func(k txtKey) error {
+	txtRow := func(op multiOp) func(txtKey) error {
+		return func(k txtKey) error {
 			nid, err := t.nameID(k.name)
 			if err != nil {
 				return err
 			}
-			_, err = w.delTxt.ExecContext(ctx, tid, nid, k.v, eid)
-			return err
-		},
-		func(k txtKey) error {
-			nid, err := t.nameID(k.name)
-			if err != nil {
-				return err
-			}
-			_, err = w.insTxt.ExecContext(ctx, tid, nid, k.v, eid)
-			return err
-		}); err != nil {
+			b.addIdx(op, idxRow{tid: tid, name: nid, txt: k.v, eid: eid})
+			return nil
+		}
+	}
+	if err := diffSorted(old.txts, new.txts, cmpTxt, txtRow(opTxtDel), txtRow(opTxtIns)); err != nil {
 		return fmt.Errorf("index strings: %w", err)
 	}
 	if !geoEqual(old, new) {
@@ -726,13 +725,7 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 				if err != nil {
 					return err
 				}
-				st, err := t.geoStmt(z, false)
-				if err != nil {
-					return err
-				}
-				if _, err := st.ExecContext(ctx, eid); err != nil {
-					return fmt.Errorf("unindex geometry: %w", err)
-				}
+				b.addGeo(opGeoDel, z, eid)
 			}
 		}
 		for _, typ := range new.types {
@@ -741,21 +734,23 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 				if err != nil {
 					return err
 				}
-				st, err := t.geoStmt(z, true)
-				if err != nil {
-					return err
-				}
-				if _, err := st.ExecContext(ctx, eid, g.minx, g.maxx, g.miny, g.maxy); err != nil {
-					return fmt.Errorf("index geometry: %w", err)
-				}
+				b.addGeo(opGeoIns, z, eid, g.minx, g.maxx, g.miny, g.maxy)
 			}
 		}
 	}
-	// Counters (Types, Attributes, pushdown safety): minus old, plus new.
+	// Counters (Types, Attributes, pushdown safety): minus old, plus new,
+	// which cancel out when an update changed only values.
+	if slices.Equal(old.types, new.types) && slices.EqualFunc(old.attrs, new.attrs, sameFacts) {
+		return nil
+	}
 	if err := t.countAttrs(tid, old, -1); err != nil {
 		return err
 	}
 	return t.countAttrs(tid, new, +1)
+}
+
+func sameFacts(a, b attrFacts) bool {
+	return a.name == b.name && a.complex == b.complex && slices.Equal(a.kinds, b.kinds)
 }
 
 func (t *tx) countAttrs(tid int64, r *indexRows, d int64) error {
@@ -786,43 +781,6 @@ func (t *tx) countAttrs(tid int64, r *indexRows, d int64) error {
 			for _, kind := range a.kinds {
 				t.taN[typeAttrKey{tid, tn, anid, kind}] += d
 			}
-		}
-	}
-	return nil
-}
-
-func (t *tx) flushCounters() error {
-	w, ctx := t.w, t.ctx
-	for tid, d := range t.tenantN {
-		if d == 0 {
-			continue
-		}
-		if _, err := w.addTenantN.ExecContext(ctx, d, tid); err != nil {
-			return fmt.Errorf("count entities: %w", err)
-		}
-	}
-	for k, d := range t.typeN {
-		if d == 0 {
-			continue
-		}
-		if _, err := w.addTypeN.ExecContext(ctx, k[0], k[1], d); err != nil {
-			return fmt.Errorf("count types: %w", err)
-		}
-	}
-	for k, d := range t.attrN {
-		if d == [2]int64{} {
-			continue
-		}
-		if _, err := w.addAttrN.ExecContext(ctx, k[0], k[1], d[0], d[1]); err != nil {
-			return fmt.Errorf("count attributes: %w", err)
-		}
-	}
-	for k, d := range t.taN {
-		if d == 0 {
-			continue
-		}
-		if _, err := w.addTAN.ExecContext(ctx, k.tid, k.typ, k.name, string(k.kind), d); err != nil {
-			return fmt.Errorf("count type attributes: %w", err)
 		}
 	}
 	return nil
