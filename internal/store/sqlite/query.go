@@ -131,7 +131,12 @@ func (r *reader) st(p *sql.Stmt) *sql.Stmt {
 }
 
 func (r *reader) ids(p *sql.Stmt, args ...any) ([]int64, error) {
-	rows, err := r.st(p).QueryContext(r.ctx, args...)
+	return r.boundIDs(r.st(p), args...)
+}
+
+// boundIDs runs a statement already bound to the transaction.
+func (r *reader) boundIDs(st *sql.Stmt, args ...any) ([]int64, error) {
+	rows, err := st.QueryContext(r.ctx, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -434,17 +439,45 @@ func (r *reader) geoSet(prop string, types []string, b orb.Bound) ([]int64, erro
 	s.mu.RUnlock()
 	var out []int64
 	for _, z := range zs {
-		st, err := s.geoStmt(r.ctx, z)
+		st, release, err := r.geoStmt(z)
 		if err != nil {
 			return nil, err
 		}
-		ids, err := r.ids(st, b.Max[0], b.Min[0], b.Max[1], b.Min[1])
+		ids, err := r.boundIDs(st, b.Max[0], b.Min[0], b.Max[1], b.Min[1])
+		release()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, ids...)
 	}
 	return sortUnique(out), nil
+}
+
+// geoStmt returns a statement searching R*Tree z, bound to this read
+// transaction.
+// A statement not prepared yet is prepared on the transaction's own
+// connection and the shared one is prepared in the background: preparing on
+// the pool while holding one of its connections deadlocks as soon as every
+// connection is held by a query doing the same (as happens to a server
+// restarted under load).
+func (r *reader) geoStmt(z int64) (st *sql.Stmt, release func(), err error) {
+	s := r.s
+	s.geoMu.Lock()
+	shared := s.geoSel[z]
+	s.geoMu.Unlock()
+	if shared != nil {
+		return r.st(shared), func() {}, nil
+	}
+	s.geoPrep.Go(func() { s.prepareGeoStmt(context.Background(), z) })
+	st, err = r.tx.PrepareContext(r.ctx, geoSelectSQL(z))
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { st.Close() }, nil
+}
+
+func geoSelectSQL(z int64) string {
+	return fmt.Sprintf(`SELECT id FROM geo_%d WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?`, z)
 }
 
 // predicateSet returns the candidates of one q conjunct from attr_has,
@@ -683,17 +716,22 @@ func (u *unionIter) next() (int64, bool, error) {
 	}
 }
 
-// geoStmt returns the reader statement searching R*Tree z.
-func (s *Store) geoStmt(ctx context.Context, z int64) (*sql.Stmt, error) {
+// prepareGeoStmt prepares the shared statement searching R*Tree z, unless
+// it exists or is being prepared. It waits for a pool connection without
+// holding geoMu or a connection, so it cannot block a query.
+func (s *Store) prepareGeoStmt(ctx context.Context, z int64) {
+	s.geoMu.Lock()
+	if s.geoSel[z] != nil || s.geoPending[z] {
+		s.geoMu.Unlock()
+		return
+	}
+	s.geoPending[z] = true
+	s.geoMu.Unlock()
+	st, err := s.rdb.PrepareContext(ctx, geoSelectSQL(z))
 	s.geoMu.Lock()
 	defer s.geoMu.Unlock()
-	if st := s.geoSel[z]; st != nil {
-		return st, nil
+	delete(s.geoPending, z)
+	if err == nil {
+		s.geoSel[z] = st // the next query prepares on its transaction if this failed
 	}
-	st, err := s.rdb.PrepareContext(ctx, fmt.Sprintf(`SELECT id FROM geo_%d WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?`, z))
-	if err != nil {
-		return nil, err
-	}
-	s.geoSel[z] = st
-	return st, nil
 }

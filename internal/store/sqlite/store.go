@@ -76,16 +76,18 @@ func (o *Options) defaults() {
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	opts   Options
-	path   string
-	wdb    *sql.DB   // the writer's pool, one connection
-	wconn  *sql.Conn // owned by the writer goroutine
-	rdb    *sql.DB   // readers
-	cache  *entityCache
-	rs     readStmts
-	rstmts []*sql.Stmt
-	geoMu  sync.Mutex
-	geoSel map[int64]*sql.Stmt // reader statement per R*Tree
+	opts       Options
+	path       string
+	wdb        *sql.DB   // the writer's pool, one connection
+	wconn      *sql.Conn // owned by the writer goroutine
+	rdb        *sql.DB   // readers
+	cache      *entityCache
+	rs         readStmts
+	rstmts     []*sql.Stmt
+	geoMu      sync.Mutex
+	geoSel     map[int64]*sql.Stmt // reader statement per R*Tree
+	geoPrep    sync.WaitGroup      // background preparations of geoSel statements
+	geoPending map[int64]bool      // R*Trees whose shared statement is being prepared
 
 	// dictionaries, committed state only; the writer adds under mu after commit.
 	mu      sync.RWMutex
@@ -141,18 +143,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
 	s := &Store{
-		opts:    opts,
-		path:    path,
-		cache:   newEntityCache(opts.CacheEntities),
-		tenants: map[string]int64{},
-		names:   map[string]int64{},
-		nameOf:  map[int64]string{},
-		geoZ:    map[geoKey]int64{},
-		geoSel:  map[int64]*sql.Stmt{},
-		zByAttr: map[[2]int64][]int64{},
-		wch:     make(chan *writeReq, 1024),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		opts:       opts,
+		path:       path,
+		cache:      newEntityCache(opts.CacheEntities),
+		tenants:    map[string]int64{},
+		names:      map[string]int64{},
+		nameOf:     map[int64]string{},
+		geoZ:       map[geoKey]int64{},
+		geoSel:     map[int64]*sql.Stmt{},
+		geoPending: map[int64]bool{},
+		zByAttr:    map[[2]int64][]int64{},
+		wch:        make(chan *writeReq, 1024),
+		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	var err error
 	if s.wdb, err = sql.Open("sqlite", dsn(opts.CacheKiB, false)); err != nil {
@@ -341,9 +344,12 @@ func (s *Store) Close() error {
 		for _, st := range s.rstmts {
 			errs = append(errs, st.Close())
 		}
+		s.geoPrep.Wait()
+		s.geoMu.Lock()
 		for _, st := range s.geoSel {
 			errs = append(errs, st.Close())
 		}
+		s.geoMu.Unlock()
 		errs = append(errs, s.wconn.Close(), s.wdb.Close(), s.rdb.Close())
 		s.closeErr = errors.Join(errs...)
 	})
