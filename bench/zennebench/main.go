@@ -46,6 +46,7 @@ type config struct {
 }
 
 func main() {
+	app.TuneGC() // the in-process server runs as `zenne serve` does
 	cfg := &config{}
 	flag.StringVar(&cfg.scenario, "scenario", "all", "patch, upsert, query, count, startup, limits or all")
 	flag.IntVar(&cfg.entities, "entities", 0, "entities in the data set (default 1,000,000; 10,000 for -scenario=patch)")

@@ -164,6 +164,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 			return err
 		}
 	}
+	app.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
