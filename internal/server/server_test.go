@@ -1,0 +1,74 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func newTestServer(t *testing.T, logs *bytes.Buffer) *httptest.Server {
+	t.Helper()
+	s := New(slog.New(slog.NewTextHandler(logs, nil)), "test", nil)
+	s.Mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	s.Mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// TestPanicBecomesProblemDetails: a handler that panics answers 500 with an
+// NGSI-LD InternalError that reveals nothing, the panic is logged with the
+// request id, and the server goes on serving.
+func TestPanicBecomesProblemDetails(t *testing.T) {
+	var logs bytes.Buffer
+	ts := newTestServer(t, &logs)
+	req, _ := http.NewRequest("GET", ts.URL+"/panic", nil)
+	req.Header.Set("X-Request-Id", "req-42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "errors/InternalError") || strings.Contains(string(body), "boom") {
+		t.Fatalf("panic answered %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), "req-42") || !strings.Contains(logs.String(), "boom") {
+		t.Fatalf("panic not logged with its request id: %s", logs.String())
+	}
+	resp, err = http.Get(ts.URL + "/ok")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("server stopped serving after a panic: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestRequestID(t *testing.T) {
+	ts := newTestServer(t, &bytes.Buffer{})
+	cases := []struct{ name, sent, want string }{
+		{"kept", "abc-1", "abc-1"},
+		{"made when missing", "", ""},
+		{"replaced when too long", strings.Repeat("x", 65), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", ts.URL+"/ok", nil)
+			if tc.sent != "" {
+				req.Header.Set("X-Request-Id", tc.sent)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := resp.Header.Get("X-Request-Id")
+			if tc.want != "" && got != tc.want || tc.want == "" && (len(got) != 16 || got == tc.sent) {
+				t.Fatalf("X-Request-Id %q for %q", got, tc.sent)
+			}
+		})
+	}
+}
