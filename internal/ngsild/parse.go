@@ -1,6 +1,7 @@
 package ngsild
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -108,7 +109,7 @@ func entityID(body map[string]any) (string, error) {
 	}
 	s, ok := raw.(string)
 	if !ok {
-		return "", Errorf(BadRequestData, "the entity id must be a string, not %s", jsonKind(raw))
+		return "", Errorf(BadRequestData, "the entity id must be a string, not %s", JSONKind(raw))
 	}
 	if err := ValidURI(s); err != nil {
 		return "", Errorf(BadRequestData, "the entity id %q is not a URI", s)
@@ -137,7 +138,7 @@ func entityTypes(body map[string]any, ex Expander) ([]string, error) {
 			terms = append(terms, s)
 		}
 	default:
-		return nil, Errorf(BadRequestData, "the entity type must be a string or an array of strings, not %s", jsonKind(raw))
+		return nil, Errorf(BadRequestData, "the entity type must be a string or an array of strings, not %s", JSONKind(raw))
 	}
 	if len(terms) == 0 {
 		return nil, Errorf(BadRequestData, "the entity type list is empty")
@@ -617,13 +618,15 @@ func short(iri string) string {
 	return iri
 }
 
-func jsonKind(v any) string {
+// JSONKind names the JSON type of a decoded value for error messages
+// ("a string", "an array"...).
+func JSONKind(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
 	case string:
 		return "a string"
-	case float64:
+	case float64, float32, int, int64, json.Number:
 		return "a number"
 	case bool:
 		return "a boolean"

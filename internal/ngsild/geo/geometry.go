@@ -96,7 +96,7 @@ func parseGeometry(v any, depth int) (orb.Geometry, *geoErr) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fail("expected a JSON object, got %s", jsonKind(v))
+		return nil, fail("expected a JSON object, got %s", ngsild.JSONKind(v))
 	}
 	tv, ok := m["type"]
 	if !ok {
@@ -104,7 +104,7 @@ func parseGeometry(v any, depth int) (orb.Geometry, *geoErr) {
 	}
 	typ, ok := tv.(string)
 	if !ok {
-		return nil, fail("member \"type\" must be a string, got %s", jsonKind(tv))
+		return nil, fail("member \"type\" must be a string, got %s", ngsild.JSONKind(tv))
 	}
 	if typ == "GeometryCollection" {
 		if depth >= maxCollectionDepth {
@@ -116,7 +116,7 @@ func parseGeometry(v any, depth int) (orb.Geometry, *geoErr) {
 		}
 		arr, ok := gv.([]any)
 		if !ok {
-			return nil, fail("GeometryCollection member \"geometries\" must be an array, got %s", jsonKind(gv))
+			return nil, fail("GeometryCollection member \"geometries\" must be an array, got %s", ngsild.JSONKind(gv))
 		}
 		if len(arr) == 0 {
 			return nil, fail("GeometryCollection \"geometries\" must not be empty")
@@ -209,7 +209,7 @@ func parseCoordinates(typ string, cv any) (orb.Geometry, *geoErr) {
 func nonEmptyArray(v any, what string) ([]any, *geoErr) {
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fail("expected an array, got %s", jsonKind(v))
+		return nil, fail("expected an array, got %s", ngsild.JSONKind(v))
 	}
 	if len(arr) == 0 {
 		return nil, fail("%s must not be empty", what)
@@ -220,7 +220,7 @@ func nonEmptyArray(v any, what string) ([]any, *geoErr) {
 func parseLineString(v any) (orb.LineString, *geoErr) {
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fail("expected an array of positions, got %s", jsonKind(v))
+		return nil, fail("expected an array of positions, got %s", ngsild.JSONKind(v))
 	}
 	if len(arr) < 2 {
 		return nil, fail("a LineString needs at least 2 positions, got %d", len(arr))
@@ -239,7 +239,7 @@ func parseLineString(v any) (orb.LineString, *geoErr) {
 func parsePolygon(v any) (orb.Polygon, *geoErr) {
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fail("expected an array of linear rings, got %s", jsonKind(v))
+		return nil, fail("expected an array of linear rings, got %s", ngsild.JSONKind(v))
 	}
 	if len(arr) == 0 {
 		return nil, fail("a Polygon needs at least one linear ring")
@@ -258,7 +258,7 @@ func parsePolygon(v any) (orb.Polygon, *geoErr) {
 func parseRing(x any) (orb.Ring, *geoErr) {
 	ra, ok := x.([]any)
 	if !ok {
-		return nil, fail("expected a linear ring (array of positions), got %s", jsonKind(x))
+		return nil, fail("expected a linear ring (array of positions), got %s", ngsild.JSONKind(x))
 	}
 	if len(ra) < 4 {
 		return nil, fail("a linear ring needs at least 4 positions, got %d", len(ra))
@@ -280,7 +280,7 @@ func parseRing(x any) (orb.Ring, *geoErr) {
 func parsePosition(v any) (orb.Point, *geoErr) {
 	arr, ok := v.([]any)
 	if !ok {
-		return orb.Point{}, fail("expected a position (array of 2 or 3 numbers), got %s", jsonKind(v))
+		return orb.Point{}, fail("expected a position (array of 2 or 3 numbers), got %s", ngsild.JSONKind(v))
 	}
 	if len(arr) < 2 || len(arr) > 3 {
 		return orb.Point{}, fail("a position has 2 or 3 numbers, got %d", len(arr))
@@ -289,7 +289,7 @@ func parsePosition(v any) (orb.Point, *geoErr) {
 	for i, x := range arr {
 		n, ok := toFloat(x)
 		if !ok {
-			return orb.Point{}, fail("position element %d must be a number, got %s", i, jsonKind(x))
+			return orb.Point{}, fail("position element %d must be a number, got %s", i, ngsild.JSONKind(x))
 		}
 		if math.IsNaN(n) || math.IsInf(n, 0) {
 			return orb.Point{}, fail("position element %d is not a finite number", i)
@@ -328,24 +328,6 @@ func toFloat(v any) (float64, bool) {
 		return float64(n), true
 	}
 	return 0, false
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case float64, json.Number, float32, int, int64:
-		return "a number"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // validateOrb applies the GeoJSON rules to a geometry already in orb form.

@@ -79,7 +79,7 @@ func ParseQueryJSON(v any, expand func(string) string) (*Query, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, ngsild.Errorf(ngsild.BadRequestData, "geoQ must be a JSON object, got %s", jsonKind(v))
+		return nil, ngsild.Errorf(ngsild.BadRequestData, "geoQ must be a JSON object, got %s", ngsild.JSONKind(v))
 	}
 	str := func(name string) (string, error) {
 		x, ok := m[name]
@@ -88,7 +88,7 @@ func ParseQueryJSON(v any, expand func(string) string) (*Query, error) {
 		}
 		s, ok := x.(string)
 		if !ok {
-			return "", ngsild.Errorf(ngsild.BadRequestData, "geoQ member %q must be a string, got %s", name, jsonKind(x))
+			return "", ngsild.Errorf(ngsild.BadRequestData, "geoQ member %q must be a string, got %s", name, ngsild.JSONKind(x))
 		}
 		return strings.TrimSpace(s), nil
 	}
@@ -118,7 +118,7 @@ func ParseQueryJSON(v any, expand func(string) string) (*Query, error) {
 			return nil, err
 		}
 	default:
-		return nil, ngsild.Errorf(ngsild.BadRequestData, "geoQ member \"coordinates\" must be an array, got %s", jsonKind(coords))
+		return nil, ngsild.Errorf(ngsild.BadRequestData, "geoQ member \"coordinates\" must be an array, got %s", ngsild.JSONKind(coords))
 	}
 	return build(georel, geometry, coords, geoproperty, expand)
 }

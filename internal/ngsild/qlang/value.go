@@ -1,6 +1,7 @@
 package qlang
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -277,7 +278,7 @@ func compare(x any, v *value, vocab bool) (c int, ok bool) {
 				if !ok {
 					return 0, false
 				}
-				return cmpDur(d, v.tod), true
+				return cmp.Compare(d, v.tod), true
 			}
 			var ok bool
 			if t, ok = parseDateTime(s); !ok {
@@ -292,19 +293,9 @@ func compare(x any, v *value, vocab bool) (c int, ok bool) {
 			return 0, false
 		}
 		if v.tk == tkTime {
-			return cmpDur(timeOfDay(t), v.tod), true
+			return cmp.Compare(timeOfDay(t), v.tod), true
 		}
 		return t.Compare(v.t), true
 	}
 	return 0, false
-}
-
-func cmpDur(a, b time.Duration) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

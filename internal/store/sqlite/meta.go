@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -56,7 +57,7 @@ func (s *Store) Types(ctx context.Context, tenant string) ([]store.TypeInfo, err
 	for _, ti := range byType {
 		out = append(out, *ti)
 	}
-	slices.SortFunc(out, func(a, b store.TypeInfo) int { return cmpString(a.Type, b.Type) })
+	slices.SortFunc(out, func(a, b store.TypeInfo) int { return cmp.Compare(a.Type, b.Type) })
 	return out, nil
 }
 
@@ -107,18 +108,8 @@ func (s *Store) Attributes(ctx context.Context, tenant string) ([]store.Attribut
 		ai.Kinds = slices.Compact(ai.Kinds)
 		out = append(out, *ai)
 	}
-	slices.SortFunc(out, func(a, b store.AttributeInfo) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b store.AttributeInfo) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (s *Store) nameByID(nid int64) string {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -654,15 +655,6 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 		new = &indexRows{}
 	}
 	b := &t.bufs
-	strCmp := func(a, b string) int {
-		switch {
-		case a < b:
-			return -1
-		case a > b:
-			return 1
-		}
-		return 0
-	}
 	typeRow := func(op multiOp, d int64) func(string) error {
 		return func(typ string) error {
 			nid, err := t.nameID(typ)
@@ -674,7 +666,7 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 			return nil
 		}
 	}
-	if err := diffSorted(old.types, new.types, strCmp, typeRow(opTypeDel, -1), typeRow(opTypeIns, +1)); err != nil {
+	if err := diffSorted(old.types, new.types, cmp.Compare[string], typeRow(opTypeDel, -1), typeRow(opTypeIns, +1)); err != nil {
 		return fmt.Errorf("index types: %w", err)
 	}
 	hasRow := func(op multiOp) func(attrFacts) error {
@@ -687,7 +679,7 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 			return nil
 		}
 	}
-	cmpAttr := func(a, b attrFacts) int { return strCmp(a.name, b.name) }
+	cmpAttr := func(a, b attrFacts) int { return cmp.Compare[string](a.name, b.name) }
 	if err := diffSorted(old.attrs, new.attrs, cmpAttr, hasRow(opHasDel), hasRow(opHasIns)); err != nil {
 		return fmt.Errorf("index attributes: %w", err)
 	}
