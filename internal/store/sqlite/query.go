@@ -18,12 +18,12 @@ import (
 // readStmts are prepared once on the reader pool; database/sql keeps one
 // prepared copy per connection.
 type readStmts struct {
-	get, loadMany, idLookup          *sql.Stmt
-	tenantChunk, typeChunk, hasChunk *sql.Stmt
-	tenantN, typeN, attrN, geo       *sql.Stmt
-	hasAll                           *sql.Stmt
-	num                              map[string]*sql.Stmt // by predicate op: ==, >, >=, <, <=, range
-	txt                              map[string]*sql.Stmt
+	get, loadMany, idLookup             *sql.Stmt
+	tenantChunk, typeChunk, hasChunk    *sql.Stmt
+	tenantN, typeN, typeSum, attrN, geo *sql.Stmt
+	hasAll                              *sql.Stmt
+	num                                 map[string]*sql.Stmt // by predicate op: ==, >, >=, <, <=, range
+	txt                                 map[string]*sql.Stmt
 }
 
 func (s *Store) prepareReads(ctx context.Context) error {
@@ -42,6 +42,7 @@ func (s *Store) prepareReads(ctx context.Context) error {
 		{&rs.hasAll, `SELECT eid FROM attr_has WHERE tid = ? AND name = ? LIMIT ?`},
 		{&rs.tenantN, `SELECT n FROM tenants WHERE tid = ?`},
 		{&rs.typeN, `SELECT n FROM type_counts WHERE tid = ? AND type = ?`},
+		{&rs.typeSum, `SELECT coalesce(sum(n), 0) FROM type_counts WHERE tid = ?`},
 		{&rs.attrN, `SELECT n, nx FROM attr_counts WHERE tid = ? AND name = ?`},
 	}
 	for _, p := range list {
@@ -285,14 +286,37 @@ func (r *reader) plainCount(q *store.Query) (int64, error) {
 		return r.int(r.s.rs.tenantN, r.tid)
 	}
 	types := q.Type.AnyOf()
-	if len(types) != 1 {
+	if len(types) == 0 {
 		return -1, nil
 	}
-	nid, ok := r.s.nameID(types[0])
-	if !ok {
-		return 0, nil
+	if len(types) > 1 {
+		// A union of types is the sum of their counters when no entity has
+		// two types: every entity has at least one, so that is when the
+		// counters of all types add up to the number of entities.
+		entities, err := r.int(r.s.rs.tenantN, r.tid)
+		if err != nil {
+			return -1, err
+		}
+		memberships, err := r.int(r.s.rs.typeSum, r.tid)
+		if err != nil || memberships != entities {
+			return -1, err
+		}
 	}
-	return r.int(r.s.rs.typeN, r.tid, nid)
+	var n int64
+	seen := map[int64]bool{}
+	for _, t := range types {
+		nid, ok := r.s.nameID(t)
+		if !ok || seen[nid] {
+			continue
+		}
+		seen[nid] = true
+		c, err := r.int(r.s.rs.typeN, r.tid, nid)
+		if err != nil {
+			return -1, err
+		}
+		n += c
+	}
+	return n, nil
 }
 
 // plan chooses the candidate source. Sets (ids, geo box, selective

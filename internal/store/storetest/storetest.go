@@ -934,6 +934,24 @@ func testQueryCount(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("%s: %d entities, want %d", tc.name, len(r.Entities), min(5, len(want)))
 		}
 	}
+	// A union of types counts an entity with both types once (a store may
+	// add per-type counters only while no entity has two types).
+	countAB := func() int {
+		r, err := s.Query(ctx, "", &store.Query{Type: typeQ(t, "A,B"), Count: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Count
+	}
+	before := countAB()
+	mustWrite(t, s, "", Create(Ent("urn:both", []string{"A", "B"})))
+	if got := countAB(); got != before+1 {
+		t.Errorf("A,B after adding an entity of both types: %d, want %d", got, before+1)
+	}
+	mustWrite(t, s, "", Delete("urn:both"))
+	if got := countAB(); got != before {
+		t.Errorf("A,B after deleting it: %d, want %d", got, before)
+	}
 }
 
 func testTypesAttributes(t *testing.T, open func(t *testing.T) store.Store) {
