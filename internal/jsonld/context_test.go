@@ -254,7 +254,8 @@ func TestInvalidContexts(t *testing.T) {
 func TestResolveCachesContexts(t *testing.T) {
 	r := offline(t)
 	u := SDMContextURL("Environment")
-	if resolve(t, r, u) != resolve(t, r, u) {
+	first, second := resolve(t, r, u), resolve(t, r, u)
+	if first != second {
 		t.Error("same URL resolved twice gives two contexts")
 	}
 	a := resolve(t, r, map[string]any{"a": "https://example.org/a", "b": "https://example.org/b"})

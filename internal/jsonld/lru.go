@@ -58,12 +58,6 @@ func (c *lru[V]) put(key string, val V, exp time.Time) {
 	}
 }
 
-func (c *lru[V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}
-
 func (c *lru[V]) purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -3,6 +3,7 @@ package ngsild
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -19,7 +20,7 @@ func encodingJSON(t testing.TB, v any) []byte {
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	values := []any{
-		nil, true, 0.0, -0.0, 1.5, 1e21, 1e-7, 123456789.0, 5e-324, 1.7976931348623157e308, 42, int64(-7),
+		nil, true, 0.0, math.Copysign(0, -1), 1.5, 1e21, 1e-7, 123456789.0, 5e-324, 1.7976931348623157e308, 42, int64(-7),
 		"", "plain", `quote " and \ backslash`, "tab\tnew\nline\r", "\x00\x1f control", "<a href='x'>&</a>",
 		"ünïcödé €", "bad \xff utf8", "line\u2028sep\u2029", []string{"a", "b"}, []string(nil),
 		map[string]any{"z": 1.0, "a": []any{"x", nil, false, map[string]any{}}},

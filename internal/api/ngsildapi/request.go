@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -356,12 +355,10 @@ func boolParam(r *http.Request, name string) (bool, error) {
 	return false, ngsild.Errorf(ngsild.BadRequestData, "%s must be true or false, not %q", name, v)
 }
 
-// tenantOf maps the header to the store's tenant name.
+// storeTenant maps the header to the store's tenant name.
 func (req *request) storeTenant() string {
 	if req.tenant == "" {
 		return store.DefaultTenant
 	}
 	return req.tenant
 }
-
-func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -20,7 +20,6 @@ var (
 	holedPoly     = polyJSON(pentagon, gpHole)
 	heyselPoly    = polyJSON(square(4.33, 50.89, 4.35, 50.90)) // around the Atomium
 	twoAreasMulti = `{"type":"MultiPolygon","coordinates":[[` + pentagon + `],[` + square(4.33, 50.89, 4.35, 50.90) + `]]}`
-	stPeter       = `{"type":"Point","coordinates":[4.35,50.87]}` // outside both areas
 	// a line from the Grand-Place to the Atomium: starts in the pentagon, ends in Heysel
 	gpToAtomium = `{"type":"LineString","coordinates":[[4.3525,50.8467],[4.3416,50.8949]]}`
 )

@@ -18,13 +18,6 @@ import (
 // the index for it.
 const maxIndexedText = 512
 
-// maxGeoEntries bounds the R*Tree entries of one entity (types x geo
-// attributes); their ids are eid<<geoIDBits | i.
-const (
-	geoIDBits     = 12
-	maxGeoEntries = 1 << geoIDBits
-)
-
 // attrFacts is what the index knows about one attribute name of an entity.
 type attrFacts struct {
 	name    string

@@ -18,12 +18,12 @@ import (
 // readStmts are prepared once on the reader pool; database/sql keeps one
 // prepared copy per connection.
 type readStmts struct {
-	get, loadMany, idLookup             *sql.Stmt
-	tenantChunk, typeChunk, hasChunk    *sql.Stmt
-	tenantN, typeN, typeSum, attrN, geo *sql.Stmt
-	hasAll                              *sql.Stmt
-	num                                 map[string]*sql.Stmt // by predicate op: ==, >, >=, <, <=, range
-	txt                                 map[string]*sql.Stmt
+	get, loadMany, idLookup          *sql.Stmt
+	tenantChunk, typeChunk, hasChunk *sql.Stmt
+	tenantN, typeN, typeSum, attrN   *sql.Stmt
+	hasAll                           *sql.Stmt
+	num                              map[string]*sql.Stmt // by predicate op: ==, >, >=, <, <=, range
+	txt                              map[string]*sql.Stmt
 }
 
 func (s *Store) prepareReads(ctx context.Context) error {
