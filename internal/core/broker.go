@@ -10,6 +10,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -52,31 +53,32 @@ func mapErr(err error, id string) error {
 	return err
 }
 
-// write runs one op on an entity that should exist and returns its result,
-// with errors mapped. The store creates a tenant on any write, so a missing
-// tenant is reported (NonexistentTenant) before writing; only creation may
-// create a tenant.
+// write runs one op and returns its result. A store creates a tenant only
+// when a write stores an entity, so an op that did not find its entity may
+// have been aimed at a tenant that does not exist: that is reported as
+// NonexistentTenant. Only this error path asks the store about tenants.
 func (b *Broker) write(ctx context.Context, tenant string, op store.Op) (store.Result, error) {
-	if tenant != store.DefaultTenant {
-		if _, err := b.store.Get(ctx, tenant, op.ID); errors.Is(err, store.ErrNoTenant) {
-			return store.Result{}, mapErr(err, op.ID)
-		}
-	}
-	return b.writeAny(ctx, tenant, op)
-}
-
-// writeAny runs one op, creating the tenant if need be.
-func (b *Broker) writeAny(ctx context.Context, tenant string, op store.Op) (store.Result, error) {
 	res, err := b.store.Write(ctx, tenant, []store.Op{op})
 	if err != nil {
 		return store.Result{}, err
 	}
+	if ngsild.IsType(res[0].Err, ngsild.ResourceNotFound) && !b.tenantExists(ctx, tenant) {
+		return res[0], mapErr(store.ErrNoTenant, op.ID)
+	}
 	return res[0], res[0].Err
+}
+
+func (b *Broker) tenantExists(ctx context.Context, tenant string) bool {
+	if tenant == store.DefaultTenant {
+		return true
+	}
+	tenants, err := b.store.Tenants(ctx)
+	return err != nil || slices.Contains(tenants, tenant) // on doubt, keep the entity's own error
 }
 
 // CreateEntity stores a new entity; AlreadyExists if the id is taken.
 func (b *Broker) CreateEntity(ctx context.Context, tenant string, e *ngsild.Entity) error {
-	_, err := b.writeAny(ctx, tenant, store.Op{ID: e.ID, Apply: b.createFn(e)})
+	_, err := b.write(ctx, tenant, store.Op{ID: e.ID, Apply: b.createFn(e)})
 	return err
 }
 

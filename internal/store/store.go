@@ -65,7 +65,9 @@ type Result struct {
 // Entities stores current state and answers queries.
 type Entities interface {
 	// Write applies ops in order. When it returns nil, every op whose Result has
-	// no Err is durable (survives kill -9). Writing to a tenant creates it.
+	// no Err is durable (survives kill -9). A write to a tenant that does not
+	// exist creates it if one of its ops stores an entity; otherwise the ops
+	// see no entity and nothing is created.
 	// Ops of concurrent calls may share a transaction (group commit). If ctx
 	// ends first, Write returns ctx.Err() and the ops may or may not apply.
 	Write(ctx context.Context, tenant string, ops []Op) ([]Result, error)

@@ -12,7 +12,8 @@
 // Sharing: entities are immutable once stored. The entity an Apply returns
 // is stored and cached as is, and handed out as Result.After (and later as
 // Before and as cur to the next Apply); Result.Before/After must therefore be
-// treated as read-only by callers. Get and Query return private copies.
+// treated as read-only by callers, as must the entities Get and Query return
+// (they come from the same cache).
 //
 // Concurrency: all writes go through one writer goroutine that owns the only
 // write connection and commits the pending writes of all callers in one

@@ -214,6 +214,11 @@ func (w *writer) process(batch []*writeReq) {
 			close(r.done)
 			continue
 		}
+		if res, stores := w.s.dryRunNewTenant(r); !stores {
+			r.res = res
+			close(r.done)
+			continue
+		}
 		writes = append(writes, r)
 	}
 	if len(writes) == 0 {
@@ -235,6 +240,27 @@ func (w *writer) process(batch []*writeReq) {
 	for _, r := range writes {
 		close(r.done)
 	}
+}
+
+// dryRunNewTenant decides whether a write to a tenant that does not exist
+// yet stores anything: a tenant is created only by a write that stores an
+// entity. Applied to a missing entity, an op can only store one if it does
+// so from nothing (a later op finds an entity only if an earlier one stored
+// it), so calling every Apply with cur == nil tells; when none stores,
+// those calls are the results. For existing tenants it does nothing.
+func (s *Store) dryRunNewTenant(r *writeReq) (res []store.Result, stores bool) {
+	if _, ok := s.tenantID(r.tenant); ok {
+		return nil, true
+	}
+	res = make([]store.Result, len(r.ops))
+	for i, op := range r.ops {
+		next, err := callApply(op, nil)
+		if err == nil && next != nil {
+			return nil, true
+		}
+		res[i] = store.Result{ID: op.ID, Err: err}
+	}
+	return res, false
 }
 
 func (w *writer) runFn(r *writeReq) (err error) {

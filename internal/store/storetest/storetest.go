@@ -514,6 +514,15 @@ func testTenants(t *testing.T, open func(t *testing.T) store.Store) {
 	if _, err := s.Attributes(ctx, "nope"); !errors.Is(err, store.ErrNoTenant) {
 		t.Errorf("Attributes in unknown tenant: %v", err)
 	}
+	// A write that stores nothing does not create its tenant: its ops see
+	// no entity.
+	res := write(t, s, "ghost", Update("urn:a", func(*ngsild.Entity) {}), Delete("urn:b"))
+	if len(res) != 2 || !errors.Is(res[0].Err, errMissing) || !errors.Is(res[1].Err, errMissing) {
+		t.Errorf("ops in an unknown tenant: %+v", res)
+	}
+	if _, err := s.Get(ctx, "ghost", "urn:a"); !errors.Is(err, store.ErrNoTenant) {
+		t.Errorf("a write that stored nothing created its tenant: %v", err)
+	}
 	a1 := Ent("urn:a", []string{"T"}, "v", Prop(1.0), "location", Point(4.35, 50.85))
 	a2 := Ent("urn:a", []string{"U"}, "w", Prop(2.0), "location", Point(4.35, 50.85))
 	mustWrite(t, s, store.DefaultTenant, Create(a1))
