@@ -8,6 +8,7 @@
 package ngsild
 
 import (
+	"maps"
 	"time"
 )
 
@@ -159,9 +160,7 @@ func (e *Entity) Derive() *Entity {
 	c.Types = append([]string(nil), e.Types...)
 	c.Scopes = append([]string(nil), e.Scopes...)
 	c.Attrs = make(map[string][]*Attribute, len(e.Attrs)+1)
-	for k, v := range e.Attrs {
-		c.Attrs[k] = v
-	}
+	maps.Copy(c.Attrs, e.Attrs)
 	return &c
 }
 

@@ -70,15 +70,6 @@ func (a *API) Register(mux *http.ServeMux) {
 			methods[path] = append(methods[path], method)
 		}
 	}
-	defer func() {
-		for _, path := range paths {
-			allow := strings.Join(methods[path], ", ")
-			mux.Handle(path, a.handle(func(r *request) error {
-				r.w.Header().Set("Allow", allow)
-				return ngsild.Errorf(ngsild.MethodNotAllowed, "%s is not allowed on %s: use %s", r.r.Method, r.r.URL.Path, allow)
-			}))
-		}
-	}()
 	p := Prefix
 	h("POST "+p+"/entities", a.createEntity)
 	h("GET "+p+"/entities", a.queryEntities)
@@ -109,8 +100,14 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET "+p+"/jsonldContexts/{id}", a.serveContext)
 	h("DELETE "+p+"/jsonldContexts/{id}", a.deleteContext)
 
-	// Anything else under the prefix is an NGSI-LD error, not Go's plain 404/405.
-	h(p+"/", func(r *request) error {
-		return notFoundRoute(r)
-	})
+	// A known path with another method is a 405 with Allow; anything else
+	// under the prefix is an NGSI-LD 404, not Go's plain ones.
+	for _, path := range paths {
+		allow := strings.Join(methods[path], ", ")
+		mux.Handle(path, a.handle(func(r *request) error {
+			r.w.Header().Set("Allow", allow)
+			return ngsild.Errorf(ngsild.MethodNotAllowed, "%s is not allowed on %s: use %s", r.r.Method, r.r.URL.Path, allow)
+		}))
+	}
+	mux.Handle(p+"/", a.handle(notFoundRoute))
 }
