@@ -321,6 +321,9 @@ func (q *Query) Match(e *ngsild.Entity) bool {
 }
 
 func attrGeometry(v any) (orb.Geometry, error) {
+	if g, ok := v.(orb.Geometry); ok { // already parsed (a store's in-memory copy)
+		return g, nil
+	}
 	if s, ok := v.(string); ok { // a geometry kept as JSON text
 		var m any
 		if err := json.Unmarshal([]byte(s), &m); err != nil {

@@ -2,6 +2,7 @@ package qlang
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -476,4 +477,35 @@ func bareRegexpEnd(s string, i int) int {
 		}
 	}
 	return len(s)
+}
+
+// ValueAttrs returns the expanded names of the attributes q reads, and
+// whether q reads nothing but their values (no sub-attribute, no metadata
+// such as observedAt or unitCode). When ok, q decides the same on an entity
+// holding only those attributes, each instance with just its kind and value,
+// as on the whole entity: a store can keep that much in memory and decide
+// without loading entities.
+func (q *Query) ValueAttrs() (attrs []string, ok bool) {
+	if q == nil || q.root == nil {
+		return nil, true
+	}
+	ok = true
+	var walk func(n *boolExpr[*term])
+	walk = func(n *boolExpr[*term]) {
+		if n.op != opTerm {
+			for _, k := range n.kids {
+				walk(k)
+			}
+			return
+		}
+		p := &n.leaf.path
+		if len(p.subs) > 0 || p.meta != "" {
+			ok = false
+		}
+		if !slices.Contains(attrs, p.attr.iri) {
+			attrs = append(attrs, p.attr.iri)
+		}
+	}
+	walk(q.root)
+	return attrs, ok
 }

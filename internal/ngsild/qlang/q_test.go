@@ -434,3 +434,28 @@ func hintHolds(e *ngsild.Entity, p Predicate) bool {
 	}
 	return false
 }
+
+func TestValueAttrs(t *testing.T) {
+	for _, tc := range []struct {
+		q     string
+		attrs []string
+		ok    bool
+	}{
+		{`level>50`, []string{ns + "level"}, true},
+		{`level>50;(status=="ok"|name~="^B")`, []string{ns + "level", ns + "status", ns + "name"}, true},
+		{`level>50;level<90`, []string{ns + "level"}, true},
+		{`!broken`, []string{ns + "broken"}, true},
+		{`address[city]=="Brussels"`, []string{ns + "address"}, true},
+		{`level.observedAt>2020-01-01T00:00:00Z`, []string{ns + "level"}, false},
+		{`level>1;temperature.accuracy<0.5`, []string{ns + "level", ns + "temperature"}, false},
+	} {
+		q, err := ParseQ(tc.q, expand)
+		if err != nil {
+			t.Fatalf("ParseQ(%q): %v", tc.q, err)
+		}
+		attrs, ok := q.ValueAttrs()
+		if ok != tc.ok || strings.Join(attrs, " ") != strings.Join(tc.attrs, " ") {
+			t.Errorf("ValueAttrs(%q) = %v, %v; want %v, %v", tc.q, attrs, ok, tc.attrs, tc.ok)
+		}
+	}
+}

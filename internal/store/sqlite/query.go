@@ -162,8 +162,9 @@ func (r *reader) int(p *sql.Stmt, args ...any) (int64, error) {
 	return n, err
 }
 
-// Query finds candidates with the most selective index available, then loads
-// them in creation (eid) order and decides with q.Match.
+// Query answers from the in-memory index once it is built (memquery.go).
+// Until then it finds candidates with the most selective SQL index, then
+// loads them in creation (eid) order and decides with q.Match.
 func (s *Store) Query(ctx context.Context, tenant string, q *store.Query) (*store.QueryResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -179,6 +180,9 @@ func (s *Store) Query(ctx context.Context, tenant string, q *store.Query) (*stor
 	res := &store.QueryResult{Count: -1, Entities: []*ngsild.Entity{}}
 	if limit == 0 && !q.Count {
 		return res, nil
+	}
+	if s.mem != nil && s.mem.ready.Load() {
+		return s.memQuery(ctx, tid, q, limit, offset)
 	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

@@ -53,6 +53,9 @@ type Options struct {
 	// SyncFull makes every commit fsync (synchronous=FULL): durable against
 	// power loss, much slower.
 	SyncFull bool
+	// NoMemIndex answers queries from the SQL indexes only, without the
+	// in-memory index (see memindex.go); for tests and comparisons.
+	NoMemIndex bool
 }
 
 func (o *Options) defaults() {
@@ -109,6 +112,11 @@ type Store struct {
 	closeErr  error
 
 	w *writer
+
+	mem       *memIndex // nil with Options.NoMemIndex
+	memCancel context.CancelFunc
+	memDone   chan struct{} // closed when the build has stopped
+	buildErr  error         // why the build failed (queries then use SQL); read after memDone
 }
 
 type geoKey struct{ tid, typ, attr int64 }
@@ -210,6 +218,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.cdb.SetMaxOpenConns(1)
 	s.kick = make(chan struct{}, 1)
 	s.ckptDone = make(chan struct{})
+	if !opts.NoMemIndex {
+		// Before the writer starts, so that it records every change the
+		// build's snapshot may miss.
+		s.mem = newMemIndex()
+		var bctx context.Context
+		bctx, s.memCancel = context.WithCancel(context.Background())
+		s.memDone = make(chan struct{})
+		go func() {
+			defer close(s.memDone)
+			s.buildErr = s.buildMemIndex(bctx)
+		}()
+	}
 	go s.w.run()
 	go s.checkpointer()
 	return s, nil
@@ -334,6 +354,10 @@ func (s *Store) checkOpen() error {
 // closes the connections. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.mem != nil {
+			s.memCancel()
+			<-s.memDone
+		}
 		close(s.quit)
 		<-s.stopped
 		<-s.ckptDone

@@ -410,10 +410,17 @@ func (w *writer) publish(t *tx) {
 		}
 		s.mu.Unlock()
 	}
+	var changes []memChange
 	for eid, tc := range t.touched {
 		if tc.final.ent == nil {
 			s.cache.remove(eid)
 		}
+		if s.mem != nil && (tc.existed || tc.final.ent != nil) {
+			changes = append(changes, memChange{eid: eid, tid: tc.tid, ver: tc.final.ver, ent: tc.final.ent})
+		}
+	}
+	if s.mem != nil {
+		s.mem.apply(changes)
 	}
 	for k, st := range t.ents {
 		if st.ent == nil {

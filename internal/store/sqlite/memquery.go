@@ -1,0 +1,382 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// verdict is what the index decides about a candidate.
+type verdict uint8
+
+const (
+	no verdict = iota
+	yes
+	maybe // load the entity and call Query.Match
+)
+
+// memPlan is a query prepared against the index.
+type memPlan struct {
+	q      *store.Query
+	tid    int64
+	attrs  []uint32 // q.Attrs that the index knows
+	reads  []uint32 // attributes q and the geo-query read, when the index can decide them
+	decide bool     // q and geo can be decided from the index's values
+	none   bool     // nothing can match
+
+	// scratch, reused for each candidate
+	ent   ngsild.Entity
+	insts []ngsild.Attribute
+	types []string
+}
+
+// plan prepares q. Callers hold ix.mu (read).
+func (ix *memIndex) plan(tid int64, q *store.Query) *memPlan {
+	p := &memPlan{q: q, tid: tid, decide: true, ent: ngsild.Entity{Attrs: map[string][]*ngsild.Attribute{}}}
+	for _, a := range q.Attrs {
+		if n, ok := ix.lookup(a); ok {
+			p.attrs = append(p.attrs, n)
+		}
+	}
+	if len(q.Attrs) > 0 && len(p.attrs) == 0 {
+		p.none = true
+	}
+	var names []string
+	if q.Q != nil {
+		attrs, ok := q.Q.ValueAttrs()
+		p.decide = ok
+		names = append(names, attrs...)
+	}
+	if q.Geo != nil {
+		prop := q.Geo.Property
+		if prop == "" {
+			prop = ngsild.IRILocation
+		}
+		names = append(names, prop)
+	}
+	for _, name := range names {
+		if n, ok := ix.lookup(name); ok && !slices.Contains(p.reads, n) {
+			p.reads = append(p.reads, n)
+		}
+	}
+	return p
+}
+
+// candidates returns the eids that may match, from the bitmaps and R-trees.
+// Callers hold ix.mu (read); the result is the caller's own.
+func (ix *memIndex) candidates(p *memPlan, ids []int64) *roaring.Bitmap {
+	q := p.q
+	t := ix.tenants[p.tid]
+	if t == nil || p.none {
+		return roaring.New()
+	}
+	var sets []*roaring.Bitmap
+	if len(q.IDs) > 0 {
+		b := roaring.New()
+		for _, eid := range ids {
+			b.Add(uint32(eid))
+		}
+		sets = append(sets, b)
+	}
+	var types []uint32 // nil: any type (q.Type, if any, is decided per entity)
+	if q.Type != nil && q.Type.AnyOf() != nil {
+		types = []uint32{}
+		for _, name := range q.Type.AnyOf() {
+			if n, ok := ix.lookup(name); ok {
+				types = append(types, n)
+			}
+		}
+		if len(types) == 0 {
+			return roaring.New()
+		}
+	}
+	if q.Geo != nil {
+		if bound, ok := q.Geo.Bound(); ok {
+			prop := q.Geo.Property
+			if prop == "" {
+				prop = ngsild.IRILocation
+			}
+			b := roaring.New()
+			if pn, ok := ix.lookup(prop); ok {
+				add := func(_, _ [2]float64, eid uint32) bool {
+					b.Add(eid)
+					return true
+				}
+				for k, tr := range t.geo {
+					if k[1] == pn && (types == nil || slices.Contains(types, k[0])) {
+						tr.Search(bound.Min, bound.Max, add)
+					}
+				}
+			}
+			sets = append(sets, b)
+		}
+	}
+	var base []*roaring.Bitmap
+	switch {
+	case types != nil:
+		for _, n := range types {
+			if b := t.types[n]; b != nil {
+				base = append(base, b)
+			}
+		}
+	case len(p.attrs) > 0:
+		for _, n := range p.attrs {
+			if b := t.attrs[n]; b != nil {
+				base = append(base, b)
+			}
+		}
+	default:
+		base = append(base, t.all)
+	}
+	if len(base) == 0 {
+		return roaring.New()
+	}
+	var out *roaring.Bitmap
+	if len(sets) > 0 {
+		slices.SortFunc(sets, func(a, b *roaring.Bitmap) int { return int(a.GetCardinality()) - int(b.GetCardinality()) })
+		out = sets[0]
+		for _, s := range sets[1:] {
+			out.And(s)
+		}
+		if len(base) == 1 {
+			out.And(base[0])
+		} else {
+			out.And(roaring.FastOr(base...))
+		}
+		return out
+	}
+	if len(base) == 1 {
+		return base[0].Clone()
+	}
+	return roaring.FastOr(base...)
+}
+
+// judge decides one candidate and returns the version it judged. Callers
+// hold ix.mu (read).
+func (ix *memIndex) judge(p *memPlan, eid uint32) (verdict, int64) {
+	r := ix.rec(int64(eid))
+	if r == nil || r.tid != p.tid {
+		return no, 0
+	}
+	return ix.judgeRec(p, r), r.ver
+}
+
+func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
+	q := p.q
+	if len(q.IDs) > 0 && !slices.Contains(q.IDs, r.id) {
+		return no
+	}
+	if q.IDPattern != nil && !q.IDPattern.MatchString(r.id) {
+		return no
+	}
+	if q.Type != nil {
+		p.types = p.types[:0]
+		for _, n := range r.types {
+			p.types = append(p.types, ix.names[n])
+		}
+		if !q.Type.Match(p.types) {
+			return no
+		}
+	}
+	if len(q.Attrs) > 0 && !slices.ContainsFunc(r.attrs, func(a memAttr) bool { return slices.Contains(p.attrs, a.name) }) {
+		return no
+	}
+	if q.ScopeQ != nil && !q.ScopeQ.Match(r.scopes) {
+		return no
+	}
+	if q.Q == nil && q.Geo == nil {
+		return yes
+	}
+	if !p.decide {
+		return maybe
+	}
+	// An entity holding just the attributes q and geo read, with their values.
+	clear(p.ent.Attrs)
+	p.insts = p.insts[:0]
+	for _, a := range r.attrs {
+		if !slices.Contains(p.reads, a.name) {
+			continue
+		}
+		if a.val == valComplex {
+			return maybe
+		}
+		p.insts = append(p.insts, ngsild.Attribute{Kind: memKinds[a.kind], Value: a.value()})
+	}
+	i := 0
+	for _, a := range r.attrs {
+		if a.val == valComplex || !slices.Contains(p.reads, a.name) {
+			continue
+		}
+		name := ix.names[a.name]
+		p.ent.Attrs[name] = append(p.ent.Attrs[name], &p.insts[i])
+		i++
+	}
+	if q.Q != nil && !q.Q.Match(&p.ent) {
+		return no
+	}
+	if q.Geo != nil && !q.Geo.Match(&p.ent) {
+		return no
+	}
+	return yes
+}
+
+// memQuery answers a query from the index, loading from SQLite only the
+// entities it returns and those it cannot decide.
+func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, offset int) (*store.QueryResult, error) {
+	res := &store.QueryResult{Count: -1, Entities: []*ngsild.Entity{}}
+	var ids []int64
+	for _, id := range q.IDs {
+		var eid int64
+		err := s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
+		if err == nil {
+			ids = append(ids, eid)
+		} else if err != sql.ErrNoRows {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+	}
+	ix := s.mem
+	ix.mu.RLock()
+	p := ix.plan(tid, q)
+	cand := ix.candidates(p, ids)
+	ix.mu.RUnlock()
+
+	need := offset + limit
+	needAll := q.Count
+	matched := 0
+	var page []hit
+	loaded := map[int64]*ngsild.Entity{}
+	take := func(h hit) {
+		matched++
+		if matched > offset && len(page) < limit {
+			page = append(page, h)
+		}
+	}
+	it := cand.Iterator()
+	for !(!needAll && matched >= need) && it.HasNext() {
+		// Judge candidates under the lock until enough may match; those the
+		// index cannot decide wait, in order, for their entity.
+		var seq []hit // from the first maybe on
+		var maybes []hit
+		ix.mu.RLock()
+		for it.HasNext() && len(maybes) < 1024 {
+			eid := it.Next()
+			v, ver := ix.judge(p, eid)
+			h := hit{int64(eid), ver, v == yes}
+			switch {
+			case v == yes && len(seq) == 0:
+				take(h)
+			case v == yes:
+				seq = append(seq, h)
+			case v == maybe:
+				seq = append(seq, h)
+				maybes = append(maybes, h)
+			}
+			if !needAll && matched+len(seq) >= need {
+				break
+			}
+		}
+		ix.mu.RUnlock()
+		if len(maybes) > 0 {
+			ents, err := s.loadHits(ctx, maybes)
+			if err != nil {
+				return nil, err
+			}
+			for i, e := range ents {
+				if e != nil && q.Match(e) {
+					loaded[maybes[i].eid] = e
+				}
+			}
+		}
+		for _, h := range seq {
+			if h.sure || loaded[h.eid] != nil {
+				take(h)
+			}
+		}
+	}
+	if q.Count {
+		res.Count = matched
+	}
+	// Load the page; an entity changed since it was judged is checked again.
+	var missing []hit
+	for _, h := range page {
+		if loaded[h.eid] == nil {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) > 0 {
+		ents, err := s.loadHits(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ents {
+			if e != nil && q.Match(e) {
+				loaded[missing[i].eid] = e
+			}
+		}
+	}
+	for _, h := range page {
+		if e := loaded[h.eid]; e != nil {
+			res.Entities = append(res.Entities, e)
+		}
+	}
+	return res, nil
+}
+
+// hit is a candidate the index judged: its eid, the version judged and
+// whether the index was sure it matches.
+type hit struct {
+	eid, ver int64
+	sure     bool
+}
+
+// loadHits returns the entities of hits (nil where there is none now), from
+// the cache when it holds the version judged, else with one statement.
+func (s *Store) loadHits(ctx context.Context, hits []hit) ([]*ngsild.Entity, error) {
+	out := make([]*ngsild.Entity, len(hits))
+	pos := make(map[int64]int, len(hits))
+	ids := []byte{'['}
+	for i, h := range hits {
+		if c := s.cache.get(h.eid, h.ver); c != nil {
+			out[i] = c.ent
+			continue
+		}
+		eid := h.eid
+		pos[eid] = i
+		if len(ids) > 1 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, eid, 10)
+	}
+	if len(pos) == 0 {
+		return out, nil
+	}
+	ids = append(ids, ']')
+	rows, err := s.rs.loadMany.QueryContext(ctx, string(ids))
+	if err != nil {
+		return nil, fmt.Errorf("query load: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var eid, ver int64
+		var doc []byte
+		if err := rows.Scan(&eid, &ver, &doc); err != nil {
+			return nil, fmt.Errorf("query load: %w", err)
+		}
+		e, err := s.entity(eid, ver, doc)
+		if err != nil {
+			return nil, err
+		}
+		out[pos[eid]] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query load: %w", err)
+	}
+	return out, nil
+}
