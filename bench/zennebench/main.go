@@ -182,6 +182,11 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 	if cfg.wants("query") {
 		if err := profiled(cfg, "query", out, func() error {
+			start := time.Now()
+			if err := srv.app.WaitIndexed(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "query  waited %s for the query index\n", time.Since(start).Round(time.Millisecond))
 			matches, err := queryMatches(client, srv.url, cfg)
 			if err != nil {
 				return err

@@ -66,6 +66,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, server: srv}, nil
 }
 
+// WaitIndexed waits until the store answers queries at full speed (the
+// embedded store builds its in-memory query index after opening). Stores
+// without such a step are always ready.
+func (a *App) WaitIndexed(ctx context.Context) error {
+	if w, ok := a.Store.(interface{ WaitIndex(context.Context) error }); ok {
+		return w.WaitIndex(ctx)
+	}
+	return nil
+}
+
 // openStore opens the backend the store URL names.
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	u := cfg.StoreURL
@@ -85,7 +95,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if p, err := url.PathUnescape(rest); err == nil {
 			path = p
 		}
-		st, err := sqlite.Open(ctx, path, sqlite.Options{})
+		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log})
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}

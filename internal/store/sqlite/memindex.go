@@ -344,6 +344,17 @@ func (ix *memIndex) load(batch []memChange) {
 	}
 }
 
+// size is the number of entities indexed.
+func (ix *memIndex) size() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n := 0
+	for _, t := range ix.tenants {
+		n += int(t.all.GetCardinality())
+	}
+	return n
+}
+
 // finish marks the build complete: from now on queries use the index.
 func (ix *memIndex) finish() {
 	ix.mu.Lock()

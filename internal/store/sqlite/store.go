@@ -26,11 +26,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -56,6 +58,8 @@ type Options struct {
 	// NoMemIndex answers queries from the SQL indexes only, without the
 	// in-memory index (see memindex.go); for tests and comparisons.
 	NoMemIndex bool
+	// Log receives the store's few messages (the index build); nil: none.
+	Log *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -72,6 +76,9 @@ func (o *Options) defaults() {
 	}
 	if o.BusyTimeoutMS <= 0 {
 		o.BusyTimeoutMS = 5000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.CacheKiB <= 0 {
 		o.CacheKiB = 65536
@@ -227,12 +234,34 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.memDone = make(chan struct{})
 		go func() {
 			defer close(s.memDone)
+			start := time.Now()
 			s.buildErr = s.buildMemIndex(bctx)
+			switch {
+			case s.buildErr == nil:
+				s.opts.Log.Info("query index built", "entities", s.mem.size(), "duration", time.Since(start).Round(time.Millisecond))
+			case bctx.Err() == nil:
+				s.opts.Log.Error("query index build failed; queries use the SQL indexes", "err", s.buildErr)
+			}
 		}()
 	}
 	go s.w.run()
 	go s.checkpointer()
 	return s, nil
+}
+
+// WaitIndex waits until the in-memory query index is built (queries are
+// answered correctly before, from the SQL indexes, but slower). It returns
+// why the build failed, if it did.
+func (s *Store) WaitIndex(ctx context.Context) error {
+	if s.mem == nil {
+		return nil
+	}
+	select {
+	case <-s.memDone:
+		return s.buildErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *Store) loadDictionaries(ctx context.Context) error {
