@@ -249,6 +249,11 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 
 	need := offset + limit
 	needAll := q.Count
+	if q.Count && plain(q) {
+		// Every candidate matches: count them without judging each.
+		res.Count = int(cand.GetCardinality())
+		needAll = false
+	}
 	matched := 0
 	var page []hit
 	loaded := map[int64]*ngsild.Entity{}
@@ -300,7 +305,7 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 			}
 		}
 	}
-	if q.Count {
+	if needAll {
 		res.Count = matched
 	}
 	// Load the page; an entity changed since it was judged is checked again.
@@ -327,6 +332,13 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 		}
 	}
 	return res, nil
+}
+
+// plain reports whether q selects by nothing but a union of types (or
+// nothing), so that its candidates are exactly its matches.
+func plain(q *store.Query) bool {
+	return len(q.IDs) == 0 && q.IDPattern == nil && len(q.Attrs) == 0 && q.Q == nil && q.ScopeQ == nil &&
+		q.Geo == nil && (q.Type == nil || q.Type.AnyOf() != nil)
 }
 
 // hit is a candidate the index judged: its eid, the version judged and
