@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -23,18 +22,10 @@ import (
 // two, well under SQLite's variable limit for the widest table, entities).
 const maxChunkRows = 256
 
-// maxGeoChunkRows is smaller: every R*Tree has its own statements.
-const maxGeoChunkRows = 32
-
-// maxGeoStmts bounds the statements kept for R*Trees (a tenant may have
-// thousands of trees); past it they are all closed and prepared again.
-const maxGeoStmts = 512
-
 // multiKey identifies a multi-row statement of the writer: a table operation
-// (z for the R*Tree of geo operations) and its number of rows.
+// and its number of rows.
 type multiKey struct {
 	op multiOp
-	z  int64
 	n  int
 }
 
@@ -44,49 +35,26 @@ const (
 	opEntIns multiOp = iota
 	opEntUpd
 	opEntDel
-	opTypeIns
-	opTypeDel
-	opHasIns
-	opHasDel
-	opNumIns
-	opNumDel
-	opTxtIns
-	opTxtDel
 	opTypeN
 	opAttrN
 	opTAN
-	opGeoIns
-	opGeoDel
+	numOps
 )
 
 // multiSQL is each operation's statement as head + n tuples joined by ',' +
-// tail, or a one-row statement (one) run once per row.
-var multiSQL = [...]struct {
+// tail.
+var multiSQL = [numOps]struct {
 	cols              int
 	head, tuple, tail string
-	one               string
 }{
 	opEntIns: {cols: 7, head: `INSERT INTO entities (eid, tid, id, ver, created, modified, doc) VALUES `, tuple: `(?,?,?,?,?,?,?)`},
 	// Measured: UPDATE ... FROM (VALUES ...) costs half as much per row as
 	// INSERT ... ON CONFLICT DO UPDATE of existing rows.
 	opEntUpd: {cols: 5, head: `UPDATE entities SET ver = v.column2, created = v.column3, modified = v.column4, doc = v.column5 FROM (VALUES `, tuple: `(?,?,?,?,?)`, tail: `) AS v WHERE entities.eid = v.column1`},
 	opEntDel: {cols: 1, head: `DELETE FROM entities WHERE eid IN (`, tuple: `?`, tail: `)`},
-	// Index rows are deleted one by one. Measured: a one-row DELETE by
-	// primary key costs less per row than "(key) IN (VALUES ...)" with 32
-	// rows, which fills two temporary B-trees.
-	opTypeIns: {cols: 3, head: `INSERT INTO entity_types (tid, type, eid) VALUES `, tuple: `(?,?,?)`},
-	opTypeDel: {cols: 3, one: `DELETE FROM entity_types WHERE tid = ? AND type = ? AND eid = ?`},
-	opHasIns:  {cols: 3, head: `INSERT INTO attr_has (tid, name, eid) VALUES `, tuple: `(?,?,?)`},
-	opHasDel:  {cols: 3, one: `DELETE FROM attr_has WHERE tid = ? AND name = ? AND eid = ?`},
-	opNumIns:  {cols: 4, head: `INSERT INTO attr_num (tid, name, num, eid) VALUES `, tuple: `(?,?,?,?)`},
-	opNumDel:  {cols: 4, one: `DELETE FROM attr_num WHERE tid = ? AND name = ? AND num = ? AND eid = ?`},
-	opTxtIns:  {cols: 4, head: `INSERT INTO attr_txt (tid, name, txt, eid) VALUES `, tuple: `(?,?,?,?)`},
-	opTxtDel:  {cols: 4, one: `DELETE FROM attr_txt WHERE tid = ? AND name = ? AND txt = ? AND eid = ?`},
-	opTypeN:   {cols: 3, head: `INSERT INTO type_counts (tid, type, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, type) DO UPDATE SET n = n + excluded.n`},
-	opAttrN:   {cols: 4, head: `INSERT INTO attr_counts (tid, name, n, nx) VALUES `, tuple: `(?,?,?,?)`, tail: ` ON CONFLICT (tid, name) DO UPDATE SET n = n + excluded.n, nx = nx + excluded.nx`},
-	opTAN:     {cols: 5, head: `INSERT INTO type_attrs (tid, type, name, kind, n) VALUES `, tuple: `(?,?,?,?,?)`, tail: ` ON CONFLICT (tid, type, name, kind) DO UPDATE SET n = n + excluded.n`},
-	opGeoIns:  {cols: 5, head: `INSERT INTO geo_%d (id, minx, maxx, miny, maxy) VALUES `, tuple: `(?,?,?,?,?)`},
-	opGeoDel:  {cols: 1, head: `DELETE FROM geo_%d WHERE id IN (`, tuple: `?`, tail: `)`},
+	opTypeN:  {cols: 3, head: `INSERT INTO type_counts (tid, type, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, type) DO UPDATE SET n = n + excluded.n`},
+	opAttrN:  {cols: 3, head: `INSERT INTO attr_counts (tid, name, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, name) DO UPDATE SET n = n + excluded.n`},
+	opTAN:    {cols: 5, head: `INSERT INTO type_attrs (tid, type, name, kind, n) VALUES `, tuple: `(?,?,?,?,?)`, tail: ` ON CONFLICT (tid, type, name, kind) DO UPDATE SET n = n + excluded.n`},
 }
 
 // multiStmt returns the statement of k, prepared once and kept by the writer.
@@ -94,31 +62,17 @@ func (w *writer) multiStmt(ctx context.Context, k multiKey) (*sql.Stmt, error) {
 	if st := w.multi[k]; st != nil {
 		return st, nil
 	}
-	if k.op == opGeoIns || k.op == opGeoDel {
-		if w.geoStmts >= maxGeoStmts {
-			w.dropGeoStmts()
-		}
-		w.geoStmts++
-	}
 	m := multiSQL[k.op]
-	head := m.head
-	if k.op == opGeoIns || k.op == opGeoDel {
-		head = fmt.Sprintf(head, k.z)
-	}
 	var b strings.Builder
-	if m.one != "" {
-		b.WriteString(m.one)
-	} else {
-		b.Grow(len(head) + k.n*(len(m.tuple)+1) + len(m.tail))
-		b.WriteString(head)
-		for i := range k.n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(m.tuple)
+	b.Grow(len(m.head) + k.n*(len(m.tuple)+1) + len(m.tail))
+	b.WriteString(m.head)
+	for i := range k.n {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		b.WriteString(m.tail)
+		b.WriteString(m.tuple)
 	}
+	b.WriteString(m.tail)
 	st, err := w.c.PrepareContext(ctx, b.String())
 	if err != nil {
 		return nil, fmt.Errorf("prepare %d-row statement: %w", k.n, err)
@@ -127,35 +81,16 @@ func (w *writer) multiStmt(ctx context.Context, k multiKey) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// dropGeoStmts forgets the statements naming R*Trees, which a rolled back
-// transaction may have created.
-func (w *writer) dropGeoStmts() {
-	for k, st := range w.multi {
-		if k.op == opGeoIns || k.op == opGeoDel {
-			st.Close()
-			delete(w.multi, k)
-		}
-	}
-	w.geoStmts = 0
-}
-
-// execRows runs op (on R*Tree z) over the rows in args, the values of each
-// row in column order, in chunks of maxChunkRows rows, and a remainder split
-// in powers of two so few distinct statements are ever prepared.
-func (t *tx) execRows(op multiOp, z int64, args []any) error {
+// execRows runs op over the rows in args, the values of each row in column
+// order, in chunks of maxChunkRows rows, and a remainder split in powers of
+// two so few distinct statements are ever prepared.
+func (t *tx) execRows(op multiOp, args []any) error {
 	cols := multiSQL[op].cols
 	n := len(args) / cols
-	most := maxChunkRows
-	if op == opGeoIns || op == opGeoDel {
-		most = maxGeoChunkRows
-	}
-	if multiSQL[op].one != "" {
-		most = 1
-	}
 	for n > 0 {
-		c := min(n, most)
+		c := min(n, maxChunkRows)
 		c = 1 << (bits.Len(uint(c)) - 1)
-		st, err := t.w.multiStmt(t.ctx, multiKey{op, z, c})
+		st, err := t.w.multiStmt(t.ctx, multiKey{op, c})
 		if err != nil {
 			return err
 		}
@@ -179,70 +114,12 @@ type touch struct {
 
 // rowBufs are the rows a flush writes, per table operation.
 type rowBufs struct {
-	ops [opGeoIns][]any
-	idx [opTxtDel + 1][]idxRow // rows of the index tables, sorted before writing
-	geo map[[2]int64][]any     // (opGeoIns|opGeoDel, z) -> rows
-}
-
-// idxRow is a row of entity_types (name = type), attr_has, attr_num (num)
-// or attr_txt (txt).
-type idxRow struct {
-	tid, name int64
-	num       float64
-	txt       string
-	eid       int64
-}
-
-func (b *rowBufs) addIdx(op multiOp, r idxRow) { b.idx[op] = append(b.idx[op], r) }
-
-// idxArgs returns the rows of op in primary key order (B-tree inserts and
-// deletes in key order touch each page once) as statement arguments.
-func (b *rowBufs) idxArgs(op multiOp) []any {
-	rows := b.idx[op]
-	if len(rows) == 0 {
-		return nil
-	}
-	slices.SortFunc(rows, func(x, y idxRow) int {
-		if c := cmp.Compare(x.tid, y.tid); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.name, y.name); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.num, y.num); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.txt, y.txt); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.eid, y.eid)
-	})
-	args := make([]any, 0, len(rows)*multiSQL[op].cols)
-	for _, r := range rows {
-		switch op {
-		case opNumIns, opNumDel:
-			args = append(args, r.tid, r.name, r.num, r.eid)
-		case opTxtIns, opTxtDel:
-			args = append(args, r.tid, r.name, r.txt, r.eid)
-		default:
-			args = append(args, r.tid, r.name, r.eid)
-		}
-	}
-	return args
+	ops [numOps][]any
 }
 
 func (b *rowBufs) add(op multiOp, vals ...any) { b.ops[op] = append(b.ops[op], vals...) }
 
-func (b *rowBufs) addGeo(op multiOp, z int64, vals ...any) {
-	if b.geo == nil {
-		b.geo = map[[2]int64][]any{}
-	}
-	k := [2]int64{int64(op), z}
-	b.geo[k] = append(b.geo[k], vals...)
-}
-
-// flush writes the net effect of the group's ops: entity rows, index rows,
-// R*Tree entries and counters.
+// flush writes the net effect of the group's ops: entity rows and counters.
 func (t *tx) flush() error {
 	b := &t.bufs
 	slices.Sort(t.order)
@@ -273,42 +150,18 @@ func (t *tx) flush() error {
 				t.tenantN[tc.tid]++
 			}
 		}
-		if err := t.updateIndex(tc.tid, eid, tc.orig, fin.rows); err != nil {
-			return fmt.Errorf("index %s: %w", tc.id, err)
+		if err := t.count(tc.tid, tc.orig, fin.rows); err != nil {
+			return fmt.Errorf("count %s: %w", tc.id, err)
 		}
 	}
-	// Deletes before inserts: a (tid, id) or an index row freed by one
-	// entity may be taken by another.
-	for _, op := range []multiOp{opEntDel, opEntUpd, opEntIns, opTypeDel, opTypeIns, opHasDel, opHasIns,
-		opNumDel, opNumIns, opTxtDel, opTxtIns} {
-		args := b.ops[op]
-		if op >= opTypeIns {
-			args = b.idxArgs(op)
-		}
-		if err := t.execRows(op, 0, args); err != nil {
-			return fmt.Errorf("write %s: %w", tableOf(op), err)
-		}
-	}
-	for _, op := range []multiOp{opGeoDel, opGeoIns} {
-		for k, args := range b.geo {
-			if multiOp(k[0]) != op {
-				continue
-			}
-			if err := t.execRows(op, k[1], args); err != nil {
-				return fmt.Errorf("index geometry: %w", err)
-			}
+	// Deletes before inserts: a (tid, id) freed by one entity may be taken
+	// by another.
+	for _, op := range []multiOp{opEntDel, opEntUpd, opEntIns} {
+		if err := t.execRows(op, b.ops[op]); err != nil {
+			return fmt.Errorf("write entities: %w", err)
 		}
 	}
 	return t.flushCounters()
-}
-
-func tableOf(op multiOp) string {
-	s := multiSQL[op].head + multiSQL[op].one
-	for _, kw := range []string{"INSERT INTO ", "DELETE FROM ", "UPDATE "} {
-		s = strings.TrimPrefix(s, kw)
-	}
-	name, _, _ := strings.Cut(s, " ")
-	return name
 }
 
 func (t *tx) flushCounters() error {
@@ -327,16 +180,16 @@ func (t *tx) flushCounters() error {
 			args = append(args, k[0], k[1], d)
 		}
 	}
-	if err := t.execRows(opTypeN, 0, args); err != nil {
+	if err := t.execRows(opTypeN, args); err != nil {
 		return fmt.Errorf("count types: %w", err)
 	}
 	args = args[:0]
 	for k, d := range t.attrN {
-		if d != [2]int64{} {
-			args = append(args, k[0], k[1], d[0], d[1])
+		if d != 0 {
+			args = append(args, k[0], k[1], d)
 		}
 	}
-	if err := t.execRows(opAttrN, 0, args); err != nil {
+	if err := t.execRows(opAttrN, args); err != nil {
 		return fmt.Errorf("count attributes: %w", err)
 	}
 	args = args[:0]
@@ -345,7 +198,7 @@ func (t *tx) flushCounters() error {
 			args = append(args, k.tid, k.typ, k.name, string(k.kind), d)
 		}
 	}
-	if err := t.execRows(opTAN, 0, args); err != nil {
+	if err := t.execRows(opTAN, args); err != nil {
 		return fmt.Errorf("count type attributes: %w", err)
 	}
 	return nil
@@ -355,7 +208,7 @@ func (t *tx) flushCounters() error {
 // goroutines.
 const parallelMin = 64
 
-// encodeFinal computes the index rows (final.rows) and the document of the
+// encodeFinal computes the counted facts (final.rows) and the document of the
 // final state of every entity touched, on all processors for large groups.
 // Both are pure functions of the entity.
 func encodeFinal(touches []*touch) ([][]byte, error) {

@@ -15,10 +15,9 @@ import (
 	"github.com/zenne-city/zenne/internal/store/storetest"
 )
 
-// TestConcurrentGeoQueriesAfterRestart: a store just opened has no prepared
-// statement for its R*Trees. Many concurrent typed geo-queries (more than
-// read connections) must all be answered: preparing the statements must not
-// wait for a pool connection while holding one.
+// TestConcurrentGeoQueriesAfterRestart: many concurrent typed geo-queries
+// (more than read connections) on a store just opened, while its query index
+// is being built, must all be answered, and the same as before the restart.
 func TestConcurrentGeoQueriesAfterRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "zenne.db")
 	ctx := context.Background()

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
@@ -31,8 +30,8 @@ import (
 //
 // The writer updates it after each commit, before answering, so a query
 // started after a write was acknowledged sees it. It is built from the
-// entities table when the store opens, in the background; until then
-// queries use the SQL indexes.
+// entities table when the store opens, in the background; queries wait for
+// it. SQLite keeps no secondary index of its own, so a write costs one row.
 type memIndex struct {
 	mu       sync.RWMutex
 	recs     []*memRec // by eid; nil: no entity
@@ -40,7 +39,6 @@ type memIndex struct {
 	names    []string // interned type, attribute and scope names by number
 	nameNum  map[string]uint32
 	building map[int64]bool // eids the writer set during the build; nil once built
-	ready    atomic.Bool
 }
 
 type memTenant struct {
@@ -355,12 +353,11 @@ func (ix *memIndex) size() int {
 	return n
 }
 
-// finish marks the build complete: from now on queries use the index.
+// finish marks the build complete.
 func (ix *memIndex) finish() {
 	ix.mu.Lock()
 	ix.building = nil
 	ix.mu.Unlock()
-	ix.ready.Store(true)
 }
 
 // buildMemIndex reads every stored entity into the index, decoding on every

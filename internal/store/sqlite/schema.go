@@ -8,22 +8,19 @@ import (
 
 // migrations is the versioned schema: migrations[i] brings a database from
 // version i to version i+1. Append only; never edit a released entry.
+// Version 2 is the layout below; version 1 also had SQL indexes for queries
+// (entity_types, attr_has, attr_num, attr_txt, geo_keys and the R*Trees
+// geo_<z>), replaced by the in-memory index (memindex.go).
 //
 // Layout (tid = tenant id, eid = entity rowid, names are interned in names):
 //
 //	tenants(tid, name, n)                    n = number of entities
 //	entities(eid, tid, id, ver, created, modified, doc)   unique (tid,id), index (tid) for scans in creation order
-//	entity_types(tid, type, eid)             candidates by type
-//	attr_has(tid, name, eid)                 candidates by attribute presence (attrs=, q exists)
-//	attr_num(tid, name, num, eid)            numeric and boolean attribute values (q pushdown)
-//	attr_txt(tid, name, txt, eid)            string values and relationship objects (q pushdown)
-//	geo_keys(z, tid, type, attr)             one 2-D R*Tree geo_<z> per (tenant, entity type, GeoProperty)
-//	geo_<z> (rtree: id = eid, x, y)          bounding box of the entity's instances of the GeoProperty
 //	type_counts, attr_counts, type_attrs     counters kept in the write transaction (count, Types, Attributes)
 //	contexts(id, kind, body, created)        @contexts, global
-var migrations = []string{
+var migrations = []migration{
 	// 1: initial schema.
-	`
+	{sql: `
 CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO meta (k, v) VALUES ('ver', 0);
 
@@ -120,7 +117,48 @@ CREATE TABLE contexts (
 	body    BLOB NOT NULL,
 	created INTEGER NOT NULL
 );
-`,
+`},
+	// 2: queries read the in-memory index; drop the SQL ones.
+	{sql: `
+DROP TABLE entity_types;
+DROP TABLE attr_has;
+DROP TABLE attr_num;
+DROP TABLE attr_txt;
+ALTER TABLE attr_counts DROP COLUMN nx;
+`, fn: dropGeoTables},
+}
+
+// migration is one schema step: SQL, then fn if set.
+type migration struct {
+	sql string
+	fn  func(ctx context.Context, db *sql.Conn) error
+}
+
+// dropGeoTables drops the R*Trees of schema version 1 and their registry.
+func dropGeoTables(ctx context.Context, db *sql.Conn) error {
+	rows, err := db.QueryContext(ctx, `SELECT z FROM geo_keys`)
+	if err != nil {
+		return err
+	}
+	var zs []int64
+	for rows.Next() {
+		var z int64
+		if err := rows.Scan(&z); err != nil {
+			rows.Close()
+			return err
+		}
+		zs = append(zs, z)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, z := range zs {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`DROP TABLE geo_%d`, z)); err != nil {
+			return err
+		}
+	}
+	_, err = db.ExecContext(ctx, `DROP TABLE geo_keys`)
+	return err
 }
 
 // migrate brings the database to the latest schema version, each step in its
@@ -146,7 +184,12 @@ func migrate(ctx context.Context, db *sql.Conn) error {
 			if _, err := db.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 				return err
 			}
-			if _, err := db.ExecContext(ctx, migrations[v]); err != nil {
+			m := migrations[v]
+			_, err := db.ExecContext(ctx, m.sql)
+			if err == nil && m.fn != nil {
+				err = m.fn(ctx, db)
+			}
+			if err != nil {
 				db.ExecContext(context.Background(), `ROLLBACK`)
 				return err
 			}
@@ -154,7 +197,7 @@ func migrate(ctx context.Context, db *sql.Conn) error {
 				db.ExecContext(context.Background(), `ROLLBACK`)
 				return err
 			}
-			_, err := db.ExecContext(ctx, `COMMIT`)
+			_, err = db.ExecContext(ctx, `COMMIT`)
 			return err
 		}(); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", v+1, err)

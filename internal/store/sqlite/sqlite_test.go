@@ -37,24 +37,13 @@ func (ts *tempStores) open(t *testing.T) store.Store {
 // waitMemIndex waits for the in-memory index build, so that queries use it.
 func waitMemIndex(t testing.TB, s *Store) {
 	t.Helper()
-	if s.mem == nil {
-		return
-	}
-	<-s.memDone
-	if s.buildErr != nil {
-		t.Fatalf("building the in-memory index: %v", s.buildErr)
+	if err := s.WaitIndex(context.Background()); err != nil {
+		t.Fatalf("building the in-memory index: %v", err)
 	}
 }
 
 func TestConformance(t *testing.T) {
 	ts := &tempStores{dirs: map[*testing.T]string{}}
-	storetest.Run(t, ts.open)
-}
-
-// Until the in-memory index is built, queries use the SQL indexes: they must
-// give the same answers.
-func TestConformanceSQLIndex(t *testing.T) {
-	ts := &tempStores{dirs: map[*testing.T]string{}, opts: Options{NoMemIndex: true}}
 	storetest.Run(t, ts.open)
 }
 

@@ -55,9 +55,6 @@ type Options struct {
 	// SyncFull makes every commit fsync (synchronous=FULL): durable against
 	// power loss, much slower.
 	SyncFull bool
-	// NoMemIndex answers queries from the SQL indexes only, without the
-	// in-memory index (see memindex.go); for tests and comparisons.
-	NoMemIndex bool
 	// Log receives the store's few messages (the index build); nil: none.
 	Log *slog.Logger
 }
@@ -87,26 +84,20 @@ func (o *Options) defaults() {
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	opts       Options
-	path       string
-	wdb        *sql.DB   // the writer's pool, one connection
-	wconn      *sql.Conn // owned by the writer goroutine
-	rdb        *sql.DB   // readers
-	cache      *entityCache
-	rs         readStmts
-	rstmts     []*sql.Stmt
-	geoMu      sync.Mutex
-	geoSel     map[int64]*sql.Stmt // reader statement per R*Tree
-	geoPrep    sync.WaitGroup      // background preparations of geoSel statements
-	geoPending map[int64]bool      // R*Trees whose shared statement is being prepared
+	opts   Options
+	path   string
+	wdb    *sql.DB   // the writer's pool, one connection
+	wconn  *sql.Conn // owned by the writer goroutine
+	rdb    *sql.DB   // readers
+	cache  *entityCache
+	rs     readStmts
+	rstmts []*sql.Stmt
 
 	// dictionaries, committed state only; the writer adds under mu after commit.
 	mu      sync.RWMutex
 	tenants map[string]int64
 	names   map[string]int64
 	nameOf  map[int64]string
-	geoZ    map[geoKey]int64
-	zByAttr map[[2]int64][]int64 // (tid, attr nid) -> z of every type
 
 	cdb      *sql.DB       // the checkpointer's connection
 	kick     chan struct{} // the writer committed
@@ -120,13 +111,11 @@ type Store struct {
 
 	w *writer
 
-	mem       *memIndex // nil with Options.NoMemIndex
+	mem       *memIndex // what queries read (memindex.go)
 	memCancel context.CancelFunc
 	memDone   chan struct{} // closed when the build has stopped
 	buildErr  error         // why the build failed (queries then use SQL); read after memDone
 }
-
-type geoKey struct{ tid, typ, attr int64 }
 
 var _ store.Store = (*Store)(nil)
 
@@ -159,19 +148,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
 	s := &Store{
-		opts:       opts,
-		path:       path,
-		cache:      newEntityCache(opts.CacheEntities),
-		tenants:    map[string]int64{},
-		names:      map[string]int64{},
-		nameOf:     map[int64]string{},
-		geoZ:       map[geoKey]int64{},
-		geoSel:     map[int64]*sql.Stmt{},
-		geoPending: map[int64]bool{},
-		zByAttr:    map[[2]int64][]int64{},
-		wch:        make(chan *writeReq, 1024),
-		quit:       make(chan struct{}),
-		stopped:    make(chan struct{}),
+		opts:    opts,
+		path:    path,
+		cache:   newEntityCache(opts.CacheEntities),
+		tenants: map[string]int64{},
+		names:   map[string]int64{},
+		nameOf:  map[int64]string{},
+		wch:     make(chan *writeReq, 1024),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	var err error
 	if s.wdb, err = sql.Open("sqlite", dsn(opts.CacheKiB, false)); err != nil {
@@ -225,37 +210,31 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.cdb.SetMaxOpenConns(1)
 	s.kick = make(chan struct{}, 1)
 	s.ckptDone = make(chan struct{})
-	if !opts.NoMemIndex {
-		// Before the writer starts, so that it records every change the
-		// build's snapshot may miss.
-		s.mem = newMemIndex()
-		var bctx context.Context
-		bctx, s.memCancel = context.WithCancel(context.Background())
-		s.memDone = make(chan struct{})
-		go func() {
-			defer close(s.memDone)
-			start := time.Now()
-			s.buildErr = s.buildMemIndex(bctx)
-			switch {
-			case s.buildErr == nil:
-				s.opts.Log.Info("query index built", "entities", s.mem.size(), "duration", time.Since(start).Round(time.Millisecond))
-			case bctx.Err() == nil:
-				s.opts.Log.Error("query index build failed; queries use the SQL indexes", "err", s.buildErr)
-			}
-		}()
-	}
+	// Before the writer starts, so that it records every change the build's
+	// snapshot may miss.
+	s.mem = newMemIndex()
+	var bctx context.Context
+	bctx, s.memCancel = context.WithCancel(context.Background())
+	s.memDone = make(chan struct{})
+	go func() {
+		defer close(s.memDone)
+		start := time.Now()
+		s.buildErr = s.buildMemIndex(bctx)
+		switch {
+		case s.buildErr == nil:
+			s.opts.Log.Info("query index built", "entities", s.mem.size(), "duration", time.Since(start).Round(time.Millisecond))
+		case bctx.Err() == nil:
+			s.opts.Log.Error("query index build failed: queries will fail", "err", s.buildErr)
+		}
+	}()
 	go s.w.run()
 	go s.checkpointer()
 	return s, nil
 }
 
-// WaitIndex waits until the in-memory query index is built (queries are
-// answered correctly before, from the SQL indexes, but slower). It returns
-// why the build failed, if it did.
+// WaitIndex waits until the in-memory query index is built after Open
+// (queries wait for it too). It returns why the build failed, if it did.
 func (s *Store) WaitIndex(ctx context.Context) error {
-	if s.mem == nil {
-		return nil
-	}
 	select {
 	case <-s.memDone:
 		return s.buildErr
@@ -295,30 +274,7 @@ func (s *Store) loadDictionaries(ctx context.Context) error {
 		s.names[name] = nid
 		s.nameOf[nid] = name
 	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	rows, err = s.wconn.QueryContext(ctx, `SELECT z, tid, type, attr FROM geo_keys ORDER BY z`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var z int64
-		var k geoKey
-		if err := rows.Scan(&z, &k.tid, &k.typ, &k.attr); err != nil {
-			rows.Close()
-			return err
-		}
-		s.addGeoKey(k, z)
-	}
 	return rows.Close()
-}
-
-// addGeoKey records a committed z id; callers hold mu (or own s exclusively).
-func (s *Store) addGeoKey(k geoKey, z int64) {
-	s.geoZ[k] = z
-	a := [2]int64{k.tid, k.attr}
-	s.zByAttr[a] = append(s.zByAttr[a], z)
 }
 
 func (s *Store) tenantID(name string) (int64, bool) {
@@ -383,10 +339,8 @@ func (s *Store) checkOpen() error {
 // closes the connections. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if s.mem != nil {
-			s.memCancel()
-			<-s.memDone
-		}
+		s.memCancel()
+		<-s.memDone
 		close(s.quit)
 		<-s.stopped
 		<-s.ckptDone
@@ -398,12 +352,6 @@ func (s *Store) Close() error {
 		for _, st := range s.rstmts {
 			errs = append(errs, st.Close())
 		}
-		s.geoPrep.Wait()
-		s.geoMu.Lock()
-		for _, st := range s.geoSel {
-			errs = append(errs, st.Close())
-		}
-		s.geoMu.Unlock()
 		errs = append(errs, s.wconn.Close(), s.wdb.Close(), s.rdb.Close())
 		s.closeErr = errors.Join(errs...)
 	})

@@ -104,15 +104,14 @@ type writer struct {
 	known    map[entKey]*entState
 	maxKnown int
 
-	nextEID  int64                  // the eid of the next new entity (eids are allocated here, never reused while open)
-	multi    map[multiKey]*sql.Stmt // multi-row statements by operation and row count (see flush.go)
-	geoStmts int                    // how many of them name an R*Tree
+	nextEID int64                  // the eid of the next new entity (eids are allocated here, never reused while open)
+	multi   map[multiKey]*sql.Stmt // multi-row statements by operation and row count (see flush.go)
 
-	selMany, selDoc               *sql.Stmt
-	insTenant, insName, insGeoKey *sql.Stmt
-	addTenantN                    *sql.Stmt
-	setVer                        *sql.Stmt
-	all                           []*sql.Stmt
+	selMany, selDoc    *sql.Stmt
+	insTenant, insName *sql.Stmt
+	addTenantN         *sql.Stmt
+	setVer             *sql.Stmt
+	all                []*sql.Stmt
 }
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
@@ -133,7 +132,6 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 		{&w.selDoc, `SELECT eid, ver, doc FROM entities WHERE tid = ? AND id = ?`},
 		{&w.insTenant, `INSERT INTO tenants (name) VALUES (?)`},
 		{&w.insName, `INSERT INTO names (name) VALUES (?)`},
-		{&w.insGeoKey, `INSERT INTO geo_keys (tid, type, attr) VALUES (?, ?, ?)`},
 		{&w.addTenantN, `UPDATE tenants SET n = n + ? WHERE tid = ?`},
 		{&w.setVer, `UPDATE meta SET v = ? WHERE k = 'ver'`},
 	}
@@ -301,7 +299,6 @@ type tx struct {
 	ver     int64
 	tenants map[string]int64
 	names   map[string]int64
-	geo     map[geoKey]int64
 	ents    map[entKey]*entState
 
 	touched map[int64]*touch // by eid
@@ -310,7 +307,7 @@ type tx struct {
 
 	tenantN map[int64]int64
 	typeN   map[[2]int64]int64
-	attrN   map[[2]int64][2]int64
+	attrN   map[[2]int64]int64
 	taN     map[typeAttrKey]int64
 }
 
@@ -320,9 +317,9 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 	ctx := context.Background() // a caller's cancellation must not break the others' transaction
 	t := &tx{
 		w: w, ctx: ctx, ver: w.ver,
-		tenants: map[string]int64{}, names: map[string]int64{}, geo: map[geoKey]int64{},
+		tenants: map[string]int64{}, names: map[string]int64{},
 		ents: map[entKey]*entState{}, touched: map[int64]*touch{},
-		tenantN: map[int64]int64{}, typeN: map[[2]int64]int64{}, attrN: map[[2]int64][2]int64{},
+		tenantN: map[int64]int64{}, typeN: map[[2]int64]int64{}, attrN: map[[2]int64]int64{},
 		taN: map[typeAttrKey]int64{},
 	}
 	nextEID := w.nextEID
@@ -370,10 +367,6 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
 		w.nextEID = nextEID
-		// Statements prepared in the transaction may name trees it created.
-		if len(t.geo) > 0 {
-			w.dropGeoStmts()
-		}
 		return err
 	}
 	w.publish(t)
@@ -396,7 +389,7 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 func (w *writer) publish(t *tx) {
 	w.ver = t.ver
 	s := w.s
-	if len(t.tenants) > 0 || len(t.names) > 0 || len(t.geo) > 0 {
+	if len(t.tenants) > 0 || len(t.names) > 0 {
 		s.mu.Lock()
 		for k, v := range t.tenants {
 			s.tenants[k] = v
@@ -405,9 +398,6 @@ func (w *writer) publish(t *tx) {
 			s.names[k] = v
 			s.nameOf[v] = k
 		}
-		for k, z := range t.geo {
-			s.addGeoKey(k, z)
-		}
 		s.mu.Unlock()
 	}
 	var changes []memChange
@@ -415,13 +405,11 @@ func (w *writer) publish(t *tx) {
 		if tc.final.ent == nil {
 			s.cache.remove(eid)
 		}
-		if s.mem != nil && (tc.existed || tc.final.ent != nil) {
+		if tc.existed || tc.final.ent != nil {
 			changes = append(changes, memChange{eid: eid, tid: tc.tid, ver: tc.final.ver, ent: tc.final.ent})
 		}
 	}
-	if s.mem != nil {
-		s.mem.apply(changes)
-	}
+	s.mem.apply(changes)
 	for k, st := range t.ents {
 		if st.ent == nil {
 			delete(w.known, k)
@@ -479,41 +467,6 @@ func (t *tx) nameID(name string) (int64, error) {
 	}
 	t.names[name] = nid
 	return nid, nil
-}
-
-// geoZ returns the geo key of (tenant, type, attribute), creating it and its
-// R*Tree on first use.
-func (t *tx) geoZ(tid int64, typ, attr string) (int64, error) {
-	tnid, err := t.nameID(typ)
-	if err != nil {
-		return 0, err
-	}
-	anid, err := t.nameID(attr)
-	if err != nil {
-		return 0, err
-	}
-	k := geoKey{tid, tnid, anid}
-	t.w.s.mu.RLock()
-	z, ok := t.w.s.geoZ[k]
-	t.w.s.mu.RUnlock()
-	if ok {
-		return z, nil
-	}
-	if z, ok := t.geo[k]; ok {
-		return z, nil
-	}
-	r, err := t.w.insGeoKey.ExecContext(t.ctx, k.tid, k.typ, k.attr)
-	if err != nil {
-		return 0, fmt.Errorf("geo key: %w", err)
-	}
-	if z, err = r.LastInsertId(); err != nil {
-		return 0, err
-	}
-	if _, err := t.w.c.ExecContext(t.ctx, fmt.Sprintf(`CREATE VIRTUAL TABLE geo_%d USING rtree (id, minx, maxx, miny, maxy)`, z)); err != nil {
-		return 0, fmt.Errorf("create geo index: %w", err)
-	}
-	t.geo[k] = z
-	return z, nil
 }
 
 // prefetch reads, with one statement per tenant and chunk, the entities the
@@ -677,94 +630,30 @@ func unixNano(t, def time.Time) int64 {
 	return t.UnixNano()
 }
 
-// updateIndex turns the difference between two versions' index rows into
-// buffered index rows and counter deltas. old is nil for a new entity, new
-// is nil for a deleted one.
-func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
+// count turns the difference between two versions' facts into counter
+// deltas (Types, Attributes, counts). old is nil for a new entity, new is
+// nil for a deleted one.
+func (t *tx) count(tid int64, old, new *indexRows) error {
 	if old == nil {
 		old = &indexRows{}
 	}
 	if new == nil {
 		new = &indexRows{}
 	}
-	b := &t.bufs
-	typeRow := func(op multiOp, d int64) func(string) error {
+	typeN := func(d int64) func(string) error {
 		return func(typ string) error {
 			nid, err := t.nameID(typ)
 			if err != nil {
 				return err
 			}
 			t.typeN[[2]int64{tid, nid}] += d
-			b.addIdx(op, idxRow{tid: tid, name: nid, eid: eid})
 			return nil
 		}
 	}
-	if err := diffSorted(old.types, new.types, cmp.Compare[string], typeRow(opTypeDel, -1), typeRow(opTypeIns, +1)); err != nil {
-		return fmt.Errorf("index types: %w", err)
+	if err := diffSorted(old.types, new.types, cmp.Compare[string], typeN(-1), typeN(+1)); err != nil {
+		return fmt.Errorf("count types: %w", err)
 	}
-	hasRow := func(op multiOp) func(attrFacts) error {
-		return func(a attrFacts) error {
-			nid, err := t.nameID(a.name)
-			if err != nil {
-				return err
-			}
-			b.addIdx(op, idxRow{tid: tid, name: nid, eid: eid})
-			return nil
-		}
-	}
-	cmpAttr := func(a, b attrFacts) int { return cmp.Compare[string](a.name, b.name) }
-	if err := diffSorted(old.attrs, new.attrs, cmpAttr, hasRow(opHasDel), hasRow(opHasIns)); err != nil {
-		return fmt.Errorf("index attributes: %w", err)
-	}
-	numRow := func(op multiOp) func(numKey) error {
-		return func(k numKey) error {
-			nid, err := t.nameID(k.name)
-			if err != nil {
-				return err
-			}
-			b.addIdx(op, idxRow{tid: tid, name: nid, num: k.v, eid: eid})
-			return nil
-		}
-	}
-	if err := diffSorted(old.nums, new.nums, cmpNum, numRow(opNumDel), numRow(opNumIns)); err != nil {
-		return fmt.Errorf("index numbers: %w", err)
-	}
-	txtRow := func(op multiOp) func(txtKey) error {
-		return func(k txtKey) error {
-			nid, err := t.nameID(k.name)
-			if err != nil {
-				return err
-			}
-			b.addIdx(op, idxRow{tid: tid, name: nid, txt: k.v, eid: eid})
-			return nil
-		}
-	}
-	if err := diffSorted(old.txts, new.txts, cmpTxt, txtRow(opTxtDel), txtRow(opTxtIns)); err != nil {
-		return fmt.Errorf("index strings: %w", err)
-	}
-	if !geoEqual(old, new) {
-		// One entry per (type, GeoProperty) in that pair's own R*Tree.
-		for _, typ := range old.types {
-			for _, g := range old.geos {
-				z, err := t.geoZ(tid, typ, g.attr)
-				if err != nil {
-					return err
-				}
-				b.addGeo(opGeoDel, z, eid)
-			}
-		}
-		for _, typ := range new.types {
-			for _, g := range new.geos {
-				z, err := t.geoZ(tid, typ, g.attr)
-				if err != nil {
-					return err
-				}
-				b.addGeo(opGeoIns, z, eid, g.minx, g.maxx, g.miny, g.maxy)
-			}
-		}
-	}
-	// Counters (Types, Attributes, pushdown safety): minus old, plus new,
-	// which cancel out when an update changed only values.
+	// Minus old, plus new, which cancel out when an update changed only values.
 	if slices.Equal(old.types, new.types) && slices.EqualFunc(old.attrs, new.attrs, sameFacts) {
 		return nil
 	}
@@ -775,7 +664,7 @@ func (t *tx) updateIndex(tid, eid int64, old, new *indexRows) error {
 }
 
 func sameFacts(a, b attrFacts) bool {
-	return a.name == b.name && a.complex == b.complex && slices.Equal(a.kinds, b.kinds)
+	return a.name == b.name && slices.Equal(a.kinds, b.kinds)
 }
 
 func (t *tx) countAttrs(tid int64, r *indexRows, d int64) error {
@@ -796,12 +685,7 @@ func (t *tx) countAttrs(tid int64, r *indexRows, d int64) error {
 			return err
 		}
 		k := [2]int64{tid, anid}
-		c := t.attrN[k]
-		c[0] += d
-		if a.complex {
-			c[1] += d
-		}
-		t.attrN[k] = c
+		t.attrN[k] += d
 		for _, tn := range tnids {
 			for _, kind := range a.kinds {
 				t.taN[typeAttrKey{tid, tn, anid, kind}] += d
