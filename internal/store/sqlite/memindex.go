@@ -138,6 +138,8 @@ func (ix *memIndex) newRec(tid, ver int64, e *ngsild.Entity) *memRec {
 		hasBox := false
 		for _, a := range insts {
 			if a == nil {
+				// Present, with nothing to hold: decided on the entity.
+				r.attrs = append(r.attrs, memAttr{name: num, kind: math.MaxUint8})
 				continue
 			}
 			ma, b, ok := project(a)
@@ -241,11 +243,12 @@ func (ix *memIndex) put(c memChange) {
 	if eid < 0 || eid > math.MaxUint32 {
 		return // eids are allocated from 1 upwards; never this far
 	}
-	if old := ix.rec(eid); old != nil {
-		ix.unlink(uint32(eid), old)
-		ix.recs[eid] = nil
-	}
+	old := ix.rec(eid)
 	if c.ent == nil {
+		if old != nil {
+			ix.unlink(uint32(eid), old)
+			ix.recs[eid] = nil
+		}
 		return
 	}
 	r := ix.newRec(c.tid, c.ver, c.ent)
@@ -253,7 +256,27 @@ func (ix *memIndex) put(c memChange) {
 		ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
 	}
 	ix.recs[eid] = r
+	if old != nil && sameLinks(old, r) {
+		return // an update of values only: the bitmaps and R-trees stay
+	}
+	if old != nil {
+		ix.unlink(uint32(eid), old)
+	}
 	ix.link(uint32(eid), r)
+}
+
+// sameLinks reports whether two records are in the same bitmaps and R-tree
+// entries.
+func sameLinks(a, b *memRec) bool {
+	if a.tid != b.tid || !slices.Equal(a.types, b.types) || !slices.Equal(a.boxes, b.boxes) || len(a.attrs) != len(b.attrs) {
+		return false
+	}
+	for i := range a.attrs {
+		if a.attrs[i].name != b.attrs[i].name {
+			return false
+		}
+	}
+	return true
 }
 
 func (ix *memIndex) rec(eid int64) *memRec {
@@ -351,6 +374,13 @@ func (ix *memIndex) size() int {
 		n += int(t.all.GetCardinality())
 	}
 	return n
+}
+
+// built reports whether the build is complete.
+func (ix *memIndex) built() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.building == nil
 }
 
 // finish marks the build complete.

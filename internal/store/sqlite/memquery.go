@@ -28,6 +28,7 @@ type memPlan struct {
 	tid    int64
 	attrs  []uint32 // q.Attrs that the index knows
 	reads  []uint32 // attributes q and the geo-query read, when the index can decide them
+	qReads []uint32 // those q reads
 	decide bool     // q and geo can be decided from the index's values
 	none   bool     // nothing can match
 
@@ -53,6 +54,11 @@ func (ix *memIndex) plan(tid int64, q *store.Query) *memPlan {
 		attrs, ok := q.Q.ValueAttrs()
 		p.decide = ok
 		names = append(names, attrs...)
+		for _, name := range attrs {
+			if n, ok := ix.lookup(name); ok {
+				p.qReads = append(p.qReads, n)
+			}
+		}
 	}
 	if q.Geo != nil {
 		prop := q.Geo.Property
@@ -204,7 +210,9 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 		if !slices.Contains(p.reads, a.name) {
 			continue
 		}
-		if a.val == valComplex {
+		// The index holds a Point as coordinates, which geo-queries read; q
+		// reads the GeoJSON value (location[type]).
+		if a.val == valComplex || a.val == valPoint && slices.Contains(p.qReads, a.name) {
 			return maybe
 		}
 		p.insts = append(p.insts, ngsild.Attribute{Kind: memKinds[a.kind], Value: a.value()})
