@@ -379,6 +379,124 @@ func (d *decoder) value(depth int) any {
 	d.fail()
 	return nil
 }
+// opaque stands for a value indexValue skipped.
+type opaque struct{}
+
+// indexValue decodes a value the query index may hold (memindex.go,
+// project): scalars, short strings and a GeoProperty's geometry. Others are
+// skipped and returned as opaque{}, which project does not hold either.
+func (d *decoder) indexValue(kind ngsild.Kind) any {
+	if len(d.b) > 0 {
+		switch tag := d.b[0]; {
+		case (tag == 5 || tag == 6) && kind != ngsild.GeoProperty:
+			d.skipValue(0)
+			return opaque{}
+		case tag == 4:
+			if n, w := binary.Uvarint(d.b[1:]); w > 0 && n > maxMemText {
+				d.skipValue(0)
+				return opaque{}
+			}
+		}
+	}
+	return d.value(0)
+}
+
+// raw reads a string without copying it.
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+// skipAttrRest skips what follows an attribute's value.
+func (d *decoder) skipAttrRest(depth int) {
+	d.skipStr() // datasetId
+	d.skipTime()
+	d.skipStr() // unitCode
+	for n := d.count(); n > 0; n-- {
+		d.skipStr() // objectType
+	}
+	d.skipTime()
+	d.skipTime()
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.skipStr()
+		d.skipAttr(depth + 1)
+	}
+}
+
+func (d *decoder) skipAttr(depth int) {
+	if depth > maxDepth {
+		d.fail()
+		return
+	}
+	if d.byte() == 0 || d.err != nil {
+		return
+	}
+	if d.byte() == 0 {
+		d.skipStr() // the kind's name
+	}
+	d.skipValue(0)
+	d.skipAttrRest(depth)
+}
+
+func (d *decoder) skipStr() {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return
+	}
+	d.b = d.b[n:]
+}
+
+func (d *decoder) skipTime() {
+	switch d.byte() {
+	case 0:
+	case 1:
+		d.varint()
+		d.uvarint()
+	case 2:
+		d.varint()
+		d.uvarint()
+		d.varint()
+	default:
+		d.fail()
+	}
+}
+
+func (d *decoder) skipValue(depth int) {
+	if depth > maxDepth {
+		d.fail()
+		return
+	}
+	switch d.byte() {
+	case 0, 1, 2:
+	case 3:
+		if len(d.b) < 8 {
+			d.fail()
+			return
+		}
+		d.b = d.b[8:]
+	case 4:
+		d.skipStr()
+	case 5:
+		for n := d.count(); n > 0 && d.err == nil; n-- {
+			d.skipValue(depth + 1)
+		}
+	case 6:
+		for n := d.count(); n > 0 && d.err == nil; n-- {
+			d.skipStr()
+			d.skipValue(depth + 1)
+		}
+	default:
+		d.fail()
+	}
+}
+
 func toFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:

@@ -39,6 +39,7 @@ type memIndex struct {
 	names    []string // interned type, attribute and scope names by number
 	nameNum  map[string]uint32
 	building map[int64]bool // eids the writer set during the build; nil once built
+	unplaced []int64        // eids loaded by the build, not yet in the R-trees
 }
 
 type memTenant struct {
@@ -57,6 +58,7 @@ type memRec struct {
 	scopes []string
 	attrs  []memAttr // one per instance, by name number
 	boxes  []memBox  // per GeoProperty name: the union box of its instances
+	placed bool      // its boxes are in the R-trees (the build defers that)
 }
 
 // memAttr is one attribute instance: its kind and, when plain, its value.
@@ -118,48 +120,126 @@ func (ix *memIndex) lookup(name string) (uint32, bool) {
 	return n, ok
 }
 
-// newRec projects an entity. Callers hold mu (for intern).
-func (ix *memIndex) newRec(tid, ver int64, e *ngsild.Entity) *memRec {
-	r := &memRec{tid: tid, ver: ver, id: e.ID, types: make([]uint32, 0, len(e.Types))}
+// newRec projects an entity; intern numbers names (ix.intern, with mu held,
+// or a nameCache).
+func newRec(tid, ver int64, e *ngsild.Entity, intern func(string) uint32) *memRec {
+	b := recBuilder{r: &memRec{tid: tid, ver: ver, id: e.ID, types: make([]uint32, 0, len(e.Types))}}
 	for _, t := range e.Types {
-		r.types = append(r.types, ix.intern(t))
+		b.r.types = append(b.r.types, intern(t))
 	}
 	if len(e.Scopes) > 0 {
-		r.scopes = slices.Clone(e.Scopes)
+		b.r.scopes = slices.Clone(e.Scopes)
 	}
 	n := 0
 	for _, insts := range e.Attrs {
 		n += len(insts)
 	}
-	r.attrs = make([]memAttr, 0, n)
+	b.r.attrs = make([]memAttr, 0, n)
 	for name, insts := range e.Attrs {
-		num := ix.intern(name)
-		var box memBox
-		hasBox := false
+		b.startAttr(intern(name))
 		for _, a := range insts {
-			if a == nil {
-				// Present, with nothing to hold: decided on the entity.
-				r.attrs = append(r.attrs, memAttr{name: num, kind: math.MaxUint8})
-				continue
-			}
-			ma, b, ok := project(a)
-			ma.name = num
-			r.attrs = append(r.attrs, ma)
-			if ok {
-				if !hasBox {
-					box, hasBox = memBox{name: num, min: b.Min, max: b.Max}, true
-				} else {
-					box.min = [2]float64{math.Min(box.min[0], b.Min[0]), math.Min(box.min[1], b.Min[1])}
-					box.max = [2]float64{math.Max(box.max[0], b.Max[0]), math.Max(box.max[1], b.Max[1])}
-				}
-			}
-		}
-		if hasBox {
-			r.boxes = append(r.boxes, box)
+			b.add(a)
 		}
 	}
-	slices.SortFunc(r.attrs, func(a, b memAttr) int { return int(a.name) - int(b.name) })
-	return r
+	return b.finish()
+}
+
+// recBuilder assembles a record attribute by attribute, from an entity
+// (newRec) or a stored document (projectDoc).
+type recBuilder struct {
+	r      *memRec
+	name   uint32
+	box    memBox
+	hasBox bool
+}
+
+func (b *recBuilder) startAttr(name uint32) {
+	b.endAttr()
+	b.name = name
+}
+
+func (b *recBuilder) endAttr() {
+	if b.hasBox {
+		b.r.boxes = append(b.r.boxes, b.box)
+		b.hasBox = false
+	}
+}
+
+// add adds one instance of the current attribute (nil: an instance without
+// content, decided on the entity).
+func (b *recBuilder) add(a *ngsild.Attribute) {
+	if a == nil {
+		b.r.attrs = append(b.r.attrs, memAttr{name: b.name, kind: math.MaxUint8})
+		return
+	}
+	ma, bound, ok := project(a)
+	ma.name = b.name
+	b.r.attrs = append(b.r.attrs, ma)
+	switch {
+	case !ok:
+	case !b.hasBox:
+		b.box, b.hasBox = memBox{name: b.name, min: bound.Min, max: bound.Max}, true
+	default:
+		b.box.min = [2]float64{math.Min(b.box.min[0], bound.Min[0]), math.Min(b.box.min[1], bound.Min[1])}
+		b.box.max = [2]float64{math.Max(b.box.max[0], bound.Max[0]), math.Max(b.box.max[1], bound.Max[1])}
+	}
+}
+
+func (b *recBuilder) finish() *memRec {
+	b.endAttr()
+	slices.SortFunc(b.r.attrs, func(x, y memAttr) int { return int(x.name) - int(y.name) })
+	return b.r
+}
+
+// projectDoc builds the record of a stored document without decoding the
+// whole entity: only what project reads is decoded, and strings it would
+// not hold are skipped.
+func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
+	if len(doc) == 0 || doc[0] != docV1 {
+		e, err := decodeEntity(doc)
+		if err != nil {
+			return nil, err
+		}
+		return newRec(tid, ver, e, names.intern), nil
+	}
+	d := &decoder{b: doc[1:]}
+	b := recBuilder{r: &memRec{tid: tid, ver: ver}}
+	b.r.id = d.str()
+	n := d.count()
+	b.r.types = make([]uint32, 0, n)
+	for range n {
+		b.r.types = append(b.r.types, names.internBytes(d.raw()))
+	}
+	b.r.scopes = d.strs()
+	d.skipTime()
+	d.skipTime()
+	n = d.count()
+	b.r.attrs = make([]memAttr, 0, n)
+	for range n {
+		b.startAttr(names.internBytes(d.raw()))
+		for m := d.count(); m > 0 && d.err == nil; m-- {
+			if d.byte() == 0 {
+				b.add(nil)
+				continue
+			}
+			var a ngsild.Attribute
+			switch code := d.byte(); {
+			case code == 0:
+				a.Kind = ngsild.Kind(d.str())
+			case int(code) < len(kindCodes):
+				a.Kind = kindCodes[code]
+			default:
+				d.fail()
+			}
+			a.Value = d.indexValue(a.Kind)
+			d.skipAttrRest(0)
+			b.add(&a)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return b.finish(), nil
 }
 
 // project keeps an instance's kind and, when it is a plain value that q and
@@ -240,9 +320,6 @@ func (ix *memIndex) set(c memChange) {
 
 func (ix *memIndex) put(c memChange) {
 	eid := c.eid
-	if eid < 0 || eid > math.MaxUint32 {
-		return // eids are allocated from 1 upwards; never this far
-	}
 	old := ix.rec(eid)
 	if c.ent == nil {
 		if old != nil {
@@ -251,18 +328,28 @@ func (ix *memIndex) put(c memChange) {
 		}
 		return
 	}
-	r := ix.newRec(c.tid, c.ver, c.ent)
+	ix.putRec(eid, newRec(c.tid, c.ver, c.ent, ix.intern))
+}
+
+// putRec stores r as eid's record. Callers hold mu.
+func (ix *memIndex) putRec(eid int64, r *memRec) {
+	if eid < 0 || eid > math.MaxUint32 {
+		return // eids are allocated from 1 upwards; never this far
+	}
+	old := ix.rec(eid)
 	if int(eid) >= len(ix.recs) {
 		ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
 	}
 	ix.recs[eid] = r
 	if old != nil && sameLinks(old, r) {
+		r.placed = old.placed
 		return // an update of values only: the bitmaps and R-trees stay
 	}
 	if old != nil {
 		ix.unlink(uint32(eid), old)
 	}
 	ix.link(uint32(eid), r)
+	ix.place(uint32(eid), r)
 }
 
 // sameLinks reports whether two records are in the same bitmaps and R-tree
@@ -297,17 +384,27 @@ func (ix *memIndex) link(eid uint32, r *memRec) {
 			bitmapOf(t.attrs, a.name).Add(eid)
 		}
 	}
+}
+
+// place puts r's boxes in the R-trees. Callers hold mu.
+func (ix *memIndex) place(eid uint32, r *memRec) {
+	t := ix.tenant(r.tid)
 	for _, b := range r.boxes {
 		for _, ty := range r.types {
-			k := [2]uint32{ty, b.name}
-			tr := t.geo[k]
-			if tr == nil {
-				tr = &rtree.RTreeG[uint32]{}
-				t.geo[k] = tr
-			}
-			tr.Insert(b.min, b.max, eid)
+			ix.tree(t, ty, b.name).Insert(b.min, b.max, eid)
 		}
 	}
+	r.placed = true
+}
+
+func (ix *memIndex) tree(t *memTenant, typ, attr uint32) *rtree.RTreeG[uint32] {
+	k := [2]uint32{typ, attr}
+	tr := t.geo[k]
+	if tr == nil {
+		tr = &rtree.RTreeG[uint32]{}
+		t.geo[k] = tr
+	}
+	return tr
 }
 
 func (ix *memIndex) unlink(eid uint32, r *memRec) {
@@ -325,6 +422,9 @@ func (ix *memIndex) unlink(eid uint32, r *memRec) {
 		if b := t.attrs[a.name]; b != nil {
 			b.Remove(eid)
 		}
+	}
+	if !r.placed {
+		return
 	}
 	for _, b := range r.boxes {
 		for _, ty := range r.types {
@@ -353,16 +453,50 @@ func (ix *memIndex) apply(changes []memChange) {
 	}
 }
 
-// load adds entities read by the initial build, unless the writer has set
-// them since the build began (the writer's state is newer).
-func (ix *memIndex) load(batch []memChange) {
+// load adds records read by the initial build, unless the writer has set
+// their entities since the build began (the writer's state is newer).
+func (ix *memIndex) load(eids []int64, recs []*memRec) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, c := range batch {
-		if !ix.building[c.eid] {
-			ix.put(c)
+	for i, eid := range eids {
+		r := recs[i]
+		if ix.building[eid] || eid < 0 || eid > math.MaxUint32 {
+			continue
+		}
+		if int(eid) >= len(ix.recs) {
+			ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
+		}
+		ix.recs[eid] = r
+		ix.link(uint32(eid), r)
+		if len(r.boxes) > 0 {
+			ix.unplaced = append(ix.unplaced, eid) // see finish
 		}
 	}
+}
+
+// nameCache numbers names for one build worker, taking the index's lock
+// only for names it has not seen.
+type nameCache struct {
+	ix *memIndex
+	m  map[string]uint32
+}
+
+func (c *nameCache) internBytes(name []byte) uint32 {
+	if n, ok := c.m[string(name)]; ok {
+		return n
+	}
+	return c.intern(string(name))
+}
+
+func (c *nameCache) intern(name string) uint32 {
+	if n, ok := c.m[name]; ok {
+		return n
+	}
+	c.ix.mu.Lock()
+	n := c.ix.intern(name)
+	c.ix.mu.Unlock()
+	c.m[name] = n
+	return n
 }
 
 // size is the number of entities indexed.
@@ -383,83 +517,104 @@ func (ix *memIndex) built() bool {
 	return ix.building == nil
 }
 
-// finish marks the build complete.
+// finish marks the build complete, first putting what it loaded in the
+// R-trees, one goroutine per tree (inserting into one tree is most of a
+// build's serial work).
 func (ix *memIndex) finish() {
 	ix.mu.Lock()
-	ix.building = nil
-	ix.mu.Unlock()
-}
-
-// buildMemIndex reads every stored entity into the index, decoding on every
-// core, then lets queries use it.
-func (s *Store) buildMemIndex(ctx context.Context) error {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("build index: %w", err)
+	defer ix.mu.Unlock()
+	type key struct {
+		t         *memTenant
+		typ, attr uint32
 	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT eid, tid, ver, doc FROM entities`)
-	if err != nil {
-		return fmt.Errorf("build index: %w", err)
-	}
-	defer rows.Close()
-
-	type row struct {
-		eid, tid, ver int64
-		doc           []byte
-	}
-	const batchSize = 512
-	batches := make(chan []row, 4)
-	g, gctx := errgroup.WithContext(ctx)
-	for range runtime.GOMAXPROCS(0) {
-		g.Go(func() error {
-			out := make([]memChange, 0, batchSize)
-			for b := range batches {
-				out = out[:0]
-				for _, r := range b {
-					e, err := decodeEntity(r.doc)
-					if err != nil {
-						return fmt.Errorf("build index: decode entity %d: %w", r.eid, err)
-					}
-					out = append(out, memChange{eid: r.eid, tid: r.tid, ver: r.ver, ent: e})
-				}
-				s.mem.load(out)
+	work := map[key][]uint32{} // eids per tree
+	for _, eid := range ix.unplaced {
+		r := ix.recs[eid]
+		if r == nil || r.placed {
+			continue // deleted, or set by the writer, which placed it
+		}
+		t := ix.tenant(r.tid)
+		for _, b := range r.boxes {
+			for _, ty := range r.types {
+				k := key{t, ty, b.name}
+				work[k] = append(work[k], uint32(eid))
 			}
-			return nil
+		}
+		r.placed = true
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for k, eids := range work {
+		tr := ix.tree(k.t, k.typ, k.attr)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			for _, eid := range eids {
+				for _, b := range ix.recs[eid].boxes {
+					if b.name == k.attr {
+						tr.Insert(b.min, b.max, eid)
+					}
+				}
+			}
 		})
 	}
-	g.Go(func() error {
-		defer close(batches)
-		b := make([]row, 0, batchSize)
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.eid, &r.tid, &r.ver, &r.doc); err != nil {
-				return fmt.Errorf("build index: %w", err)
-			}
-			if b = append(b, r); len(b) == batchSize {
-				select {
-				case batches <- b:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				b = make([]row, 0, batchSize)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("build index: %w", err)
-		}
-		if len(b) > 0 {
-			select {
-			case batches <- b:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
+	wg.Wait()
+	ix.unplaced = nil
+	ix.building = nil
+}
+
+// buildMemIndex reads every stored entity into the index: one goroutine per
+// processor scans a range of eids and projects each document. Entities the
+// writer sets meanwhile are skipped (its state is newer), so the ranges may
+// see different snapshots.
+func (s *Store) buildMemIndex(ctx context.Context) error {
+	var last int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(eid), 0) FROM entities`).Scan(&last); err != nil {
+		return fmt.Errorf("build index: %w", err)
+	}
+	n := int64(runtime.GOMAXPROCS(0))
+	step := last/n + 1
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range n {
+		g.Go(func() error { return s.buildRange(gctx, i*step, (i+1)*step) })
+	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	s.mem.finish()
+	return nil
+}
+
+// buildRange indexes the entities with lo < eid <= hi.
+func (s *Store) buildRange(ctx context.Context, lo, hi int64) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT eid, tid, ver, doc FROM entities WHERE eid > ? AND eid <= ? ORDER BY eid`, lo, hi)
+	if err != nil {
+		return fmt.Errorf("build index: %w", err)
+	}
+	defer rows.Close()
+	const batchSize = 512
+	names := &nameCache{ix: s.mem, m: map[string]uint32{}}
+	eids := make([]int64, 0, batchSize)
+	recs := make([]*memRec, 0, batchSize)
+	for rows.Next() {
+		var eid, tid, ver int64
+		var doc sql.RawBytes
+		if err := rows.Scan(&eid, &tid, &ver, &doc); err != nil {
+			return fmt.Errorf("build index: %w", err)
+		}
+		r, err := projectDoc(doc, tid, ver, names)
+		if err != nil {
+			return fmt.Errorf("build index: entity %d: %w", eid, err)
+		}
+		eids, recs = append(eids, eid), append(recs, r)
+		if len(eids) == batchSize {
+			s.mem.load(eids, recs)
+			eids, recs = eids[:0], recs[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("build index: %w", err)
+	}
+	s.mem.load(eids, recs)
 	return nil
 }
