@@ -379,6 +379,7 @@ func (d *decoder) value(depth int) any {
 	d.fail()
 	return nil
 }
+
 // opaque stands for a value indexValue skipped.
 type opaque struct{}
 

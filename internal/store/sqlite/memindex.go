@@ -49,25 +49,28 @@ type memTenant struct {
 	geo   map[[2]uint32]*rtree.RTreeG[uint32]
 }
 
-// memRec is what the index knows of one entity.
+// memRec is what the index knows of one entity. It is laid out for the
+// garbage collector: the attributes and boxes hold no pointers (strings are
+// ranges of text), so a collection scans a few words per entity.
 type memRec struct {
-	tid    int64
-	ver    int64 // entities.ver, to use the entity cache
 	id     string
+	text   string // the string values of attrs, concatenated
+	ver    int64  // entities.ver, to use the entity cache
 	types  []uint32
-	scopes []string
 	attrs  []memAttr // one per instance, by name number
 	boxes  []memBox  // per GeoProperty name: the union box of its instances
-	placed bool      // its boxes are in the R-trees (the build defers that)
+	scopes *[]string // nil for most entities
+	tid    uint32
+	placed bool // its boxes are in the R-trees (the build defers that)
 }
 
 // memAttr is one attribute instance: its kind and, when plain, its value.
 type memAttr struct {
-	name uint32
-	kind uint8 // index in memKinds
-	val  memVal
-	str  string
-	x, y float64 // a number (x), a boolean (x: 0 or 1), a point (x, y)
+	x, y   float64 // a number (x), a boolean (x: 0 or 1), a point (x, y)
+	off, n uint32  // a string: text[off:off+n]
+	name   uint32
+	kind   uint8 // index in memKinds
+	val    memVal
 }
 
 type memVal uint8
@@ -123,12 +126,13 @@ func (ix *memIndex) lookup(name string) (uint32, bool) {
 // newRec projects an entity; intern numbers names (ix.intern, with mu held,
 // or a nameCache).
 func newRec(tid, ver int64, e *ngsild.Entity, intern func(string) uint32) *memRec {
-	b := recBuilder{r: &memRec{tid: tid, ver: ver, id: e.ID, types: make([]uint32, 0, len(e.Types))}}
+	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver, id: e.ID, types: make([]uint32, 0, len(e.Types))}}
 	for _, t := range e.Types {
 		b.r.types = append(b.r.types, intern(t))
 	}
 	if len(e.Scopes) > 0 {
-		b.r.scopes = slices.Clone(e.Scopes)
+		scopes := slices.Clone(e.Scopes)
+		b.r.scopes = &scopes
 	}
 	n := 0
 	for _, insts := range e.Attrs {
@@ -151,6 +155,7 @@ type recBuilder struct {
 	name   uint32
 	box    memBox
 	hasBox bool
+	text   []byte
 }
 
 func (b *recBuilder) startAttr(name uint32) {
@@ -172,8 +177,12 @@ func (b *recBuilder) add(a *ngsild.Attribute) {
 		b.r.attrs = append(b.r.attrs, memAttr{name: b.name, kind: math.MaxUint8})
 		return
 	}
-	ma, bound, ok := project(a)
+	ma, str, bound, ok := project(a)
 	ma.name = b.name
+	if ma.val == valStr {
+		ma.off, ma.n = uint32(len(b.text)), uint32(len(str))
+		b.text = append(b.text, str...)
+	}
 	b.r.attrs = append(b.r.attrs, ma)
 	switch {
 	case !ok:
@@ -187,6 +196,7 @@ func (b *recBuilder) add(a *ngsild.Attribute) {
 
 func (b *recBuilder) finish() *memRec {
 	b.endAttr()
+	b.r.text = string(b.text)
 	slices.SortFunc(b.r.attrs, func(x, y memAttr) int { return int(x.name) - int(y.name) })
 	return b.r
 }
@@ -203,14 +213,16 @@ func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
 		return newRec(tid, ver, e, names.intern), nil
 	}
 	d := &decoder{b: doc[1:]}
-	b := recBuilder{r: &memRec{tid: tid, ver: ver}}
+	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver}}
 	b.r.id = d.str()
 	n := d.count()
 	b.r.types = make([]uint32, 0, n)
 	for range n {
 		b.r.types = append(b.r.types, names.internBytes(d.raw()))
 	}
-	b.r.scopes = d.strs()
+	if scopes := d.strs(); len(scopes) > 0 {
+		b.r.scopes = &scopes
+	}
 	d.skipTime()
 	d.skipTime()
 	n = d.count()
@@ -243,9 +255,9 @@ func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
 }
 
 // project keeps an instance's kind and, when it is a plain value that q and
-// geo-queries read the same way as the original, that value. It also returns
-// the box of a GeoProperty.
-func project(a *ngsild.Attribute) (m memAttr, box orb.Bound, hasBox bool) {
+// geo-queries read the same way as the original, that value (a string
+// apart). It also returns the box of a GeoProperty.
+func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox bool) {
 	m.kind = kindNum(a.Kind)
 	switch a.Kind {
 	case ngsild.Property, ngsild.VocabProperty, ngsild.Relationship:
@@ -259,7 +271,7 @@ func project(a *ngsild.Attribute) (m memAttr, box orb.Bound, hasBox bool) {
 			}
 		case string:
 			if len(v) <= maxMemText {
-				m.val, m.str = valStr, v
+				m.val, str = valStr, v
 			}
 		}
 	case ngsild.GeoProperty:
@@ -267,22 +279,29 @@ func project(a *ngsild.Attribute) (m memAttr, box orb.Bound, hasBox bool) {
 			if g, err := geo.ParseGeometry(v); err == nil {
 				if p, ok := g.(orb.Point); ok {
 					m.val, m.x, m.y = valPoint, p[0], p[1]
-					return m, p.Bound(), true
+					return m, "", p.Bound(), true
 				}
 			}
 		}
 		box, hasBox = geometryBound(a.Value)
 	}
-	return m, box, hasBox
+	return m, str, box, hasBox
 }
 
-// value returns the instance's value as the decoded entity holds it.
-func (m *memAttr) value() any {
+func (r *memRec) scopeList() []string {
+	if r.scopes == nil {
+		return nil
+	}
+	return *r.scopes
+}
+
+// value returns the value of r's instance m as the decoded entity holds it.
+func (r *memRec) value(m *memAttr) any {
 	switch m.val {
 	case valNum:
 		return m.x
 	case valStr:
-		return m.str
+		return r.text[m.off : m.off+m.n]
 	case valBool:
 		return m.x == 1
 	case valPoint:
@@ -374,7 +393,7 @@ func (ix *memIndex) rec(eid int64) *memRec {
 }
 
 func (ix *memIndex) link(eid uint32, r *memRec) {
-	t := ix.tenant(r.tid)
+	t := ix.tenant(int64(r.tid))
 	t.all.Add(eid)
 	for _, ty := range r.types {
 		bitmapOf(t.types, ty).Add(eid)
@@ -388,7 +407,7 @@ func (ix *memIndex) link(eid uint32, r *memRec) {
 
 // place puts r's boxes in the R-trees. Callers hold mu.
 func (ix *memIndex) place(eid uint32, r *memRec) {
-	t := ix.tenant(r.tid)
+	t := ix.tenant(int64(r.tid))
 	for _, b := range r.boxes {
 		for _, ty := range r.types {
 			ix.tree(t, ty, b.name).Insert(b.min, b.max, eid)
@@ -408,7 +427,7 @@ func (ix *memIndex) tree(t *memTenant, typ, attr uint32) *rtree.RTreeG[uint32] {
 }
 
 func (ix *memIndex) unlink(eid uint32, r *memRec) {
-	t := ix.tenants[r.tid]
+	t := ix.tenants[int64(r.tid)]
 	if t == nil {
 		return
 	}
@@ -533,7 +552,7 @@ func (ix *memIndex) finish() {
 		if r == nil || r.placed {
 			continue // deleted, or set by the writer, which placed it
 		}
-		t := ix.tenant(r.tid)
+		t := ix.tenant(int64(r.tid))
 		for _, b := range r.boxes {
 			for _, ty := range r.types {
 				k := key{t, ty, b.name}

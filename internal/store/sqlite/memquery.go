@@ -168,7 +168,7 @@ func (ix *memIndex) candidates(p *memPlan, ids []int64) *roaring.Bitmap {
 // hold ix.mu (read).
 func (ix *memIndex) judge(p *memPlan, eid uint32) (verdict, int64) {
 	r := ix.rec(int64(eid))
-	if r == nil || r.tid != p.tid {
+	if r == nil || int64(r.tid) != p.tid {
 		return no, 0
 	}
 	return ix.judgeRec(p, r), r.ver
@@ -194,7 +194,7 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 	if len(q.Attrs) > 0 && !slices.ContainsFunc(r.attrs, func(a memAttr) bool { return slices.Contains(p.attrs, a.name) }) {
 		return no
 	}
-	if q.ScopeQ != nil && !q.ScopeQ.Match(r.scopes) {
+	if q.ScopeQ != nil && !q.ScopeQ.Match(r.scopeList()) {
 		return no
 	}
 	if q.Q == nil && q.Geo == nil {
@@ -215,7 +215,7 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 		if a.val == valComplex || a.val == valPoint && slices.Contains(p.qReads, a.name) {
 			return maybe
 		}
-		p.insts = append(p.insts, ngsild.Attribute{Kind: memKinds[a.kind], Value: a.value()})
+		p.insts = append(p.insts, ngsild.Attribute{Kind: memKinds[a.kind], Value: r.value(&a)})
 	}
 	i := 0
 	for _, a := range r.attrs {
