@@ -40,9 +40,10 @@ func (b *Broker) BatchUpsert(ctx context.Context, tenant string, entities []*ngs
 			ops[i] = store.Op{ID: e.ID, Apply: b.replaceFn(e.ID, e, true)}
 			continue
 		}
+		create := b.createFn(e)
 		ops[i] = store.Op{ID: e.ID, Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) {
 			if cur == nil {
-				return b.createFn(e)(nil)
+				return create(nil)
 			}
 			next, _ := b.appendFn(cur, e, false)
 			return next, nil

@@ -83,20 +83,29 @@ func (b *Broker) CreateEntity(ctx context.Context, tenant string, e *ngsild.Enti
 }
 
 func (b *Broker) createFn(e *ngsild.Entity) func(*ngsild.Entity) (*ngsild.Entity, error) {
+	next := b.created(e)
 	return func(cur *ngsild.Entity) (*ngsild.Entity, error) {
 		if cur != nil {
 			return nil, ngsild.Errorf(ngsild.AlreadyExists, "entity %s already exists", e.ID)
 		}
-		next := e.Clone()
-		now := b.now().UTC()
-		next.CreatedAt, next.ModifiedAt = now, now
-		for _, insts := range next.Attrs {
-			for _, a := range insts {
-				stampNew(a, now)
-			}
-		}
 		return next, nil
 	}
+}
+
+// created returns e as stored when created now. Create, replace and upsert
+// build it in the caller's goroutine, before the write, not in Apply: the
+// store runs every Apply on its one writer goroutine. Apply may return the
+// same value each time it is called, since stored entities are never changed.
+func (b *Broker) created(e *ngsild.Entity) *ngsild.Entity {
+	next := e.Clone()
+	now := b.now().UTC()
+	next.CreatedAt, next.ModifiedAt = now, now
+	for _, insts := range next.Attrs {
+		for _, a := range insts {
+			stampNew(a, now)
+		}
+	}
+	return next
 }
 
 // Entity returns the entity with the given id.
@@ -347,26 +356,21 @@ func (b *Broker) ReplaceEntity(ctx context.Context, tenant, id string, e *ngsild
 }
 
 func (b *Broker) replaceFn(id string, e *ngsild.Entity, createMissing bool) func(*ngsild.Entity) (*ngsild.Entity, error) {
+	fresh := b.created(e) // every attribute is new; the entity keeps its creation time
 	return func(cur *ngsild.Entity) (*ngsild.Entity, error) {
 		if cur == nil {
 			if !createMissing {
 				return nil, notFound(id)
 			}
-			return b.createFn(e)(nil)
+			return fresh, nil
 		}
-		next := e.Clone()
+		next := *fresh // shares the attributes, which nothing changes
 		next.ID = cur.ID
 		if len(next.Types) == 0 {
 			next.Types = cur.Types
 		}
-		now := b.now().UTC()
-		next.CreatedAt, next.ModifiedAt = cur.CreatedAt, now
-		for _, insts := range next.Attrs {
-			for _, a := range insts {
-				stampNew(a, now)
-			}
-		}
-		return next, nil
+		next.CreatedAt = cur.CreatedAt
+		return &next, nil
 	}
 }
 

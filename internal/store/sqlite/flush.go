@@ -127,7 +127,7 @@ func (t *tx) flush() error {
 	for i, eid := range t.order {
 		touches[i] = t.touched[eid]
 	}
-	docs, err := encodeFinal(touches)
+	docs, err := encodeFinal(touches, t.w.s.mem)
 	if err != nil {
 		return err
 	}
@@ -208,13 +208,15 @@ func (t *tx) flushCounters() error {
 // goroutines.
 const parallelMin = 64
 
-// encodeFinal computes the counted facts (final.rows) and the document of the
+// encodeFinal computes the counted facts (final.rows), the query index record
+// (final.rec) and the document of the
 // final state of every entity touched, on all processors for large groups.
 // Both are pure functions of the entity.
-func encodeFinal(touches []*touch) ([][]byte, error) {
+func encodeFinal(touches []*touch, ix *memIndex) ([][]byte, error) {
 	docs := make([][]byte, len(touches))
 	errs := make([]error, len(touches))
 	work := func(from, step int) {
+		names := &nameCache{ix: ix, m: map[string]uint32{}}
 		for i := from; i < len(touches); i += step {
 			fin := touches[i].final
 			if fin.ent == nil {
@@ -227,6 +229,7 @@ func encodeFinal(touches []*touch) ([][]byte, error) {
 					}
 				}()
 				fin.rows = computeIndex(fin.ent)
+				fin.rec = newRec(touches[i].tid, fin.ver, fin.ent, names.intern)
 				docs[i], err = encodeEntity(fin.ent)
 				return err
 			}()

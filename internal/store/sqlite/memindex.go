@@ -338,16 +338,12 @@ func (ix *memIndex) set(c memChange) {
 }
 
 func (ix *memIndex) put(c memChange) {
-	eid := c.eid
-	old := ix.rec(eid)
-	if c.ent == nil {
-		if old != nil {
-			ix.unlink(uint32(eid), old)
-			ix.recs[eid] = nil
-		}
-		return
+	if c.rec != nil {
+		ix.putRec(c.eid, c.rec)
+	} else if old := ix.rec(c.eid); old != nil {
+		ix.unlink(uint32(c.eid), old)
+		ix.recs[c.eid] = nil
 	}
-	ix.putRec(eid, newRec(c.tid, c.ver, c.ent, ix.intern))
 }
 
 // putRec stores r as eid's record. Callers hold mu.
@@ -456,8 +452,8 @@ func (ix *memIndex) unlink(eid uint32, r *memRec) {
 
 // memChange is one committed entity state for the index.
 type memChange struct {
-	eid, tid, ver int64
-	ent           *ngsild.Entity // nil: deleted
+	eid int64
+	rec *memRec // nil: deleted
 }
 
 // apply records a committed group of changes.

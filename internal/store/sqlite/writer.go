@@ -282,6 +282,7 @@ type entState struct {
 	ver  int64
 	ent  *ngsild.Entity
 	rows *indexRows
+	rec  *memRec // the query index record of a state the group wrote
 }
 
 type typeAttrKey struct {
@@ -406,7 +407,7 @@ func (w *writer) publish(t *tx) {
 			s.cache.remove(eid)
 		}
 		if tc.existed || tc.final.ent != nil {
-			changes = append(changes, memChange{eid: eid, tid: tc.tid, ver: tc.final.ver, ent: tc.final.ent})
+			changes = append(changes, memChange{eid: eid, rec: tc.final.rec})
 		}
 	}
 	s.mem.apply(changes)
