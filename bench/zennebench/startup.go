@@ -19,9 +19,9 @@ import (
 type startupResult struct {
 	startup            time.Duration // exec to /health 200
 	firstQuery         time.Duration // exec to the first query answered (the query index is built)
-	rssReady, rssAfter int64 // bytes: VmRSS when ready, and after queries and a count
-	hwm                int64 // VmHWM at the end
-	dbBytes            int64 // the store's files on disk
+	rssReady, rssAfter int64         // bytes: VmRSS when ready, and after queries and a count
+	hwm                int64         // VmHWM at the end
+	dbBytes            int64         // the store's files on disk
 }
 
 // startupScenario runs the zenne binary on the data directory already
