@@ -46,7 +46,9 @@ type Options struct {
 	// MaxBatchOps caps the ops committed in one transaction (default 2000).
 	MaxBatchOps int
 	// CacheEntities is the number of decoded entities kept in memory
-	// (default 50,000; negative disables the cache).
+	// (default 20,000; negative disables the cache). Queries do not need
+	// it (the query index holds what they filter on); it spares reads of
+	// entities written or read often.
 	CacheEntities int
 	// BusyTimeoutMS is SQLite's busy_timeout in milliseconds (default 5000).
 	BusyTimeoutMS int
@@ -67,7 +69,7 @@ func (o *Options) defaults() {
 		o.MaxBatchOps = 2000
 	}
 	if o.CacheEntities == 0 {
-		o.CacheEntities = 50_000
+		o.CacheEntities = 20_000
 	} else if o.CacheEntities < 0 {
 		o.CacheEntities = 0
 	}
