@@ -88,6 +88,7 @@ type Query struct {
 	IDs       []string
 	IDPattern *regexp.Regexp
 	Type      *qlang.TypeQuery  // entity types (with ',' '|' ';' and parentheses)
+	Selectors []Selector        // if any: the entity matches at least one of them
 	Attrs     []string          // the entity has at least one of these attributes
 	Q         *qlang.Query      // the q filter
 	ScopeQ    *qlang.ScopeQuery // the scopeQ filter
@@ -95,6 +96,34 @@ type Query struct {
 	Limit     int               // 0 returns no entities (useful with Count)
 	Offset    int
 	Count     bool // fill QueryResult.Count with the total number of matches
+}
+
+// Selector is one EntitySelector of a Query body: an id, an id pattern and a
+// type expression, each optional, all of which an entity must satisfy.
+type Selector struct {
+	ID        string
+	IDPattern *regexp.Regexp
+	Type      *qlang.TypeQuery
+}
+
+// Match reports whether an entity with that id and those types satisfies s.
+func (s *Selector) Match(id string, types []string) bool {
+	return (s.ID == "" || s.ID == id) && (s.IDPattern == nil || s.IDPattern.MatchString(id)) &&
+		(s.Type == nil || s.Type.Match(types))
+}
+
+// MatchSelectors reports whether an entity with that id and those types
+// satisfies at least one of q's Selectors (true when there are none).
+func (q *Query) MatchSelectors(id string, types []string) bool {
+	if len(q.Selectors) == 0 {
+		return true
+	}
+	for i := range q.Selectors {
+		if q.Selectors[i].Match(id, types) {
+			return true
+		}
+	}
+	return false
 }
 
 // Match reports whether e satisfies every filter of q (not Limit/Offset).
@@ -117,6 +146,9 @@ func (q *Query) Match(e *ngsild.Entity) bool {
 		return false
 	}
 	if q.Type != nil && !q.Type.Match(e.Types) {
+		return false
+	}
+	if !q.MatchSelectors(e.ID, e.Types) {
 		return false
 	}
 	if len(q.Attrs) > 0 {

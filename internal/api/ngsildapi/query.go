@@ -132,69 +132,69 @@ func (a *API) queryPost(req *request) error {
 	return a.runQuery(req, q)
 }
 
-// setSelectors maps the EntitySelector list of a Query body. One selector
-// maps directly; several are supported when they all select by the same
-// member (all by type only, or all by id with the same type), which is how
-// clients use them. Other combinations would need an OR of selectors that
-// store.Query cannot express: they get OperationNotSupported rather than a
-// wrong answer.
+// setSelectors maps the EntitySelector list of a Query body: one selector
+// to q's id, idPattern and type filters, several to q.Selectors (an entity
+// matches if it matches one of them).
 func setSelectors(q *store.Query, raw any, expand func(string) string) error {
 	list, ok := raw.([]any)
 	if !ok || len(list) == 0 {
 		return ngsild.Errorf(ngsild.BadRequestData, "entities must be a non-empty array of EntitySelectors")
 	}
-	var types []string
-	byID, byType := 0, 0
-	for _, x := range list {
-		sel, ok := x.(map[string]any)
+	sels := make([]store.Selector, len(list))
+	for i, x := range list {
+		if err := parseSelector(&sels[i], x, expand); err != nil {
+			return err
+		}
+	}
+	if len(sels) > 1 {
+		q.Selectors = sels
+		return nil
+	}
+	if sels[0].ID != "" {
+		q.IDs = []string{sels[0].ID}
+	}
+	q.IDPattern, q.Type = sels[0].IDPattern, sels[0].Type
+	return nil
+}
+
+// parseSelector reads one EntitySelector: id, idPattern and type, at least
+// one of them.
+func parseSelector(sel *store.Selector, x any, expand func(string) string) error {
+	m, ok := x.(map[string]any)
+	if !ok {
+		return ngsild.Errorf(ngsild.BadRequestData, "an EntitySelector must be an object")
+	}
+	if id, ok := m["id"]; ok {
+		s, ok := id.(string)
+		if !ok || ngsild.ValidURI(s) != nil {
+			return ngsild.Errorf(ngsild.BadRequestData, "EntitySelector id %v is not a URI", id)
+		}
+		sel.ID = s
+	}
+	if p, ok := m["idPattern"]; ok {
+		s, ok := p.(string)
 		if !ok {
-			return ngsild.Errorf(ngsild.BadRequestData, "an EntitySelector must be an object")
+			return ngsild.Errorf(ngsild.BadRequestData, "EntitySelector idPattern must be a string")
 		}
-		if len(list) > 1 && (sel["idPattern"] != nil) {
-			return ngsild.Errorf(ngsild.OperationNotSupported, "idPattern is supported in a single EntitySelector only")
+		var q store.Query
+		if err := setIDPattern(&q, s); err != nil {
+			return err
 		}
-		if sel["id"] != nil {
-			byID++
-			if len(list) > 1 && !equalJSON(sel["type"], list[0].(map[string]any)["type"]) {
-				return ngsild.Errorf(ngsild.OperationNotSupported, "several EntitySelectors with ids must have the same type")
-			}
-		} else {
-			byType++
-		}
-		if byID > 0 && byType > 0 {
-			return ngsild.Errorf(ngsild.OperationNotSupported, "EntitySelectors by id and by type only cannot be combined in one query")
-		}
-		if id, ok := sel["id"]; ok {
-			s, ok := id.(string)
-			if !ok || ngsild.ValidURI(s) != nil {
-				return ngsild.Errorf(ngsild.BadRequestData, "EntitySelector id %v is not a URI", id)
-			}
-			q.IDs = append(q.IDs, s)
-		}
-		if p, ok := sel["idPattern"]; ok {
-			s, _ := p.(string)
-			if err := setIDPattern(q, s); err != nil {
-				return err
-			}
-		}
-		t, ok := sel["type"].(string)
-		if !ok || t == "" {
-			if _, has := sel["type"]; has || len(list) == 1 && sel["id"] == nil && sel["idPattern"] == nil {
-				return ngsild.Errorf(ngsild.BadRequestData, "EntitySelector type must be a type name or expression")
-			}
-			continue
-		}
-		types = append(types, "("+t+")")
+		sel.IDPattern = q.IDPattern
 	}
-	if byID > 1 && len(types) > 0 {
-		types = types[:1] // all the same
-	}
-	if len(types) > 0 {
-		tq, err := qlang.ParseTypeQuery(strings.Join(types, "|"), expand)
+	if t, has := m["type"]; has {
+		s, ok := t.(string)
+		if !ok || s == "" {
+			return ngsild.Errorf(ngsild.BadRequestData, "EntitySelector type must be a type name or expression")
+		}
+		tq, err := qlang.ParseTypeQuery(s, expand)
 		if err != nil {
 			return err
 		}
-		q.Type = tq
+		sel.Type = tq
+	}
+	if sel.ID == "" && sel.IDPattern == nil && sel.Type == nil {
+		return ngsild.Errorf(ngsild.BadRequestData, "an EntitySelector needs an id, an idPattern or a type")
 	}
 	return nil
 }
@@ -208,7 +208,7 @@ func (a *API) runQuery(req *request, q *store.Query) error {
 	}
 	p := req.r.URL.Query()
 	q.Attrs = v.attrs
-	if q.IDs == nil && q.IDPattern == nil && q.Type == nil && q.Attrs == nil && q.Q == nil && q.Geo == nil && q.ScopeQ == nil && p.Get("local") != "true" {
+	if q.IDs == nil && q.IDPattern == nil && q.Type == nil && q.Selectors == nil && q.Attrs == nil && q.Q == nil && q.Geo == nil && q.ScopeQ == nil && p.Get("local") != "true" {
 		return ngsild.Errorf(ngsild.BadRequestData, "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query (or local=true to list everything)")
 	}
 	if q.Limit, err = intParam(p.Get("limit"), a.opts.DefaultLimit, "limit"); err != nil {

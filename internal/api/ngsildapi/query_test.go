@@ -280,6 +280,12 @@ func TestQueryPost(t *testing.T) {
 		{"q and selector", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "Sensor"}}, "q": "temperature>=20"}, []string{s1, s3}},
 		{"attrs", map[string]any{"type": "Query", "attrs": []any{"humidity", "refRoom"}}, []string{s1, s2}},
 		{"scopeQ", map[string]any{"type": "Query", "scopeQ": "/Brussels/#"}, []string{s1, s3}},
+		{"id and type selectors", map[string]any{"type": "Query", "entities": []any{map[string]any{"id": s1, "type": "Sensor"}, map[string]any{"type": "Room"}}}, []string{s1, room1}},
+		{"ids with different types", map[string]any{"type": "Query", "entities": []any{map[string]any{"id": s1, "type": "Sensor"}, map[string]any{"id": room1, "type": "Room"}}}, []string{s1, room1}},
+		{"id with the wrong type", map[string]any{"type": "Query", "entities": []any{map[string]any{"id": s1, "type": "Room"}, map[string]any{"id": s2}}}, []string{s2}},
+		{"type and id without type", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "Room"}, map[string]any{"id": s1}}}, []string{s1, room1}},
+		{"two idPatterns", map[string]any{"type": "Query", "entities": []any{map[string]any{"idPattern": "Sensor:00[12]", "type": "Sensor"}, map[string]any{"idPattern": "Room", "type": "Room"}}}, []string{s1, s2, room1}},
+		{"selectors and q", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "Room"}, map[string]any{"type": "Sensor"}}, "q": "temperature<20"}, []string{s2, s3}}, // s3 has an instance under 20
 		{"id selectors without type", map[string]any{"type": "Query", "entities": []any{map[string]any{"id": room1}, map[string]any{"id": s2}}}, []string{s2, room1}},
 		{"geoQ", map[string]any{"type": "Query", "geoQ": map[string]any{"georel": "near;maxDistance==1000", "geometry": "Point", "coordinates": []any{4.3500, 50.8450}}}, []string{s1}},
 	}
@@ -291,19 +297,6 @@ func TestQueryPost(t *testing.T) {
 			}
 		})
 	}
-	t.Run("selectors store.Query cannot combine", func(t *testing.T) {
-		for name, sels := range map[string][]any{
-			"id and type only":         {map[string]any{"id": s1, "type": "Sensor"}, map[string]any{"type": "Room"}},
-			"ids with different types": {map[string]any{"id": s1, "type": "Sensor"}, map[string]any{"id": room1, "type": "Room"}},
-			"type only and id":         {map[string]any{"type": "Room"}, map[string]any{"id": s1}},
-			"two idPatterns":           {map[string]any{"idPattern": "Sensor", "type": "Sensor"}, map[string]any{"idPattern": "Room", "type": "Room"}},
-		} {
-			t.Run(name, func(t *testing.T) {
-				s.Post("/ngsi-ld/v1/entityOperations/query", map[string]any{"type": "Query", "entities": sels}, nil).
-					ExpectProblem(t, 422, "OperationNotSupported")
-			})
-		}
-	})
 	t.Run("attrs projection", func(t *testing.T) {
 		r := s.Post("/ngsi-ld/v1/entityOperations/query", map[string]any{"type": "Query", "entities": []any{map[string]any{"type": "Sensor"}}, "attrs": []any{"humidity", "status"}}, nil).Expect(t, 200)
 		apitest.Golden(t, "query-post-attrs", r.Body)

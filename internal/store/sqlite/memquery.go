@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -77,7 +78,7 @@ func (ix *memIndex) plan(tid int64, q *store.Query) *memPlan {
 
 // candidates returns the eids that may match, from the bitmaps and R-trees.
 // Callers hold ix.mu (read); the result is the caller's own.
-func (ix *memIndex) candidates(p *memPlan, ids []int64) *roaring.Bitmap {
+func (ix *memIndex) candidates(p *memPlan, ids []int64, selIDs map[string]int64) *roaring.Bitmap {
 	q := p.q
 	t := ix.tenants[p.tid]
 	if t == nil || p.none {
@@ -102,6 +103,9 @@ func (ix *memIndex) candidates(p *memPlan, ids []int64) *roaring.Bitmap {
 		if len(types) == 0 {
 			return roaring.New()
 		}
+	}
+	if len(q.Selectors) > 0 {
+		sets = append(sets, ix.selectorSet(t, q.Selectors, selIDs))
 	}
 	if q.Geo != nil {
 		if bound, ok := q.Geo.Bound(); ok {
@@ -164,6 +168,30 @@ func (ix *memIndex) candidates(p *memPlan, ids []int64) *roaring.Bitmap {
 	return roaring.FastOr(base...)
 }
 
+// selectorSet is the union of the candidates of each selector: the entity
+// with its id, or the entities of its types, or all. selIDs maps selector
+// ids to eids (absent: no such entity).
+func (ix *memIndex) selectorSet(t *memTenant, sels []store.Selector, selIDs map[string]int64) *roaring.Bitmap {
+	var parts []*roaring.Bitmap
+	for _, sel := range sels {
+		switch {
+		case sel.ID != "":
+			if eid, ok := selIDs[sel.ID]; ok {
+				parts = append(parts, roaring.BitmapOf(uint32(eid)))
+			}
+		case sel.Type != nil && sel.Type.AnyOf() != nil:
+			for _, name := range sel.Type.AnyOf() {
+				if n, ok := ix.lookup(name); ok && t.types[n] != nil {
+					parts = append(parts, t.types[n])
+				}
+			}
+		default:
+			return t.all.Clone()
+		}
+	}
+	return roaring.FastOr(parts...)
+}
+
 // judge decides one candidate and returns the version it judged. Callers
 // hold ix.mu (read).
 func (ix *memIndex) judge(p *memPlan, eid uint32) (verdict, int64) {
@@ -188,6 +216,17 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 			p.types = append(p.types, ix.names[n])
 		}
 		if !q.Type.Match(p.types) {
+			return no
+		}
+	}
+	if len(q.Selectors) > 0 {
+		if q.Type == nil {
+			p.types = p.types[:0]
+			for _, n := range r.types {
+				p.types = append(p.types, ix.names[n])
+			}
+		}
+		if !q.MatchSelectors(r.id, p.types) {
 			return no
 		}
 	}
@@ -241,18 +280,30 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 	res := &store.QueryResult{Count: -1, Entities: []*ngsild.Entity{}}
 	var ids []int64
 	for _, id := range q.IDs {
-		var eid int64
-		err := s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
-		if err == nil {
+		eid, ok, err := s.lookupEID(ctx, tid, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			ids = append(ids, eid)
-		} else if err != sql.ErrNoRows {
-			return nil, fmt.Errorf("query: %w", err)
+		}
+	}
+	selIDs := map[string]int64{}
+	for _, sel := range q.Selectors {
+		if sel.ID != "" {
+			eid, ok, err := s.lookupEID(ctx, tid, sel.ID)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				selIDs[sel.ID] = eid
+			}
 		}
 	}
 	ix := s.mem
 	ix.mu.RLock()
 	p := ix.plan(tid, q)
-	cand := ix.candidates(p, ids)
+	cand := ix.candidates(p, ids, selIDs)
 	ix.mu.RUnlock()
 
 	need := offset + limit
@@ -342,10 +393,23 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 	return res, nil
 }
 
+// lookupEID returns the eid of an entity id.
+func (s *Store) lookupEID(ctx context.Context, tid int64, id string) (int64, bool, error) {
+	var eid int64
+	err := s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("query: %w", err)
+	}
+	return eid, true, nil
+}
+
 // plain reports whether q selects by nothing but a union of types (or
 // nothing), so that its candidates are exactly its matches.
 func plain(q *store.Query) bool {
-	return len(q.IDs) == 0 && q.IDPattern == nil && len(q.Attrs) == 0 && q.Q == nil && q.ScopeQ == nil &&
+	return len(q.IDs) == 0 && q.IDPattern == nil && len(q.Selectors) == 0 && len(q.Attrs) == 0 && q.Q == nil && q.ScopeQ == nil &&
 		q.Geo == nil && (q.Type == nil || q.Type.AnyOf() != nil)
 }
 
