@@ -310,15 +310,8 @@ func (d *decoder) attr(depth int) *ngsild.Attribute {
 		}
 		return nil
 	}
-	a := &ngsild.Attribute{}
-	code := d.byte()
-	switch {
-	case code == 0:
-		a.Kind = ngsild.Kind(d.str())
-	case int(code) < len(kindCodes):
-		a.Kind = kindCodes[code]
-	default:
-		d.fail()
+	a := &ngsild.Attribute{Kind: d.kind()}
+	if d.err != nil {
 		return nil
 	}
 	a.Value = d.value(0)
@@ -378,6 +371,18 @@ func (d *decoder) value(depth int) any {
 	}
 	d.fail()
 	return nil
+}
+
+// kind reads an attribute's kind code (and name, for a kind without code).
+func (d *decoder) kind() ngsild.Kind {
+	switch code := d.byte(); {
+	case code == 0:
+		return ngsild.Kind(d.str())
+	case int(code) < len(kindCodes):
+		return kindCodes[code]
+	}
+	d.fail()
+	return ""
 }
 
 // opaque stands for a value indexValue skipped.

@@ -234,15 +234,7 @@ func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
 				b.add(nil)
 				continue
 			}
-			var a ngsild.Attribute
-			switch code := d.byte(); {
-			case code == 0:
-				a.Kind = ngsild.Kind(d.str())
-			case int(code) < len(kindCodes):
-				a.Kind = kindCodes[code]
-			default:
-				d.fail()
-			}
+			a := ngsild.Attribute{Kind: d.kind()}
 			a.Value = d.indexValue(a.Kind)
 			d.skipAttrRest(0)
 			b.add(&a)
@@ -523,13 +515,6 @@ func (ix *memIndex) size() int {
 		n += int(t.all.GetCardinality())
 	}
 	return n
-}
-
-// built reports whether the build is complete.
-func (ix *memIndex) built() bool {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return ix.building == nil
 }
 
 // finish marks the build complete, first putting what it loaded in the

@@ -347,16 +347,8 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 			}
 		}
 		ix.mu.RUnlock()
-		if len(maybes) > 0 {
-			ents, err := s.loadHits(ctx, maybes)
-			if err != nil {
-				return nil, err
-			}
-			for i, e := range ents {
-				if e != nil && q.Match(e) {
-					loaded[maybes[i].eid] = e
-				}
-			}
+		if err := s.loadMatches(ctx, q, maybes, loaded); err != nil {
+			return nil, err
 		}
 		for _, h := range seq {
 			if h.sure || loaded[h.eid] != nil {
@@ -374,16 +366,8 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 			missing = append(missing, h)
 		}
 	}
-	if len(missing) > 0 {
-		ents, err := s.loadHits(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		for i, e := range ents {
-			if e != nil && q.Match(e) {
-				loaded[missing[i].eid] = e
-			}
-		}
+	if err := s.loadMatches(ctx, q, missing, loaded); err != nil {
+		return nil, err
 	}
 	for _, h := range page {
 		if e := loaded[h.eid]; e != nil {
@@ -418,6 +402,24 @@ func plain(q *store.Query) bool {
 type hit struct {
 	eid, ver int64
 	sure     bool
+}
+
+// loadMatches loads the entities of hits and adds those that match q to
+// loaded, by eid.
+func (s *Store) loadMatches(ctx context.Context, q *store.Query, hits []hit, loaded map[int64]*ngsild.Entity) error {
+	if len(hits) == 0 {
+		return nil
+	}
+	ents, err := s.loadHits(ctx, hits)
+	if err != nil {
+		return err
+	}
+	for i, e := range ents {
+		if e != nil && q.Match(e) {
+			loaded[hits[i].eid] = e
+		}
+	}
+	return nil
 }
 
 // loadHits returns the entities of hits (nil where there is none now), from

@@ -939,15 +939,6 @@ func testQueryCount(t *testing.T, open func(t *testing.T) store.Store) {
 		{"type", store.Query{Type: typeQ(t, "A")}},
 		{"type B", store.Query{Type: typeQ(t, "B")}},
 		{"type unknown", store.Query{Type: typeQ(t, "Nope")}},
-		{"selectors", store.Query{Selectors: []store.Selector{
-			{ID: "urn:ngsi-ld:E:0005", Type: typeQ(t, "C")},
-			{ID: "urn:ngsi-ld:E:0006"},
-			{ID: "urn:nope"},
-			{Type: typeQ(t, "A;B")},
-			{IDPattern: regexp.MustCompile(`E:001\d$`), Type: typeQ(t, "C")},
-		}}},
-		{"selectors and q", store.Query{Selectors: []store.Selector{{Type: typeQ(t, "C")}, {IDPattern: regexp.MustCompile(`E:00[0-4]\d$`)}},
-			Q: qQ(t, "temperature>10")}},
 		{"two types", store.Query{Type: typeQ(t, "A,B")}},
 	} {
 		q := tc.q
