@@ -260,12 +260,3 @@ func intParam(s string, def int, name string) (int, error) {
 	return n, nil
 }
 
-// equalJSON reports whether two decoded JSON scalars (or absent members) are equal.
-func equalJSON(a, b any) bool {
-	as, aok := a.(string)
-	bs, bok := b.(string)
-	if aok || bok {
-		return aok && bok && as == bs
-	}
-	return a == nil && b == nil
-}
