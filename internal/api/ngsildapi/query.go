@@ -259,4 +259,3 @@ func intParam(s string, def int, name string) (int, error) {
 	}
 	return n, nil
 }
-
