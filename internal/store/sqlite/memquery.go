@@ -78,7 +78,8 @@ func (ix *memIndex) plan(tid int64, q *store.Query) *memPlan {
 
 // candidates returns the eids that may match, from the bitmaps and R-trees.
 // Callers hold ix.mu (read); the result is the caller's own.
-func (ix *memIndex) candidates(p *memPlan, ids []int64, selIDs map[string]int64) *roaring.Bitmap {
+// eids maps the ids of q.IDs and q.Selectors to eids (lookupEIDs).
+func (ix *memIndex) candidates(p *memPlan, eids map[string]int64) *roaring.Bitmap {
 	q := p.q
 	t := ix.tenants[p.tid]
 	if t == nil || p.none {
@@ -87,8 +88,10 @@ func (ix *memIndex) candidates(p *memPlan, ids []int64, selIDs map[string]int64)
 	var sets []*roaring.Bitmap
 	if len(q.IDs) > 0 {
 		b := roaring.New()
-		for _, eid := range ids {
-			b.Add(uint32(eid))
+		for _, id := range q.IDs {
+			if eid, ok := eids[id]; ok {
+				b.Add(uint32(eid))
+			}
 		}
 		sets = append(sets, b)
 	}
@@ -105,7 +108,7 @@ func (ix *memIndex) candidates(p *memPlan, ids []int64, selIDs map[string]int64)
 		}
 	}
 	if len(q.Selectors) > 0 {
-		sets = append(sets, ix.selectorSet(t, q.Selectors, selIDs))
+		sets = append(sets, ix.selectorSet(t, q.Selectors, eids))
 	}
 	if q.Geo != nil {
 		if bound, ok := q.Geo.Bound(); ok {
@@ -169,14 +172,14 @@ func (ix *memIndex) candidates(p *memPlan, ids []int64, selIDs map[string]int64)
 }
 
 // selectorSet is the union of the candidates of each selector: the entity
-// with its id, or the entities of its types, or all. selIDs maps selector
-// ids to eids (absent: no such entity).
-func (ix *memIndex) selectorSet(t *memTenant, sels []store.Selector, selIDs map[string]int64) *roaring.Bitmap {
+// with its id, or the entities of its types, or all. eids maps selector ids
+// to eids (absent: no such entity).
+func (ix *memIndex) selectorSet(t *memTenant, sels []store.Selector, eids map[string]int64) *roaring.Bitmap {
 	var parts []*roaring.Bitmap
 	for _, sel := range sels {
 		switch {
 		case sel.ID != "":
-			if eid, ok := selIDs[sel.ID]; ok {
+			if eid, ok := eids[sel.ID]; ok {
 				parts = append(parts, roaring.BitmapOf(uint32(eid)))
 			}
 		case sel.Type != nil && sel.Type.AnyOf() != nil:
@@ -210,23 +213,12 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 	if q.IDPattern != nil && !q.IDPattern.MatchString(r.id) {
 		return no
 	}
-	if q.Type != nil {
+	if q.Type != nil || len(q.Selectors) > 0 {
 		p.types = p.types[:0]
 		for _, n := range r.types {
 			p.types = append(p.types, ix.names[n])
 		}
-		if !q.Type.Match(p.types) {
-			return no
-		}
-	}
-	if len(q.Selectors) > 0 {
-		if q.Type == nil {
-			p.types = p.types[:0]
-			for _, n := range r.types {
-				p.types = append(p.types, ix.names[n])
-			}
-		}
-		if !q.MatchSelectors(r.id, p.types) {
+		if q.Type != nil && !q.Type.Match(p.types) || !q.MatchSelectors(r.id, p.types) {
 			return no
 		}
 	}
@@ -278,32 +270,20 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 // entities it returns and those it cannot decide.
 func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, offset int) (*store.QueryResult, error) {
 	res := &store.QueryResult{Count: -1, Entities: []*ngsild.Entity{}}
-	var ids []int64
-	for _, id := range q.IDs {
-		eid, ok, err := s.lookupEID(ctx, tid, id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			ids = append(ids, eid)
-		}
-	}
-	selIDs := map[string]int64{}
+	ids := slices.Clone(q.IDs)
 	for _, sel := range q.Selectors {
 		if sel.ID != "" {
-			eid, ok, err := s.lookupEID(ctx, tid, sel.ID)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				selIDs[sel.ID] = eid
-			}
+			ids = append(ids, sel.ID)
 		}
+	}
+	eids, err := s.lookupEIDs(ctx, tid, ids)
+	if err != nil {
+		return nil, err
 	}
 	ix := s.mem
 	ix.mu.RLock()
 	p := ix.plan(tid, q)
-	cand := ix.candidates(p, ids, selIDs)
+	cand := ix.candidates(p, eids)
 	ix.mu.RUnlock()
 
 	need := offset + limit
@@ -377,17 +357,20 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 	return res, nil
 }
 
-// lookupEID returns the eid of an entity id.
-func (s *Store) lookupEID(ctx context.Context, tid int64, id string) (int64, bool, error) {
-	var eid int64
-	err := s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, false, nil
-	case err != nil:
-		return 0, false, fmt.Errorf("query: %w", err)
+// lookupEIDs maps the entity ids that exist in the tenant to their eids.
+func (s *Store) lookupEIDs(ctx context.Context, tid int64, ids []string) (map[string]int64, error) {
+	eids := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		var eid int64
+		err := s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
+		switch {
+		case err == nil:
+			eids[id] = eid
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("query: %w", err)
+		}
 	}
-	return eid, true, nil
+	return eids, nil
 }
 
 // plain reports whether q selects by nothing but a union of types (or
