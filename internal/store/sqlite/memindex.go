@@ -36,7 +36,7 @@ type memIndex struct {
 	mu       sync.RWMutex
 	recs     []*memRec // by eid; nil: no entity
 	tenants  map[int64]*memTenant
-	names    []string // interned type, attribute and scope names by number
+	names    []string // interned type and attribute names, by number
 	nameNum  map[string]uint32
 	building map[int64]bool // eids the writer set during the build; nil once built
 	unplaced []int64        // eids loaded by the build, not yet in the R-trees
