@@ -506,16 +506,6 @@ func (c *nameCache) intern(name string) uint32 {
 	return n
 }
 
-// version is the version of entity eid the index holds, or -1.
-func (ix *memIndex) version(eid int64) int64 {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if r := ix.rec(eid); r != nil {
-		return r.ver
-	}
-	return -1
-}
-
 // size is the number of entities indexed.
 func (ix *memIndex) size() int {
 	ix.mu.RLock()

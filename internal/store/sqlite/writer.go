@@ -25,8 +25,6 @@ type writeReq struct {
 	tenant string
 	ops    []store.Op
 	fn     func(ctx context.Context, c *sql.Conn) error
-	// read are the ops' entities as the caller read them (see readAhead).
-	read map[string]*entState
 
 	res  []store.Result
 	err  error
@@ -46,46 +44,10 @@ func (s *Store) Write(ctx context.Context, tenant string, ops []store.Op) ([]sto
 		return nil, s.checkOpen()
 	}
 	r := &writeReq{ctx: ctx, tenant: tenant, ops: ops, done: make(chan struct{})}
-	r.read = s.readAhead(ctx, tenant, ops)
 	if err := s.enqueue(ctx, r); err != nil {
 		return nil, err
 	}
 	return r.res, r.err
-}
-
-// readAheadMax is the most ops of a call whose entities the caller reads.
-// Larger calls are batches, mostly of new entities, which the writer reads
-// with one statement anyway.
-const readAheadMax = 4
-
-// readAhead reads and decodes, in the caller's goroutine, the current state
-// of the entities a small write will change, so that the writer, which runs
-// every write one after the other, does not have to. The writer uses a state
-// only if it is still current (its version is the query index's, see
-// prefetch); anything missing or stale it reads itself.
-func (s *Store) readAhead(ctx context.Context, tenant string, ops []store.Op) map[string]*entState {
-	tid, ok := s.tenantID(tenant)
-	if !ok || len(ops) > readAheadMax {
-		return nil
-	}
-	var read map[string]*entState
-	for _, op := range ops {
-		st := &entState{}
-		var doc []byte
-		if err := s.rs.get.QueryRowContext(ctx, tid, op.ID).Scan(&st.eid, &st.ver, &doc); err != nil {
-			continue // not found, or the writer will tell
-		}
-		var err error
-		if st.ent, err = s.entity(st.eid, st.ver, doc); err != nil {
-			continue
-		}
-		st.rows = computeIndex(st.ent)
-		if read == nil {
-			read = map[string]*entState{}
-		}
-		read[op.ID] = st
-	}
-	return read
 }
 
 func (s *Store) enqueue(ctx context.Context, r *writeReq) error {
@@ -519,10 +481,6 @@ func (t *tx) prefetch(reqs []*writeReq, tids []int64) error {
 				continue
 			}
 			if st, ok := t.w.known[k]; ok {
-				t.ents[k] = st
-				continue
-			}
-			if st := r.read[op.ID]; st != nil && t.w.s.mem.version(st.eid) == st.ver {
 				t.ents[k] = st
 				continue
 			}
