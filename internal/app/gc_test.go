@@ -7,9 +7,9 @@ func TestHeapLimit(t *testing.T) {
 		live uint64
 		want int64
 	}{
-		{0, 1 << 30},
-		{300 << 20, 1 << 30},    // GOGC=200 alone keeps the heap under 1 GiB
-		{500 << 20, 1 << 30},    // a million entities just opened: 1 GiB
+		{0, 1152 << 20},
+		{300 << 20, 1152 << 20}, // GOGC=200 alone keeps the heap under it
+		{550 << 20, 1152 << 20}, // a million entities just opened
 		{700 << 20, 1400 << 20}, // past it: the live heap as headroom
 		{4 << 30, 8 << 30},
 	} {
