@@ -49,28 +49,35 @@ type memTenant struct {
 	geo   map[[2]uint32]*rtree.RTreeG[uint32]
 }
 
-// memRec is what the index knows of one entity. It is laid out for the
-// garbage collector: the attributes and boxes hold no pointers (strings are
-// ranges of text), so a collection scans a few words per entity.
+// memRec is what the index knows of one entity, in about 300 bytes. It is
+// laid out for the garbage collector and the heap: the attributes and boxes
+// hold no pointers (strings are ranges of one text, which starts with the
+// id), and the common single type is held inline.
 type memRec struct {
-	id     string
-	text   string // the string values of attrs, concatenated
-	ver    int64  // entities.ver, to use the entity cache
-	types  []uint32
+	text   string    // the id, then the string values of attrs
+	ver    int64     // entities.ver, to use the entity cache
 	attrs  []memAttr // one per instance, by name number
 	boxes  []memBox  // per GeoProperty name: the union box of its instances
-	scopes *[]string // nil for most entities
+	more   *memMore  // nil for most entities
 	tid    uint32
-	placed bool // its boxes are in the R-trees (the build defers that)
+	idLen  uint32
+	typ    [1]uint32 // the type, unless more.types is set
+	placed bool      // its boxes are in the R-trees (the build defers that)
+}
+
+// memMore is what few entities have: other than exactly one type, scopes.
+type memMore struct {
+	types  []uint32 // nil: memRec.typ is the type
+	scopes []string
 }
 
 // memAttr is one attribute instance: its kind and, when plain, its value.
 type memAttr struct {
-	x, y   float64 // a number (x), a boolean (x: 0 or 1), a point (x, y)
-	off, n uint32  // a string: text[off:off+n]
-	name   uint32
-	kind   uint8 // index in memKinds
-	val    memVal
+	x    float64 // a number, a boolean (0 or 1), a point's longitude
+	aux  uint64  // a string's range in text (offset<<32 | length), a point's latitude (bits)
+	name uint32
+	kind uint8 // index in memKinds
+	val  memVal
 }
 
 type memVal uint8
@@ -126,14 +133,12 @@ func (ix *memIndex) lookup(name string) (uint32, bool) {
 // newRec projects an entity; intern numbers names (ix.intern, with mu held,
 // or a nameCache).
 func newRec(tid, ver int64, e *ngsild.Entity, intern func(string) uint32) *memRec {
-	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver, id: e.ID, types: make([]uint32, 0, len(e.Types))}}
+	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver}}
+	b.setID(e.ID)
 	for _, t := range e.Types {
-		b.r.types = append(b.r.types, intern(t))
+		b.types = append(b.types, intern(t))
 	}
-	if len(e.Scopes) > 0 {
-		scopes := slices.Clone(e.Scopes)
-		b.r.scopes = &scopes
-	}
+	b.scopes = slices.Clone(e.Scopes)
 	n := 0
 	for _, insts := range e.Attrs {
 		n += len(insts)
@@ -156,6 +161,13 @@ type recBuilder struct {
 	box    memBox
 	hasBox bool
 	text   []byte
+	types  []uint32
+	scopes []string
+}
+
+func (b *recBuilder) setID(id string) {
+	b.text = append(b.text[:0], id...)
+	b.r.idLen = uint32(len(id))
 }
 
 func (b *recBuilder) startAttr(name uint32) {
@@ -180,7 +192,7 @@ func (b *recBuilder) add(a *ngsild.Attribute) {
 	ma, str, bound, ok := project(a)
 	ma.name = b.name
 	if ma.val == valStr {
-		ma.off, ma.n = uint32(len(b.text)), uint32(len(str))
+		ma.aux = uint64(len(b.text))<<32 | uint64(len(str))
 		b.text = append(b.text, str...)
 	}
 	b.r.attrs = append(b.r.attrs, ma)
@@ -197,6 +209,20 @@ func (b *recBuilder) add(a *ngsild.Attribute) {
 func (b *recBuilder) finish() *memRec {
 	b.endAttr()
 	b.r.text = string(b.text)
+	if len(b.types) == 1 {
+		b.r.typ[0] = b.types[0]
+	} else {
+		b.r.more = &memMore{types: slices.Clone(b.types)}
+		if b.r.more.types == nil {
+			b.r.more.types = []uint32{}
+		}
+	}
+	if len(b.scopes) > 0 {
+		if b.r.more == nil {
+			b.r.more = &memMore{}
+		}
+		b.r.more.scopes = b.scopes
+	}
 	slices.SortFunc(b.r.attrs, func(x, y memAttr) int { return int(x.name) - int(y.name) })
 	return b.r
 }
@@ -214,18 +240,16 @@ func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
 	}
 	d := &decoder{b: doc[1:]}
 	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver}}
-	b.r.id = d.str()
+	id := d.raw()
+	b.text = append(b.text, id...)
+	b.r.idLen = uint32(len(id))
+	for n := d.count(); n > 0; n-- {
+		b.types = append(b.types, names.internBytes(d.raw()))
+	}
+	b.scopes = d.strs()
+	d.skipTime()
+	d.skipTime()
 	n := d.count()
-	b.r.types = make([]uint32, 0, n)
-	for range n {
-		b.r.types = append(b.r.types, names.internBytes(d.raw()))
-	}
-	if scopes := d.strs(); len(scopes) > 0 {
-		b.r.scopes = &scopes
-	}
-	d.skipTime()
-	d.skipTime()
-	n = d.count()
 	b.r.attrs = make([]memAttr, 0, n)
 	for range n {
 		b.startAttr(names.internBytes(d.raw()))
@@ -270,7 +294,7 @@ func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox 
 		if v, ok := a.Value.(map[string]any); ok && v["type"] == "Point" {
 			if g, err := geo.ParseGeometry(v); err == nil {
 				if p, ok := g.(orb.Point); ok {
-					m.val, m.x, m.y = valPoint, p[0], p[1]
+					m.val, m.x, m.aux = valPoint, p[0], math.Float64bits(p[1])
 					return m, "", p.Bound(), true
 				}
 			}
@@ -280,11 +304,21 @@ func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox 
 	return m, str, box, hasBox
 }
 
+func (r *memRec) id() string { return r.text[:r.idLen] }
+
+// types returns the numbers of r's types.
+func (r *memRec) types() []uint32 {
+	if r.more != nil && r.more.types != nil {
+		return r.more.types
+	}
+	return r.typ[:]
+}
+
 func (r *memRec) scopeList() []string {
-	if r.scopes == nil {
+	if r.more == nil {
 		return nil
 	}
-	return *r.scopes
+	return r.more.scopes
 }
 
 // value returns the value of r's instance m as the decoded entity holds it.
@@ -293,11 +327,12 @@ func (r *memRec) value(m *memAttr) any {
 	case valNum:
 		return m.x
 	case valStr:
-		return r.text[m.off : m.off+m.n]
+		off := m.aux >> 32
+		return r.text[off : off+m.aux&math.MaxUint32]
 	case valBool:
 		return m.x == 1
 	case valPoint:
-		return orb.Point{m.x, m.y}
+		return orb.Point{m.x, math.Float64frombits(m.aux)}
 	}
 	return nil
 }
@@ -362,7 +397,7 @@ func (ix *memIndex) putRec(eid int64, r *memRec) {
 // sameLinks reports whether two records are in the same bitmaps and R-tree
 // entries.
 func sameLinks(a, b *memRec) bool {
-	if a.tid != b.tid || !slices.Equal(a.types, b.types) || !slices.Equal(a.boxes, b.boxes) || len(a.attrs) != len(b.attrs) {
+	if a.tid != b.tid || !slices.Equal(a.types(), b.types()) || !slices.Equal(a.boxes, b.boxes) || len(a.attrs) != len(b.attrs) {
 		return false
 	}
 	for i := range a.attrs {
@@ -383,7 +418,7 @@ func (ix *memIndex) rec(eid int64) *memRec {
 func (ix *memIndex) link(eid uint32, r *memRec) {
 	t := ix.tenant(int64(r.tid))
 	t.all.Add(eid)
-	for _, ty := range r.types {
+	for _, ty := range r.types() {
 		bitmapOf(t.types, ty).Add(eid)
 	}
 	for i, a := range r.attrs {
@@ -397,7 +432,7 @@ func (ix *memIndex) link(eid uint32, r *memRec) {
 func (ix *memIndex) place(eid uint32, r *memRec) {
 	t := ix.tenant(int64(r.tid))
 	for _, b := range r.boxes {
-		for _, ty := range r.types {
+		for _, ty := range r.types() {
 			ix.tree(t, ty, b.name).Insert(b.min, b.max, eid)
 		}
 	}
@@ -420,7 +455,7 @@ func (ix *memIndex) unlink(eid uint32, r *memRec) {
 		return
 	}
 	t.all.Remove(eid)
-	for _, ty := range r.types {
+	for _, ty := range r.types() {
 		if b := t.types[ty]; b != nil {
 			b.Remove(eid)
 		}
@@ -434,7 +469,7 @@ func (ix *memIndex) unlink(eid uint32, r *memRec) {
 		return
 	}
 	for _, b := range r.boxes {
-		for _, ty := range r.types {
+		for _, ty := range r.types() {
 			if tr := t.geo[[2]uint32{ty, b.name}]; tr != nil {
 				tr.Delete(b.min, b.max, eid)
 			}
@@ -535,7 +570,7 @@ func (ix *memIndex) finish() {
 		}
 		t := ix.tenant(int64(r.tid))
 		for _, b := range r.boxes {
-			for _, ty := range r.types {
+			for _, ty := range r.types() {
 				k := key{t, ty, b.name}
 				work[k] = append(work[k], uint32(eid))
 			}

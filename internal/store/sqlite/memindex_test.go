@@ -1135,7 +1135,7 @@ func recSummary(r *memRec) string {
 	}
 	slices.Sort(attrs)
 	slices.Sort(boxes)
-	return fmt.Sprint(r.tid, r.ver, r.id, r.types, r.scopeList(), attrs, boxes)
+	return fmt.Sprint(r.tid, r.ver, r.id(), r.types(), r.scopeList(), attrs, boxes)
 }
 
 // built reports whether the index build is complete.

@@ -207,18 +207,18 @@ func (ix *memIndex) judge(p *memPlan, eid uint32) (verdict, int64) {
 
 func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 	q := p.q
-	if len(q.IDs) > 0 && !slices.Contains(q.IDs, r.id) {
+	if len(q.IDs) > 0 && !slices.Contains(q.IDs, r.id()) {
 		return no
 	}
-	if q.IDPattern != nil && !q.IDPattern.MatchString(r.id) {
+	if q.IDPattern != nil && !q.IDPattern.MatchString(r.id()) {
 		return no
 	}
 	if q.Type != nil || len(q.Selectors) > 0 {
 		p.types = p.types[:0]
-		for _, n := range r.types {
+		for _, n := range r.types() {
 			p.types = append(p.types, ix.names[n])
 		}
-		if q.Type != nil && !q.Type.Match(p.types) || !q.MatchSelectors(r.id, p.types) {
+		if q.Type != nil && !q.Type.Match(p.types) || !q.MatchSelectors(r.id(), p.types) {
 			return no
 		}
 	}
