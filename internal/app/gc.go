@@ -12,7 +12,7 @@ import (
 // collections (GOGC=200) unless the operator set GOGC: zenne's garbage is
 // mostly short-lived request data, and the measured PATCH rate rises 15-20%
 // (docs/PERFORMANCE.md). With a large live heap (the embedded store's query
-// index holds every entity: about 500 MiB at a million entities) that would
+// index holds every entity: about 360 MiB at a million entities) that would
 // cost gigabytes, so unless the operator set GOMEMLIMIT, a soft memory limit
 // keeps the heap under twice the live heap once it passes 1.125 GiB; it is
 // raised as the live heap grows, so the collector does not run back to back
