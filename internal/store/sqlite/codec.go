@@ -503,6 +503,8 @@ func (d *decoder) skipValue(depth int) {
 	}
 }
 
+// toFloat reports v as a float64 if it is a Go number (entities built in Go
+// may hold ints; decoded JSON holds float64).
 func toFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
