@@ -19,6 +19,10 @@
 // write connection and commits the pending writes of all callers in one
 // transaction (group commit, see writer.go). Reads use a pool of read-only
 // connections; WAL lets them run while the writer commits.
+//
+// Queries: SQLite holds one row per entity; what queries select and filter on
+// is held in memory (memindex.go), built when the store opens and kept by the
+// writer.
 package sqlite
 
 import (

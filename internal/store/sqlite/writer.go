@@ -525,7 +525,7 @@ func (t *tx) prefetch(reqs []*writeReq, tids []int64) error {
 	return nil
 }
 
-// fill sets st's entity and index rows from the cache or from doc.
+// fill sets st's entity and counted facts from the cache or from doc.
 func (w *writer) fill(st *entState, doc []byte) error {
 	if c := w.s.cache.get(st.eid, st.ver); c != nil {
 		st.ent, st.rows = c.ent, c.rows
@@ -616,7 +616,8 @@ func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 		t.order = append(t.order, eid)
 	}
 	t.ver++
-	// Only the final state of the group needs index rows: flush computes them.
+	// Only the final state of the group needs its facts and index record:
+	// flush computes them.
 	st := &entState{eid: eid, ver: t.ver, ent: next}
 	tc.final = st
 	// ent nil (deleted) makes publish drop the entity from the caches.
