@@ -55,3 +55,23 @@ func TestConformanceNoCache(t *testing.T) {
 	ts := &tempStores{dirs: map[*testing.T]string{}, opts: Options{CacheEntities: -1, MaxBatchOps: 3}}
 	storetest.Run(t, ts.open)
 }
+
+// Readiness waits for the query index: queries would wait for it.
+func TestPingWaitsForIndex(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "zenne.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitMemIndex(t, s)
+	built := s.memDone
+	s.memDone = make(chan struct{}) // as while the build runs
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping succeeded while the query index was being built")
+	}
+	s.memDone = built
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping after the build: %v", err)
+	}
+}

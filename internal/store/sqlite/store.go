@@ -318,10 +318,20 @@ func (s *Store) Tenants(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-// Ping reports whether both the readers and the writer can serve requests.
+// Ping reports whether the store is ready for traffic: the query index is
+// built and both the readers and the writer answer.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
+	}
+	select {
+	case <-s.memDone:
+		if s.buildErr != nil {
+			return fmt.Errorf("query index: %w", s.buildErr)
+		}
+	default:
+		// Queries would wait for it: not ready for traffic yet.
+		return errors.New("building the query index")
 	}
 	var one int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM tenants WHERE tid = 1`).Scan(&one); err != nil {
