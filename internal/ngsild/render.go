@@ -27,6 +27,27 @@ type RenderOptions struct {
 	// Lang selects one language of LanguageProperties (v1.8 lang option):
 	// they become Properties holding that language's string.
 	Lang string
+	// DatasetIDs, when not nil, keeps only the attribute instances with these
+	// datasetIds, "@none" naming the default instance (v1.9 datasetId).
+	DatasetIDs map[string]bool
+}
+
+// instances returns the instances of an attribute opts keeps.
+func (o *RenderOptions) instances(insts []*Attribute) []*Attribute {
+	if o.DatasetIDs == nil {
+		return insts
+	}
+	var out []*Attribute
+	for _, a := range insts {
+		id := a.DatasetID
+		if id == "" {
+			id = "@none"
+		}
+		if o.DatasetIDs[id] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (o *RenderOptions) keep(member string) bool {
@@ -59,7 +80,9 @@ func Render(e *Entity, opts RenderOptions) Object {
 		if !opts.keepAttr(name) {
 			continue
 		}
-		obj.Set(opts.Compact.CompactIRI(name), RenderAttribute(e.Attrs[name], opts))
+		if insts := opts.instances(e.Attrs[name]); len(insts) > 0 {
+			obj.Set(opts.Compact.CompactIRI(name), RenderAttribute(insts, opts))
+		}
 	}
 	if opts.SysAttrs && opts.Format != KeyValues {
 		if !e.CreatedAt.IsZero() {

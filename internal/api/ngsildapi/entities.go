@@ -98,6 +98,15 @@ func (req *request) parseView(allowGeo bool) (*view, error) {
 		}
 	}
 	v.render.Lang = q.Get("lang")
+	if s := q.Get("datasetId"); s != "" {
+		v.render.DatasetIDs = map[string]bool{}
+		for _, id := range splitList(s) {
+			if id != "@none" && ngsild.ValidURI(id) != nil {
+				return nil, ngsild.Errorf(ngsild.BadRequestData, "datasetId %q is not a URI (or @none for the default instance)", id)
+			}
+			v.render.DatasetIDs[id] = true
+		}
+	}
 	offers := []string{mimeJSON, mimeLD}
 	if allowGeo {
 		offers = append(offers, mimeGeoJSON)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -583,4 +584,59 @@ func TestSysAttrs(t *testing.T) {
 	if x["createdAt"] == "2000-01-01T00:00:00.000Z" {
 		t.Errorf("createdAt taken from the body")
 	}
+}
+
+// datasetId (v1.9) keeps only the instances of the named datasets, "@none"
+// being the default instance, on retrieve and on query.
+func TestRetrieveDatasetID(t *testing.T) {
+	s := apitest.Start(t)
+	id := "urn:ngsi-ld:Sensor:ds"
+	mustCreate(t, s, map[string]any{
+		"id": id, "type": "Sensor",
+		"temperature": []any{
+			map[string]any{"type": "Property", "value": 20},
+			map[string]any{"type": "Property", "value": 21, "datasetId": "urn:ngsi-ld:Dataset:a"},
+			map[string]any{"type": "Property", "value": 22, "datasetId": "urn:ngsi-ld:Dataset:b"},
+		},
+		"status": map[string]any{"type": "Property", "value": "ok"},
+	}, nil)
+	values := func(body []byte) []any {
+		var e map[string]any
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Fatal(err)
+		}
+		var out []any
+		switch x := e["temperature"].(type) {
+		case map[string]any:
+			out = append(out, x["value"])
+		case []any:
+			for _, i := range x {
+				out = append(out, i.(map[string]any)["value"])
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		query string
+		want  []any
+	}{
+		{"", []any{20.0, 21.0, 22.0}},
+		{"?datasetId=urn:ngsi-ld:Dataset:a", []any{21.0}},
+		{"?datasetId=@none,urn:ngsi-ld:Dataset:b", []any{20.0, 22.0}},
+		{"?datasetId=urn:ngsi-ld:Dataset:nope", nil},
+	} {
+		got := values(readEntity(t, s, id, tc.query, nil).Body)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("GET %s: temperature values %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	r := s.Get(apiBase+"/entities?type=Sensor&datasetId=urn:ngsi-ld:Dataset:b", nil).Expect(t, http.StatusOK)
+	var list []json.RawMessage
+	if err := json.Unmarshal(r.Body, &list); err != nil || len(list) != 1 {
+		t.Fatalf("query: %s (%v)", r.Body, err)
+	}
+	if got := values(list[0]); !slices.Equal(got, []any{22.0}) {
+		t.Errorf("query with datasetId: temperature values %v, want [22]", got)
+	}
+	s.Get(entityPath(id)+"?datasetId=not%20a%20uri", nil).ExpectProblem(t, http.StatusBadRequest, "BadRequestData")
 }
