@@ -304,12 +304,18 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 	}
 	it := cand.Iterator()
 	for !(!needAll && matched >= need) && it.HasNext() {
+		if err := ctx.Err(); err != nil {
+			return nil, err // the client is gone: stop a long count
+		}
 		// Judge candidates under the lock until enough may match; those the
 		// index cannot decide wait, in order, for their entity.
 		var seq []hit // from the first maybe on
 		var maybes []hit
+		// A round judges a bounded number of candidates, so that a long
+		// count does not hold the writer (which takes the lock to apply each
+		// commit) for long.
 		ix.mu.RLock()
-		for it.HasNext() && len(maybes) < 1024 {
+		for judged := 0; it.HasNext() && len(maybes) < 1024 && judged < judgeRound; judged++ {
 			eid := it.Next()
 			v, ver := ix.judge(p, eid)
 			h := hit{int64(eid), ver, v == yes}
@@ -379,6 +385,10 @@ func plain(q *store.Query) bool {
 	return len(q.IDs) == 0 && q.IDPattern == nil && len(q.Selectors) == 0 && len(q.Attrs) == 0 && q.Q == nil && q.ScopeQ == nil &&
 		q.Geo == nil && (q.Type == nil || q.Type.AnyOf() != nil)
 }
+
+// judgeRound is the most candidates judged under one hold of the index lock
+// (about 0.5 ms of work).
+const judgeRound = 8192
 
 // hit is a candidate the index judged: its eid, the version judged and
 // whether the index was sure it matches.
