@@ -11,4 +11,5 @@
 //	func (q *Query) Match(e *ngsild.Entity) bool
 //	func (q *Query) Bound() (orb.Bound, bool)   // lon/lat box every match's geometry intersects; false if none (disjoint, minDistance only)
 //	func Bound(g orb.Geometry) orb.Bound
+//	func ValueGeometry(v any) (orb.Geometry, error)        // a GeoProperty value as Match reads it
 package geo

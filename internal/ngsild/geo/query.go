@@ -306,7 +306,7 @@ func (q *Query) Match(e *ngsild.Entity) bool {
 		if a == nil || a.Kind != ngsild.GeoProperty {
 			continue
 		}
-		g, err := attrGeometry(a.Value)
+		g, err := ValueGeometry(a.Value)
 		if err != nil {
 			continue
 		}
@@ -320,8 +320,11 @@ func (q *Query) Match(e *ngsild.Entity) bool {
 	return false
 }
 
-func attrGeometry(v any) (orb.Geometry, error) {
-	if g, ok := v.(orb.Geometry); ok { // already parsed (a store's in-memory copy)
+// ValueGeometry returns the geometry of a GeoProperty value the way Match
+// reads it: a GeoJSON object, its JSON text, or an orb.Geometry already
+// parsed (a store's in-memory copy).
+func ValueGeometry(v any) (orb.Geometry, error) {
+	if g, ok := v.(orb.Geometry); ok {
 		return g, nil
 	}
 	if s, ok := v.(string); ok { // a geometry kept as JSON text

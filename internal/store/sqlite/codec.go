@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -28,6 +29,14 @@ const docV1 = 0x01
 
 var kindCodes = []ngsild.Kind{"", ngsild.Property, ngsild.Relationship, ngsild.GeoProperty, ngsild.LanguageProperty,
 	ngsild.JsonProperty, ngsild.VocabProperty, ngsild.ListProperty, ngsild.ListRelationship}
+
+// kindCode is k's code in kindCodes, 0 for a kind without one.
+func kindCode(k ngsild.Kind) byte {
+	if i := slices.Index(kindCodes[1:], k); i >= 0 {
+		return byte(i + 1)
+	}
+	return 0
+}
 
 func encodeEntity(e *ngsild.Entity) ([]byte, error) {
 	b := make([]byte, 0, 512)
@@ -91,15 +100,8 @@ func appendAttr(b []byte, a *ngsild.Attribute, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return nil, errors.New("attribute nesting too deep")
 	}
-	b = append(b, 1)
-	code := byte(0)
-	for i, k := range kindCodes[1:] {
-		if a.Kind == k {
-			code = byte(i + 1)
-			break
-		}
-	}
-	b = append(b, code)
+	code := kindCode(a.Kind)
+	b = append(b, 1, code)
 	if code == 0 {
 		b = appendStr(b, string(a.Kind))
 	}
@@ -265,16 +267,7 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) str() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
+func (d *decoder) str() string { return string(d.raw()) }
 
 func (d *decoder) strs() []string {
 	n := d.count()
@@ -443,21 +436,12 @@ func (d *decoder) skipAttr(depth int) {
 	if d.byte() == 0 || d.err != nil {
 		return
 	}
-	if d.byte() == 0 {
-		d.skipStr() // the kind's name
-	}
+	d.kind()
 	d.skipValue(0)
 	d.skipAttrRest(depth)
 }
 
-func (d *decoder) skipStr() {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return
-	}
-	d.b = d.b[n:]
-}
+func (d *decoder) skipStr() { d.raw() }
 
 func (d *decoder) skipTime() {
 	switch d.byte() {

@@ -1,14 +1,10 @@
 package sqlite
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
-	"github.com/paulmach/orb"
-
 	"github.com/zenne-city/zenne/internal/ngsild"
-	"github.com/zenne-city/zenne/internal/ngsild/geo"
 )
 
 // attrFacts is what the counters know about one attribute name of an entity.
@@ -49,23 +45,6 @@ func computeIndex(e *ngsild.Entity) *indexRows {
 	}
 	slices.SortFunc(r.attrs, func(a, b attrFacts) int { return strings.Compare(a.name, b.name) })
 	return r
-}
-
-// geometryBound returns the lon/lat box of a GeoProperty value the way
-// geo.Query.Match reads it (a GeoJSON object, or its JSON text).
-func geometryBound(v any) (orb.Bound, bool) {
-	if s, ok := v.(string); ok {
-		var m any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return orb.Bound{}, false
-		}
-		v = m
-	}
-	g, err := geo.ParseGeometry(v)
-	if err != nil || g == nil {
-		return orb.Bound{}, false
-	}
-	return g.Bound(), true
 }
 
 // diffSorted walks two sorted lists and calls del for elements only in old

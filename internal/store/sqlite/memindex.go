@@ -76,7 +76,7 @@ type memAttr struct {
 	x    float64 // a number, a boolean (0 or 1), a point's longitude
 	aux  uint64  // a string's range in text (offset<<32 | length), a point's latitude (bits)
 	name uint32
-	kind uint8 // index in memKinds
+	kind uint8 // its code in kindCodes (codec.go)
 	val  memVal
 }
 
@@ -98,16 +98,6 @@ type memBox struct {
 // maxMemText is the longest string value the index holds; longer ones are
 // decided on the loaded entity.
 const maxMemText = 128
-
-var memKinds = []ngsild.Kind{ngsild.Property, ngsild.Relationship, ngsild.GeoProperty,
-	ngsild.LanguageProperty, ngsild.JsonProperty, ngsild.VocabProperty, ngsild.ListProperty, ngsild.ListRelationship}
-
-func kindNum(k ngsild.Kind) uint8 {
-	if i := slices.Index(memKinds, k); i >= 0 {
-		return uint8(i)
-	}
-	return math.MaxUint8
-}
 
 func newMemIndex() *memIndex {
 	return &memIndex{tenants: map[int64]*memTenant{}, nameNum: map[string]uint32{}, building: map[int64]bool{}}
@@ -186,7 +176,7 @@ func (b *recBuilder) endAttr() {
 // content, decided on the entity).
 func (b *recBuilder) add(a *ngsild.Attribute) {
 	if a == nil {
-		b.r.attrs = append(b.r.attrs, memAttr{name: b.name, kind: math.MaxUint8})
+		b.r.attrs = append(b.r.attrs, memAttr{name: b.name})
 		return
 	}
 	ma, str, bound, ok := project(a)
@@ -274,7 +264,7 @@ func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
 // geo-queries read the same way as the original, that value (a string
 // apart). It also returns the box of a GeoProperty.
 func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox bool) {
-	m.kind = kindNum(a.Kind)
+	m.kind = kindCode(a.Kind)
 	switch a.Kind {
 	case ngsild.Property, ngsild.VocabProperty, ngsild.Relationship:
 		switch v := a.Value.(type) {
@@ -291,17 +281,16 @@ func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox 
 			}
 		}
 	case ngsild.GeoProperty:
-		if v, ok := a.Value.(map[string]any); ok && v["type"] == "Point" {
-			if g, err := geo.ParseGeometry(v); err == nil {
-				if p, ok := g.(orb.Point); ok {
-					m.val, m.x, m.aux = valPoint, p[0], math.Float64bits(p[1])
-					return m, "", p.Bound(), true
-				}
-			}
+		g, err := geo.ValueGeometry(a.Value)
+		if err != nil || g == nil {
+			return m, "", orb.Bound{}, false
 		}
-		box, hasBox = geometryBound(a.Value)
+		if p, ok := g.(orb.Point); ok {
+			m.val, m.x, m.aux = valPoint, p[0], math.Float64bits(p[1])
+		}
+		return m, "", g.Bound(), true
 	}
-	return m, str, box, hasBox
+	return m, str, orb.Bound{}, false
 }
 
 func (r *memRec) id() string { return r.text[:r.idLen] }
@@ -356,42 +345,50 @@ func bitmapOf(m map[uint32]*roaring.Bitmap, k uint32) *roaring.Bitmap {
 	return b
 }
 
-// set records the entity eid now is (nil: deleted). Callers hold mu.
+// set records what entity eid now is (c.rec nil: deleted). Callers hold mu.
 func (ix *memIndex) set(c memChange) {
 	if ix.building != nil {
 		ix.building[c.eid] = true
 	}
-	ix.put(c)
-}
-
-func (ix *memIndex) put(c memChange) {
-	if c.rec != nil {
-		ix.putRec(c.eid, c.rec)
-	} else if old := ix.rec(c.eid); old != nil {
-		ix.unlink(uint32(c.eid), old)
-		ix.recs[c.eid] = nil
+	old, ok := ix.swap(c.eid, c.rec)
+	if !ok {
+		return
 	}
-}
-
-// putRec stores r as eid's record. Callers hold mu.
-func (ix *memIndex) putRec(eid int64, r *memRec) {
-	if eid < 0 || eid > math.MaxUint32 {
-		return // eids are allocated from 1 upwards; never this far
+	r := c.rec
+	if r == nil {
+		if old != nil {
+			ix.unlink(uint32(c.eid), old)
+		}
+		return
 	}
-	old := ix.rec(eid)
-	if int(eid) >= len(ix.recs) {
-		ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
-	}
-	ix.recs[eid] = r
+	eid := uint32(c.eid)
 	if old != nil && sameLinks(old, r) {
 		r.placed = old.placed
 		return // an update of values only: the bitmaps and R-trees stay
 	}
 	if old != nil {
-		ix.unlink(uint32(eid), old)
+		ix.unlink(eid, old)
 	}
-	ix.link(uint32(eid), r)
-	ix.place(uint32(eid), r)
+	ix.link(eid, r)
+	ix.place(eid, r)
+}
+
+// swap stores r (nil: none) as eid's record and returns the one it
+// replaces; ok is false for an eid out of range, which is ignored (eids are
+// allocated from 1 upwards, never this far). Callers hold mu.
+func (ix *memIndex) swap(eid int64, r *memRec) (old *memRec, ok bool) {
+	if eid < 0 || eid > math.MaxUint32 {
+		return nil, false
+	}
+	old = ix.rec(eid)
+	if int(eid) >= len(ix.recs) {
+		if r == nil {
+			return nil, true
+		}
+		ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
+	}
+	ix.recs[eid] = r
+	return old, true
 }
 
 // sameLinks reports whether two records are in the same bitmaps and R-tree
@@ -502,13 +499,12 @@ func (ix *memIndex) load(eids []int64, recs []*memRec) {
 	defer ix.mu.Unlock()
 	for i, eid := range eids {
 		r := recs[i]
-		if ix.building[eid] || eid < 0 || eid > math.MaxUint32 {
+		if ix.building[eid] {
 			continue
 		}
-		if int(eid) >= len(ix.recs) {
-			ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
+		if _, ok := ix.swap(eid, r); !ok {
+			continue
 		}
-		ix.recs[eid] = r
 		ix.link(uint32(eid), r)
 		if len(r.boxes) > 0 {
 			ix.unplaced = append(ix.unplaced, eid) // see finish

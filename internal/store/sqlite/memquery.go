@@ -195,17 +195,11 @@ func (ix *memIndex) selectorSet(t *memTenant, sels []store.Selector, eids map[st
 	return roaring.FastOr(parts...)
 }
 
-// judge decides one candidate and returns the version it judged. Callers
-// hold ix.mu (read).
-func (ix *memIndex) judge(p *memPlan, eid uint32) (verdict, int64) {
-	r := ix.rec(int64(eid))
+// judge decides the entity r of a candidate. Callers hold ix.mu (read).
+func (ix *memIndex) judge(p *memPlan, r *memRec) verdict {
 	if r == nil || int64(r.tid) != p.tid {
-		return no, 0
+		return no
 	}
-	return ix.judgeRec(p, r), r.ver
-}
-
-func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 	q := p.q
 	if len(q.IDs) > 0 && !slices.Contains(q.IDs, r.id()) {
 		return no
@@ -246,7 +240,7 @@ func (ix *memIndex) judgeRec(p *memPlan, r *memRec) verdict {
 		if a.val == valComplex || a.val == valPoint && slices.Contains(p.qReads, a.name) {
 			return maybe
 		}
-		p.insts = append(p.insts, ngsild.Attribute{Kind: memKinds[a.kind], Value: r.value(&a)})
+		p.insts = append(p.insts, ngsild.Attribute{Kind: kindCodes[a.kind], Value: r.value(&a)})
 	}
 	i := 0
 	for _, a := range r.attrs {
@@ -317,8 +311,12 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 		ix.mu.RLock()
 		for judged := 0; it.HasNext() && len(maybes) < 1024 && judged < judgeRound; judged++ {
 			eid := it.Next()
-			v, ver := ix.judge(p, eid)
-			h := hit{int64(eid), ver, v == yes}
+			r := ix.rec(int64(eid))
+			v := ix.judge(p, r)
+			if v == no {
+				continue
+			}
+			h := hit{int64(eid), r.ver, v == yes}
 			switch {
 			case v == yes && len(seq) == 0:
 				take(h)
@@ -397,65 +395,48 @@ type hit struct {
 	sure     bool
 }
 
-// loadMatches loads the entities of hits and adds those that match q to
-// loaded, by eid.
+// loadMatches loads the entities of hits (from the cache when it holds the
+// version judged, the others with one statement) and adds those that still
+// exist and match q to loaded, by eid.
 func (s *Store) loadMatches(ctx context.Context, q *store.Query, hits []hit, loaded map[int64]*ngsild.Entity) error {
-	if len(hits) == 0 {
-		return nil
-	}
-	ents, err := s.loadHits(ctx, hits)
-	if err != nil {
-		return err
-	}
-	for i, e := range ents {
-		if e != nil && q.Match(e) {
-			loaded[hits[i].eid] = e
+	add := func(eid int64, e *ngsild.Entity) {
+		if q.Match(e) {
+			loaded[eid] = e
 		}
 	}
-	return nil
-}
-
-// loadHits returns the entities of hits (nil where there is none now), from
-// the cache when it holds the version judged, else with one statement.
-func (s *Store) loadHits(ctx context.Context, hits []hit) ([]*ngsild.Entity, error) {
-	out := make([]*ngsild.Entity, len(hits))
-	pos := make(map[int64]int, len(hits))
 	ids := []byte{'['}
-	for i, h := range hits {
+	for _, h := range hits {
 		if c := s.cache.get(h.eid, h.ver); c != nil {
-			out[i] = c.ent
+			add(h.eid, c.ent)
 			continue
 		}
-		eid := h.eid
-		pos[eid] = i
 		if len(ids) > 1 {
 			ids = append(ids, ',')
 		}
-		ids = strconv.AppendInt(ids, eid, 10)
+		ids = strconv.AppendInt(ids, h.eid, 10)
 	}
-	if len(pos) == 0 {
-		return out, nil
+	if len(ids) == 1 {
+		return nil
 	}
-	ids = append(ids, ']')
-	rows, err := s.rs.loadMany.QueryContext(ctx, string(ids))
+	rows, err := s.rs.loadMany.QueryContext(ctx, string(append(ids, ']')))
 	if err != nil {
-		return nil, fmt.Errorf("query load: %w", err)
+		return fmt.Errorf("query load: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var eid, ver int64
 		var doc []byte
 		if err := rows.Scan(&eid, &ver, &doc); err != nil {
-			return nil, fmt.Errorf("query load: %w", err)
+			return fmt.Errorf("query load: %w", err)
 		}
 		e, err := s.entity(eid, ver, doc)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[pos[eid]] = e
+		add(eid, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query load: %w", err)
+		return fmt.Errorf("query load: %w", err)
 	}
-	return out, nil
+	return nil
 }

@@ -23,7 +23,7 @@ func (s *Store) prepareReads(ctx context.Context) error {
 		sql string
 	}{
 		{&rs.get, `SELECT eid, ver, doc FROM entities WHERE tid = ? AND id = ?`},
-		{&rs.loadMany, `SELECT e.eid, e.ver, e.doc FROM json_each(?) AS j JOIN entities AS e ON e.eid = j.value ORDER BY j.key`},
+		{&rs.loadMany, `SELECT e.eid, e.ver, e.doc FROM json_each(?) AS j JOIN entities AS e ON e.eid = j.value`},
 		{&rs.idLookup, `SELECT eid FROM entities WHERE tid = ? AND id = ?`},
 	}
 	for _, p := range list {
@@ -69,11 +69,7 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*ngsild.Entity, err
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
-	e, err := s.entity(eid, ver, doc)
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
+	return s.entity(eid, ver, doc)
 }
 
 // Query answers from the in-memory index (memquery.go), waiting for it to be
