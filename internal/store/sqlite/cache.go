@@ -9,9 +9,9 @@ import (
 // cached is a decoded entity version. ent is never modified once cached:
 // every write stores a fresh value (see writer.go).
 type cached struct {
-	ver  int64
-	ent  *ngsild.Entity
-	rows *indexRows // nil until needed by the writer
+	ver   int64
+	ent   *ngsild.Entity
+	facts *entityFacts // nil until needed by the writer
 }
 
 const cacheShards = 32

@@ -108,7 +108,7 @@ type touch struct {
 	tid     int64
 	id      string
 	existed bool
-	orig    *indexRows
+	orig    *entityFacts
 	final   *entState
 }
 
@@ -150,7 +150,7 @@ func (t *tx) flush() error {
 				t.tenantN[tc.tid]++
 			}
 		}
-		if err := t.count(tc.tid, tc.orig, fin.rows); err != nil {
+		if err := t.count(tc.tid, tc.orig, fin.facts); err != nil {
 			return fmt.Errorf("count %s: %w", tc.id, err)
 		}
 	}
@@ -208,7 +208,7 @@ func (t *tx) flushCounters() error {
 // goroutines.
 const parallelMin = 64
 
-// encodeFinal computes the counted facts (final.rows), the query index record
+// encodeFinal computes the counted facts (final.facts), the query index record
 // (final.rec) and the document of the
 // final state of every entity touched, on all processors for large groups.
 // Both are pure functions of the entity.
@@ -228,7 +228,7 @@ func encodeFinal(touches []*touch, ix *memIndex) ([][]byte, error) {
 						err = fmt.Errorf("panicked: %v", p)
 					}
 				}()
-				fin.rows = computeIndex(fin.ent)
+				fin.facts = factsOf(fin.ent)
 				fin.rec = newRec(touches[i].tid, fin.ver, fin.ent, names.intern)
 				docs[i], err = encodeEntity(fin.ent)
 				return err

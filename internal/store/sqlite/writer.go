@@ -278,11 +278,11 @@ type entKey struct {
 
 // entState is an entity as the transaction sees it; ent nil = absent.
 type entState struct {
-	eid  int64
-	ver  int64
-	ent  *ngsild.Entity
-	rows *indexRows
-	rec  *memRec // the query index record of a state the group wrote
+	eid   int64
+	ver   int64
+	ent   *ngsild.Entity
+	facts *entityFacts
+	rec   *memRec // the query index record of a state the group wrote
 }
 
 type typeAttrKey struct {
@@ -416,7 +416,7 @@ func (w *writer) publish(t *tx) {
 			delete(w.known, k)
 			continue
 		}
-		s.cache.put(st.eid, &cached{ver: st.ver, ent: st.ent, rows: st.rows})
+		s.cache.put(st.eid, &cached{ver: st.ver, ent: st.ent, facts: st.facts})
 		if _, ok := w.known[k]; !ok && len(w.known) >= w.maxKnown {
 			n := len(w.known)/16 + 1
 			for k := range w.known {
@@ -528,15 +528,15 @@ func (t *tx) prefetch(reqs []*writeReq, tids []int64) error {
 // fill sets st's entity and counted facts from the cache or from doc.
 func (w *writer) fill(st *entState, doc []byte) error {
 	if c := w.s.cache.get(st.eid, st.ver); c != nil {
-		st.ent, st.rows = c.ent, c.rows
+		st.ent, st.facts = c.ent, c.facts
 	} else {
 		var err error
 		if st.ent, err = decodeEntity(doc); err != nil {
 			return fmt.Errorf("decode stored entity: %w", err)
 		}
 	}
-	if st.rows == nil {
-		st.rows = computeIndex(st.ent)
+	if st.facts == nil {
+		st.facts = factsOf(st.ent)
 	}
 	return nil
 }
@@ -610,7 +610,7 @@ func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 	if tc == nil {
 		tc = &touch{tid: tid, id: op.ID}
 		if cur.ent != nil {
-			tc.existed, tc.orig = true, cur.rows
+			tc.existed, tc.orig = true, cur.facts
 		}
 		t.touched[eid] = tc
 		t.order = append(t.order, eid)
@@ -635,12 +635,12 @@ func unixNano(t, def time.Time) int64 {
 // count turns the difference between two versions' facts into counter
 // deltas (Types, Attributes, counts). old is nil for a new entity, new is
 // nil for a deleted one.
-func (t *tx) count(tid int64, old, new *indexRows) error {
+func (t *tx) count(tid int64, old, new *entityFacts) error {
 	if old == nil {
-		old = &indexRows{}
+		old = &entityFacts{}
 	}
 	if new == nil {
-		new = &indexRows{}
+		new = &entityFacts{}
 	}
 	typeN := func(d int64) func(string) error {
 		return func(typ string) error {
@@ -669,7 +669,7 @@ func sameFacts(a, b attrFacts) bool {
 	return a.name == b.name && slices.Equal(a.kinds, b.kinds)
 }
 
-func (t *tx) countAttrs(tid int64, r *indexRows, d int64) error {
+func (t *tx) countAttrs(tid int64, r *entityFacts, d int64) error {
 	if len(r.attrs) == 0 {
 		return nil
 	}

@@ -13,16 +13,16 @@ type attrFacts struct {
 	kinds []ngsild.Kind // sorted, unique
 }
 
-// indexRows are the facts the counters (type_counts, attr_counts,
+// entityFacts are the facts the counters (type_counts, attr_counts,
 // type_attrs) keep about one entity, sorted so two versions can be diffed
 // cheaply. Queries use the in-memory index (memindex.go).
-type indexRows struct {
+type entityFacts struct {
 	types []string
 	attrs []attrFacts // by name
 }
 
-func computeIndex(e *ngsild.Entity) *indexRows {
-	r := &indexRows{}
+func factsOf(e *ngsild.Entity) *entityFacts {
+	r := &entityFacts{}
 	if e == nil {
 		return r
 	}
