@@ -32,8 +32,7 @@ func entityID(i int) string {
 // the client sends no Link header, so terms expand to the default vocabulary).
 func appendEntity(b []byte, i int) []byte {
 	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
-	lon := minLon + r.Float64()*(maxLon-minLon)
-	lat := minLat + r.Float64()*(maxLat-minLat)
+	lon, lat := randomPoint(r)
 	return fmt.Appendf(b, `{"id":%q,"type":%q,`+
 		`"level":{"type":"Property","value":%d},`+
 		`"status":{"type":"Property","value":%q},`+

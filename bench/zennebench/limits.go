@@ -28,15 +28,9 @@ func noopLimit(ctx context.Context, cfg *config) (*stats, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	base := "http://" + ln.Addr().String()
 	client := newClient(cfg.concurrency)
 	defer client.CloseIdleConnections()
-	body := patchBody(1)
-	s := runFor(ctx, cfg.concurrency, cfg.warmup, cfg.duration, func(w, i int) error {
-		_, err := do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+entityID(w*1000+i%1000)+"/attrs", body, nil)
-		return err
-	})
-	return s, nil
+	return patchScenario(ctx, cfg, client, "http://"+ln.Addr().String()), nil
 }
 
 // sqliteLimit measures the raw insert rate of modernc.org/sqlite on this disk:

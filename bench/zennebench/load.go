@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +30,7 @@ func newClient(conns int) *http.Client {
 }
 
 // do sends one request and drains the answer; a non-2xx status is an error.
-func do(c *http.Client, method, url string, body []byte, header map[string]string) (*http.Response, error) {
+func do(c *http.Client, method, url string, body []byte) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -40,9 +41,6 @@ func do(c *http.Client, method, url string, body []byte, header map[string]strin
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -64,14 +62,15 @@ func do(c *http.Client, method, url string, body []byte, header map[string]strin
 
 // stats summarises one timed run.
 type stats struct {
-	ops      int
 	errs     int
 	firstErr error
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
 }
 
-func (s *stats) rate() float64 { return float64(s.ops) / s.elapsed.Seconds() }
+func (s *stats) ops() int { return len(s.lat) }
+
+func (s *stats) rate() float64 { return float64(s.ops()) / s.elapsed.Seconds() }
 
 func (s *stats) pct(p float64) time.Duration {
 	if len(s.lat) == 0 {
@@ -83,7 +82,7 @@ func (s *stats) pct(p float64) time.Duration {
 
 func (s *stats) String() string {
 	out := fmt.Sprintf("%d ops in %s = %.0f/s, p50 %s p95 %s p99 %s max %s",
-		s.ops, s.elapsed.Round(time.Millisecond), s.rate(), ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99)), ms(s.pct(100)))
+		s.ops(), s.elapsed.Round(time.Millisecond), s.rate(), ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99)), ms(s.pct(100)))
 	if s.errs > 0 {
 		out += fmt.Sprintf(", %d errors (first: %v)", s.errs, s.firstErr)
 	}
@@ -98,12 +97,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microse
 func runFor(ctx context.Context, workers int, warmup, d time.Duration, op func(w, i int) error) *stats {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type result struct {
-		lat      []time.Duration
-		errs     int
-		firstErr error
-	}
-	results := make([]result, workers)
+	results := make([]workerResult, workers)
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	end := measureFrom.Add(d)
@@ -120,22 +114,36 @@ func runFor(ctx context.Context, workers int, warmup, d time.Duration, op func(w
 					return
 				}
 				err := op(w, i)
-				if t0.Before(measureFrom) {
-					continue
+				if !t0.Before(measureFrom) {
+					res.add(t0, err)
 				}
-				if err != nil {
-					res.errs++
-					if res.firstErr == nil {
-						res.firstErr = err
-					}
-					continue
-				}
-				res.lat = append(res.lat, time.Since(t0))
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(measureFrom)
+	return merge(time.Since(measureFrom), results)
+}
+
+// workerResult is what one worker of runFor or runN measured.
+type workerResult struct {
+	lat      []time.Duration
+	errs     int
+	firstErr error
+}
+
+// add records an operation started at t0 that ended now with err.
+func (r *workerResult) add(t0 time.Time, err error) {
+	if err == nil {
+		r.lat = append(r.lat, time.Since(t0))
+		return
+	}
+	r.errs++
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+}
+
+func merge(elapsed time.Duration, results []workerResult) *stats {
 	s := &stats{elapsed: elapsed}
 	for _, r := range results {
 		s.lat = append(s.lat, r.lat...)
@@ -144,7 +152,6 @@ func runFor(ctx context.Context, workers int, warmup, d time.Duration, op func(w
 			s.firstErr = r.firstErr
 		}
 	}
-	s.ops = len(s.lat)
 	slices.Sort(s.lat)
 	return s
 }
@@ -152,49 +159,18 @@ func runFor(ctx context.Context, workers int, warmup, d time.Duration, op func(w
 // runN runs op once for every i in [0, n) on workers goroutines and times
 // every call.
 func runN(ctx context.Context, workers, n int, op func(w, i int) error) *stats {
-	var mu sync.Mutex
-	next := 0
-	take := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		if next >= n || ctx.Err() != nil {
-			return -1
-		}
-		next++
-		return next - 1
-	}
-	lats := make([][]time.Duration, workers)
-	errs := make([]error, workers)
-	nerr := make([]int, workers)
+	var next atomic.Int64
+	results := make([]workerResult, workers)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := take(); i >= 0; i = take() {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
 				t0 := time.Now()
-				if err := op(w, i); err != nil {
-					nerr[w]++
-					if errs[w] == nil {
-						errs[w] = err
-					}
-					continue
-				}
-				lats[w] = append(lats[w], time.Since(t0))
+				results[w].add(t0, op(w, i))
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	s := &stats{elapsed: time.Since(start)}
-	for w := range workers {
-		s.lat = append(s.lat, lats[w]...)
-		s.errs += nerr[w]
-		if s.firstErr == nil {
-			s.firstErr = errs[w]
-		}
-	}
-	s.ops = len(s.lat)
-	slices.Sort(s.lat)
-	return s
+	return merge(time.Since(start), results)
 }

@@ -101,7 +101,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 			defer os.RemoveAll(dir)
 		}
 	}
-	rep := &report{}
+	rep := &report{entities: cfg.entities}
 	fmt.Fprintf(out, "zennebench: %s, %d entities, GOMAXPROCS %d, data in %s\n", cfg.scenario, cfg.entities, runtime.GOMAXPROCS(0), dir)
 
 	// The machine's limits, measured first while nothing else runs.
@@ -142,6 +142,11 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return err
 	}
 	defer srv.close()
+	start := time.Now()
+	if err := srv.app.WaitIndexed(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "store opened, query index built in %s\n", time.Since(start).Round(time.Millisecond))
 	client := newClient(max(cfg.concurrency, cfg.queryConc, cfg.loadConc))
 	defer client.CloseIdleConnections()
 
@@ -182,12 +187,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 	if cfg.wants("query") {
 		if err := profiled(cfg, "query", out, func() error {
-			start := time.Now()
-			if err := srv.app.WaitIndexed(ctx); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "query  waited %s for the query index\n", time.Since(start).Round(time.Millisecond))
-			matches, err := queryMatches(client, srv.url, cfg)
+			matches, err := queryMatches(client, srv.url)
 			if err != nil {
 				return err
 			}
@@ -201,14 +201,14 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 	if cfg.wants("count") {
 		if err := profiled(cfg, "count", out, func() error {
-			res, err := countScenario(client, srv.url, cfg)
+			res, err := countScenario(client, srv.url)
 			if err != nil {
 				return err
 			}
 			for _, r := range res {
 				fmt.Fprintf(out, "count  %s: %d matches, %s\n", r.what, r.matches, r.s)
 			}
-			rep.count(cfg, res)
+			rep.count(res)
 			return nil
 		}); err != nil {
 			return err
@@ -223,7 +223,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rep.startup(cfg, res)
+		rep.startup(res)
 	}
 	rep.print(out)
 	return nil

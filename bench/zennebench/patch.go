@@ -23,7 +23,7 @@ func patchScenario(ctx context.Context, cfg *config, client *http.Client, base s
 	}
 	return runFor(ctx, cfg.concurrency, cfg.warmup, cfg.duration, func(w, i int) error {
 		id := entityID(rngs[w].IntN(cfg.entities))
-		_, err := do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", patchBody(i), nil)
+		_, err := do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", patchBody(i))
 		return err
 	})
 }

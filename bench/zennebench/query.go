@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // queryURL is a query for one type, a q filter and the entities within 500 m
@@ -25,18 +26,25 @@ func queryURL(base string, r *rand.Rand, count bool) string {
 }
 
 func queryScenario(ctx context.Context, cfg *config, client *http.Client, base string) *stats {
-	rngs := make([]*rand.Rand, cfg.queryConc)
+	return queryLoad(ctx, client, base, cfg.queryConc, 2, cfg.warmup, cfg.duration)
+}
+
+// queryLoad sends the scenario's queries on workers clients, each drawing
+// its points from its own random stream (seeded with stream), for d after
+// warmup.
+func queryLoad(ctx context.Context, client *http.Client, base string, workers int, stream uint64, warmup, d time.Duration) *stats {
+	rngs := make([]*rand.Rand, workers)
 	for w := range rngs {
-		rngs[w] = rand.New(rand.NewPCG(uint64(w), 2))
+		rngs[w] = rand.New(rand.NewPCG(uint64(w), stream))
 	}
-	return runFor(ctx, cfg.queryConc, cfg.warmup, cfg.duration, func(w, i int) error {
-		_, err := do(client, http.MethodGet, queryURL(base, rngs[w], false), nil, nil)
+	return runFor(ctx, workers, warmup, d, func(w, i int) error {
+		_, err := do(client, http.MethodGet, queryURL(base, rngs[w], false), nil)
 		return err
 	})
 }
 
 // queryMatches is the average number of matches of the scenario's queries.
-func queryMatches(client *http.Client, base string, cfg *config) (float64, error) {
+func queryMatches(client *http.Client, base string) (float64, error) {
 	r := rand.New(rand.NewPCG(99, 2))
 	total := 0
 	const n = 50

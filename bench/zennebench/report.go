@@ -29,7 +29,6 @@ func (r *report) add(scenario, figure, goal string, ok bool, limit, ratio string
 }
 
 func (r *report) limits(cfg *config, noop *stats, raw float64) {
-	r.entities = cfg.entities
 	if noop != nil {
 		r.rows = append(r.rows, row{"limit: no-op net/http handler, " + fmt.Sprint(cfg.concurrency) + " keep-alive clients",
 			fmt.Sprintf("%.0f req/s, p99 %s", noop.rate(), ms(noop.pct(99))), "—", "—", "—", "—"})
@@ -74,17 +73,23 @@ func (r *report) query(cfg *config, s *stats, noop *stats, matches float64) {
 	r.errors(name, s)
 }
 
-func (r *report) count(cfg *config, res []countResult) {
-	for _, c := range res {
-		r.add(fmt.Sprintf("%s (%d matches)", c.what, c.matches),
-			fmt.Sprintf("p50 %s, max %s", ms(c.s.pct(50)), ms(c.s.pct(100))), "< 100 ms", c.s.pct(100) < 100*time.Millisecond, "—", "—")
+// count reports the count cases; the goal is about the first (one type).
+func (r *report) count(res []countResult) {
+	for i, c := range res {
+		name := fmt.Sprintf("%s (%d matches)", c.what, c.matches)
+		figure := fmt.Sprintf("p50 %s, p99 %s, max %s", ms(c.s.pct(50)), ms(c.s.pct(99)), ms(c.s.pct(100)))
+		if i > 0 {
+			r.rows = append(r.rows, row{name, figure, "(not a goal)", "—", "—", "—"})
+			continue
+		}
+		r.add(name, figure, "< 100 ms", c.s.pct(100) < 100*time.Millisecond, "—", "—")
 	}
 }
 
-func (r *report) startup(cfg *config, s *startupResult) {
+func (r *report) startup(s *startupResult) {
 	r.add(fmt.Sprintf("start-up, exec to /health 200 (%.0f MiB store)", mib(s.dbBytes)),
 		s.startup.Round(time.Millisecond).String(), "< 3 s", s.startup < 3*time.Second, "—", "—")
-	r.add("start-up, exec to the first query answered (query index built)",
+	r.add("start-up, exec to the first query (a count with q) answered",
 		s.firstQuery.Round(time.Millisecond).String(), "< 3 s", s.firstQuery < 3*time.Second, "—", "—")
 	r.add("RSS (VmRSS after a count and 5 s of queries; VmHWM)",
 		fmt.Sprintf("%.0f MiB (ready: %.0f MiB, peak %.0f MiB)", mib(s.rssAfter), mib(s.rssReady), mib(s.hwm)),

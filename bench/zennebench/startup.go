@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +16,8 @@ import (
 )
 
 type startupResult struct {
-	startup            time.Duration // exec to /health 200
-	firstQuery         time.Duration // exec to the first query answered (the query index is built)
+	startup            time.Duration // exec to /health 200 (ready: the query index is built)
+	firstQuery         time.Duration // exec to the first query (a count with q) answered
 	rssReady, rssAfter int64         // bytes: VmRSS when ready, and after queries and a count
 	hwm                int64         // VmHWM at the end
 	dbBytes            int64         // the store's files on disk
@@ -26,7 +25,8 @@ type startupResult struct {
 
 // startupScenario runs the zenne binary on the data directory already
 // holding the data set: start-up is the time from exec to the first 200 on
-// /health, memory is the process's VmRSS then and after some queries.
+// /health (which waits for the query index) and to the first query
+// answered; memory is the process's VmRSS then and after some queries.
 func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Writer) (*startupResult, error) {
 	bin := cfg.binary
 	if bin == "" {
@@ -97,8 +97,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 	fmt.Fprintf(out, "startup %s to /health 200 with %d entities (%.0f MiB on disk); VmRSS %.0f MiB\n",
 		res.startup.Round(time.Millisecond), cfg.entities, mib(res.dbBytes), mib(res.rssReady))
 
-	// Some work, so the memory figure covers a serving process. The first
-	// query waits for the query index.
+	// Some work, so the memory figure covers a serving process.
 	client := newClient(cfg.queryConc)
 	defer client.CloseIdleConnections()
 	if _, err := countQuery(client, base+"/ngsi-ld/v1/entities?count=true&limit=0&type="+types[0]+"&q=level%3E50"); err != nil {
@@ -106,14 +105,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 	}
 	res.firstQuery = time.Since(start)
 	fmt.Fprintf(out, "startup %s to the first query answered\n", res.firstQuery.Round(time.Millisecond))
-	rngs := make([]*rand.Rand, cfg.queryConc)
-	for w := range rngs {
-		rngs[w] = rand.New(rand.NewPCG(uint64(w), 3))
-	}
-	s := runFor(ctx, cfg.queryConc, 0, 5*time.Second, func(w, i int) error {
-		_, err := do(client, http.MethodGet, queryURL(base, rngs[w], false), nil, nil)
-		return err
-	})
+	s := queryLoad(ctx, client, base, cfg.queryConc, 3, 0, 5*time.Second)
 	if res.rssAfter, err = procStatus(pid, "VmRSS"); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func load(ctx context.Context, cfg *config, client *http.Client, base string, ou
 	s := runN(ctx, cfg.loadConc, batches, func(w, i int) error {
 		from := i * cfg.batch
 		to := min(from+cfg.batch, cfg.entities)
-		if _, err := do(client, http.MethodPost, url, batchBody(from, to), nil); err != nil {
+		if _, err := do(client, http.MethodPost, url, batchBody(from, to)); err != nil {
 			return err
 		}
 		done.Add(int64(to - from))
@@ -55,14 +55,15 @@ func load(ctx context.Context, cfg *config, client *http.Client, base string, ou
 	return s, nil
 }
 
-// countAll is the number of entities in the store (answered from a counter).
+// countAll is the number of entities in the store (the cardinality of a
+// bitmap of the query index).
 func countAll(client *http.Client, base string) (int, error) {
 	return countQuery(client, base+"/ngsi-ld/v1/entities?count=true&limit=0&local=true")
 }
 
 // countQuery runs a count=true query and returns NGSILD-Results-Count.
 func countQuery(client *http.Client, url string) (int, error) {
-	resp, err := do(client, http.MethodGet, url, nil, nil)
+	resp, err := do(client, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}
