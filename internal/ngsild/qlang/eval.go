@@ -200,36 +200,3 @@ func (t *term) scalar(x any, vocab bool) bool {
 	}
 	return false
 }
-
-// AttrValues returns the values a q comparison sees for one attribute
-// instance (no sub-path): the value of a Property or JsonProperty (the
-// elements if it is an array), the object(s) of a Relationship, every text of
-// a LanguageProperty, the IRI(s) of a VocabProperty, the elements of a
-// ListProperty or ListRelationship. Stores that index Predicates should index
-// these.
-func AttrValues(a *ngsild.Attribute) []any {
-	if a == nil {
-		return nil
-	}
-	switch x := a.Value.(type) {
-	case []any:
-		return x
-	case map[string]any:
-		if a.Kind != ngsild.LanguageProperty {
-			return []any{x}
-		}
-		var out []any
-		for _, txt := range x {
-			if arr, ok := txt.([]any); ok {
-				out = append(out, arr...)
-			} else {
-				out = append(out, txt)
-			}
-		}
-		return out
-	case nil:
-		return nil
-	default:
-		return []any{x}
-	}
-}

@@ -18,7 +18,6 @@ func FuzzParseQ(f *testing.F) {
 			return
 		}
 		q.Match(e)
-		q.Conjuncts()
 		out := q.String()
 		q2, err := ParseQ(out, nil)
 		if err != nil {

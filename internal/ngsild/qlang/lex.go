@@ -22,13 +22,12 @@ type scanner struct {
 	s     string
 	i     int
 	depth int
-	lang  string           // "q", "scopeQ" or "type": prefixes error details
-	etype ngsild.ErrorType // InvalidRequest or BadRequestData
+	lang  string // "q", "scopeQ" or "type": prefixes error details
 }
 
 // errf reports an error; positions in details are 1-based byte offsets.
 func (p *scanner) errf(format string, args ...any) error {
-	return ngsild.Errorf(p.etype, p.lang+": "+format, args...)
+	return ngsild.Errorf(ngsild.BadRequestData, p.lang+": "+format, args...)
 }
 
 // unexpected reports what was found at the current position and what was wanted.

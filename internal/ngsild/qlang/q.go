@@ -6,30 +6,11 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/zenne-city/zenne/internal/ngsild"
 )
-
-// Predicate is an index hint: a condition that every entity matching a Query
-// satisfies. Attr is the expanded name of a top-level attribute; the condition
-// is on the values a comparison sees for it (see AttrValues): some instance
-// has a value (or, for arrays, an element) that satisfies Op.
-//
-// Op is "==", "!=", ">", ">=", "<" or "<=" with one value, "range" with two
-// (low and high, both inclusive), "in" with one or more (equal to any), or
-// "exists" with none. Values are float64, string or bool. Terms on times,
-// patterns, sub-attributes, metadata and compound keys give no hints. A store
-// may use hints to find candidates but must still call Query.Match.
-type Predicate struct {
-	Attr   string
-	Op     string
-	Values []any
-}
 
 // Query is a parsed q expression. It is immutable and safe for concurrent use.
 type Query struct {
-	root  *boolExpr[*term]
-	hints []Predicate
+	root *boolExpr[*term]
 }
 
 type termOp uint8
@@ -74,22 +55,18 @@ var metaNames = map[string]bool{
 	"observedAt": true, "unitCode": true, "datasetId": true, "createdAt": true, "modifiedAt": true,
 }
 
-func (p *path) plain() bool { return len(p.subs) == 0 && p.meta == "" && len(p.keys) == 0 }
-
 // ParseQ parses a q expression (ETSI GS CIM 009, 4.9), already URL-decoded.
 // expand maps an attribute or sub-attribute name to its IRI (nil: identity).
 func ParseQ(s string, expand func(term string) string) (*Query, error) {
 	if expand == nil {
 		expand = identity
 	}
-	p := &qparser{scanner: scanner{s: s, lang: "q", etype: ngsild.BadRequestData}, expand: expand}
+	p := &qparser{scanner: scanner{s: s, lang: "q"}, expand: expand}
 	root, err := parseBool(&p.scanner, "|", "';', '|' or end of input", p.term)
 	if err != nil {
 		return nil, err
 	}
-	q := &Query{root: root}
-	q.hints = hints(root)
-	return q, nil
+	return &Query{root: root}, nil
 }
 
 type qparser struct {
@@ -381,77 +358,6 @@ func (pa *path) write(b *strings.Builder) {
 		b.WriteString(k)
 		b.WriteByte(']')
 	}
-}
-
-// Conjuncts returns index hints: one Predicate per top-level AND term that is
-// a simple condition on a plain attribute's value. The slice is shared: do not
-// modify it.
-func (q *Query) Conjuncts() []Predicate {
-	if q == nil {
-		return nil
-	}
-	return q.hints
-}
-
-func hints(root *boolExpr[*term]) []Predicate {
-	terms := []*boolExpr[*term]{root}
-	if root.op == opAnd {
-		terms = root.kids
-	}
-	var out []Predicate
-	for _, n := range terms {
-		if n.op != opTerm || !n.leaf.path.plain() {
-			continue
-		}
-		if pr, ok := n.leaf.hint(); ok {
-			out = append(out, pr)
-		}
-	}
-	return out
-}
-
-func (t *term) hint() (Predicate, bool) {
-	pr := Predicate{Attr: t.path.attr.iri}
-	if t.op == tExists {
-		pr.Op = "exists"
-		return pr, true
-	}
-	for _, v := range t.vals {
-		switch v.kind {
-		case vNum:
-			pr.Values = append(pr.Values, v.num)
-		case vBool:
-			pr.Values = append(pr.Values, v.b)
-		case vStr, vURI:
-			pr.Values = append(pr.Values, v.str)
-			if t.op == tEq && !t.rng && v.exp != v.str {
-				pr.Values = append(pr.Values, v.exp) // a VocabProperty holds the expansion
-			}
-		default:
-			return pr, false // times compare chronologically, not as stored
-		}
-	}
-	switch t.op {
-	case tEq:
-		switch {
-		case t.rng:
-			pr.Op = "range"
-		case len(pr.Values) > 1:
-			pr.Op = "in"
-		default:
-			pr.Op = "=="
-		}
-	case tNe:
-		if t.rng || len(t.vals) > 1 || t.vals[0].exp != t.vals[0].str {
-			return pr, false
-		}
-		pr.Op = "!="
-	case tGt, tGe, tLt, tLe:
-		pr.Op = termOpText[t.op]
-	default:
-		return pr, false
-	}
-	return pr, true
 }
 
 // bareRegexpEnd returns where an unquoted regular expression starting at i ends.

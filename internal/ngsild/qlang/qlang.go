@@ -5,7 +5,7 @@
 //
 //	func ParseQ(s string, expand func(term string) string) (*Query, error)
 //	func (q *Query) Match(e *ngsild.Entity) bool
-//	func (q *Query) Conjuncts() []Predicate   // index hints, see Predicate
+//	func (q *Query) ValueAttrs() (attrs []string, ok bool) // the attributes q reads; ok if only their values
 //	func (q *Query) String() string
 //
 //	func ParseScopeQ(s string) (*ScopeQuery, error)
@@ -15,6 +15,6 @@
 //	func (t *TypeQuery) Match(types []string) bool
 //	func (t *TypeQuery) AnyOf() []string     // if the expression is a plain OR of types (a, a,b, a|b), those types; else nil
 //
-// Parse errors are *ngsild.Error of type InvalidRequest (q and scopeQ) or
-// BadRequestData, with a detail that points at the offending position.
+// Parse errors are *ngsild.Error of type BadRequestData, with a detail that
+// points at the offending position.
 package qlang

@@ -2,8 +2,6 @@ package qlang
 
 import (
 	"strings"
-
-	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
 // ScopeQuery is a parsed scopeQ expression (ETSI GS CIM 009, 4.19): scope
@@ -15,7 +13,7 @@ type ScopeQuery struct{ root *boolExpr[[]string] } // leaves: scope levels
 
 // ParseScopeQ parses a scopeQ expression, already URL-decoded.
 func ParseScopeQ(s string) (*ScopeQuery, error) {
-	p := &scanner{s: s, lang: "scopeQ", etype: ngsild.BadRequestData}
+	p := &scanner{s: s, lang: "scopeQ"}
 	root, err := parseBool(p, "|,", "';', ',', '|' or end of input", func() ([]string, error) { return scopeLevels(p) })
 	if err != nil {
 		return nil, err

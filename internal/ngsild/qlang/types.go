@@ -3,8 +3,6 @@ package qlang
 import (
 	"slices"
 	"strings"
-
-	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
 // TypeQuery is a parsed entity type selection (ETSI GS CIM 009, 4.17): type
@@ -21,7 +19,7 @@ func ParseTypeQuery(s string, expand func(term string) string) (*TypeQuery, erro
 	if expand == nil {
 		expand = identity
 	}
-	p := &scanner{s: s, lang: "type", etype: ngsild.BadRequestData}
+	p := &scanner{s: s, lang: "type"}
 	root, err := parseBool(p, "|,", "',', '|', ';' or end of input", func() (seg, error) {
 		name := p.word(",|;()")
 		if name == "" {
