@@ -35,15 +35,14 @@ func (b *Broker) BatchCreate(ctx context.Context, tenant string, entities []*ngs
 func (b *Broker) BatchUpsert(ctx context.Context, tenant string, entities []*ngsild.Entity, update bool) (*BatchResult, error) {
 	ops := make([]store.Op, len(entities))
 	for i, e := range entities {
-		e := e
 		if !update {
 			ops[i] = store.Op{ID: e.ID, Apply: b.replaceFn(e.ID, e, true)}
 			continue
 		}
-		create := b.createFn(e)
+		fresh := b.created(e)
 		ops[i] = store.Op{ID: e.ID, Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) {
 			if cur == nil {
-				return create(nil)
+				return fresh, nil
 			}
 			next, _ := b.appendFn(cur, e, false)
 			return next, nil
@@ -57,7 +56,6 @@ func (b *Broker) BatchUpsert(ctx context.Context, tenant string, entities []*ngs
 func (b *Broker) BatchUpdate(ctx context.Context, tenant string, entities []*ngsild.Entity, noOverwrite bool) (*BatchResult, error) {
 	ops := make([]store.Op, len(entities))
 	for i, e := range entities {
-		e := e
 		ops[i] = store.Op{ID: e.ID, Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) {
 			if cur == nil {
 				return nil, notFound(e.ID)

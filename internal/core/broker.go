@@ -10,7 +10,6 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -62,18 +61,14 @@ func (b *Broker) write(ctx context.Context, tenant string, op store.Op) (store.R
 	if err != nil {
 		return store.Result{}, err
 	}
-	if ngsild.IsType(res[0].Err, ngsild.ResourceNotFound) && !b.tenantExists(ctx, tenant) {
-		return res[0], mapErr(store.ErrNoTenant, op.ID)
+	if ngsild.IsType(res[0].Err, ngsild.ResourceNotFound) && tenant != store.DefaultTenant {
+		// Get tells a missing tenant apart (ErrNoTenant); on any other
+		// answer the entity's own error stands.
+		if _, err := b.store.Get(ctx, tenant, op.ID); errors.Is(err, store.ErrNoTenant) {
+			return res[0], mapErr(store.ErrNoTenant, op.ID)
+		}
 	}
 	return res[0], res[0].Err
-}
-
-func (b *Broker) tenantExists(ctx context.Context, tenant string) bool {
-	if tenant == store.DefaultTenant {
-		return true
-	}
-	tenants, err := b.store.Tenants(ctx)
-	return err != nil || slices.Contains(tenants, tenant) // on doubt, keep the entity's own error
 }
 
 // CreateEntity stores a new entity; AlreadyExists if the id is taken.

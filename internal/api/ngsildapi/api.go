@@ -60,13 +60,9 @@ func New(b *core.Broker, contexts store.Contexts, r Resolver, log *slog.Logger, 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	methods := map[string][]string{} // path -> methods served, for 405 answers
-	var paths []string
 	h := func(pattern string, f func(*request) error) {
 		mux.Handle(pattern, a.handle(f))
 		if method, path, ok := strings.Cut(pattern, " "); ok {
-			if methods[path] == nil {
-				paths = append(paths, path)
-			}
 			methods[path] = append(methods[path], method)
 		}
 	}
@@ -102,8 +98,8 @@ func (a *API) Register(mux *http.ServeMux) {
 
 	// A known path with another method is a 405 with Allow; anything else
 	// under the prefix is an NGSI-LD 404, not Go's plain ones.
-	for _, path := range paths {
-		allow := strings.Join(methods[path], ", ")
+	for path, ms := range methods {
+		allow := strings.Join(ms, ", ")
 		mux.Handle(path, a.handle(func(r *request) error {
 			r.w.Header().Set("Allow", allow)
 			return ngsild.Errorf(ngsild.MethodNotAllowed, "%s is not allowed on %s: use %s", r.r.Method, r.r.URL.Path, allow)

@@ -28,7 +28,7 @@ func (a *API) queryEntities(req *request) error {
 			q.IDs = append(q.IDs, id)
 		}
 	}
-	if err := setIDPattern(q, p.Get("idPattern")); err != nil {
+	if q.IDPattern, err = compileIDPattern(p.Get("idPattern")); err != nil {
 		return err
 	}
 	if s := p.Get("type"); s != "" {
@@ -54,16 +54,16 @@ func (a *API) queryEntities(req *request) error {
 	return a.runQuery(req, q)
 }
 
-func setIDPattern(q *store.Query, s string) error {
+// compileIDPattern compiles an idPattern ("" gives nil).
+func compileIDPattern(s string) (*regexp.Regexp, error) {
 	if s == "" {
-		return nil
+		return nil, nil
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
-		return ngsild.Errorf(ngsild.BadRequestData, "idPattern %q is not a regular expression: %v", s, err)
+		return nil, ngsild.Errorf(ngsild.BadRequestData, "idPattern %q is not a regular expression: %v", s, err)
 	}
-	q.IDPattern = re
-	return nil
+	return re, nil
 }
 
 // queryPost serves POST /entityOperations/query: the Query data type in the
@@ -176,11 +176,10 @@ func parseSelector(sel *store.Selector, x any, expand func(string) string) error
 		if !ok {
 			return ngsild.Errorf(ngsild.BadRequestData, "EntitySelector idPattern must be a string")
 		}
-		var q store.Query
-		if err := setIDPattern(&q, s); err != nil {
+		var err error
+		if sel.IDPattern, err = compileIDPattern(s); err != nil {
 			return err
 		}
-		sel.IDPattern = q.IDPattern
 	}
 	if t, has := m["type"]; has {
 		s, ok := t.(string)
