@@ -114,7 +114,10 @@ func (a *API) deleteContext(req *request) error {
 	if err != nil {
 		return err
 	}
-	// Contexts built from the deleted document must not outlive it.
+	// Contexts built from the deleted document must not outlive it, nor
+	// the memory that an implicit one is hosted (the next response hosts
+	// it again rather than link to a deleted document).
+	a.implicit.Delete(req.r.PathValue("id"))
 	if f, ok := a.resolver.(interface{ Flush() }); ok {
 		f.Flush()
 	}
@@ -125,8 +128,8 @@ func (a *API) deleteContext(req *request) error {
 // implicitContext hosts an inline @context a request came with, so a JSON
 // response compacted with it can point to it in its Link header (the
 // ImplicitlyCreated contexts of 5.13). The id is the hash of the context, so
-// the same inline context is stored once. On failure the core context is
-// linked and the failure logged.
+// the same inline context is stored once. If it cannot be stored, the core
+// context is linked and the failure logged.
 func (a *API) implicitContext(r *http.Request, src any) string {
 	body, err := ngsild.Marshal(map[string]any{"@context": src})
 	if err != nil {

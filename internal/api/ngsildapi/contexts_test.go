@@ -216,4 +216,9 @@ func TestImplicitContext(t *testing.T) {
 	if n := strings.Count(string(list.Body), `"ImplicitlyCreated"`); n != 1 {
 		t.Fatalf("%d implicit contexts listed, want 1: %s", n, list.Body)
 	}
+	// Deleted, it is hosted again by the next response that needs it,
+	// rather than linked to as it was.
+	s.Delete(strings.TrimPrefix(url, s.URL), nil).Expect(t, http.StatusNoContent)
+	query()
+	s.Get(strings.TrimPrefix(url, s.URL), nil).Expect(t, http.StatusOK)
 }
