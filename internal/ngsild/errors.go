@@ -67,6 +67,17 @@ type Error struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
+// Object is e as a ProblemDetails body (detail only when there is one), for
+// the reflection-free encoder, which does not HTML-escape the comparison
+// signs q expressions put in details.
+func (e *Error) Object() Object {
+	o := Object{{"type", string(e.Type)}, {"title", e.Title}}
+	if e.Detail != "" {
+		o.Set("detail", e.Detail)
+	}
+	return o
+}
+
 func (e *Error) Error() string {
 	if e.Detail == "" {
 		return e.Title

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -79,5 +80,22 @@ func BenchmarkRenderEntity(b *testing.B) {
 		if _, err := Marshal(Render(e, RenderOptions{Compact: testCtx{}})); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// ProblemDetails bodies keep the comparison signs of q expressions as they
+// are, and leave out an empty detail, as encoding/json's omitempty would.
+func TestErrorObject(t *testing.T) {
+	e := Errorf(BadRequestData, "q: %s", "a>1&b<2")
+	data, err := Marshal(e.Object())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"https://uri.etsi.org/ngsi-ld/errors/BadRequestData","title":"Bad request data","detail":"q: a>1&b<2"}`; string(data) != want {
+		t.Errorf("got %s\nwant %s", data, want)
+	}
+	data, _ = Marshal((&Error{Type: e.Type, Title: e.Title}).Object())
+	if strings.Contains(string(data), "detail") {
+		t.Errorf("empty detail written: %s", data)
 	}
 }

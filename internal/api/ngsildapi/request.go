@@ -325,7 +325,8 @@ func (req *request) fail(err error) {
 	}
 	e := ngsild.AsError(err)
 	if e.Type == ngsild.InternalError {
-		req.api.log.Error("internal error", "method", req.r.Method, "path", req.r.URL.Path, "err", err)
+		req.api.log.Error("internal error", "method", req.r.Method, "path", req.r.URL.Path,
+			"request_id", req.w.Header().Get("X-Request-Id"), "err", err)
 	}
 	writeProblem(req.w, e)
 }
@@ -333,7 +334,7 @@ func (req *request) fail(err error) {
 func writeProblem(w http.ResponseWriter, e *ngsild.Error) {
 	w.Header().Set("Content-Type", mimeJSON)
 	w.WriteHeader(e.Status())
-	data, _ := ngsild.Marshal(e)
+	data, _ := ngsild.Marshal(e.Object())
 	w.Write(data)
 }
 
