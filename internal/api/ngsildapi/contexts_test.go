@@ -2,6 +2,7 @@ package ngsildapi_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func TestJSONLDContexts(t *testing.T) {
 		for _, u := range r.JSON(t).([]any) {
 			urls = append(urls, u.(string))
 		}
-		if !contains(urls, s.URL+loc) {
+		if !slices.Contains(urls, s.URL+loc) {
 			t.Errorf("list %v lacks %s", urls, s.URL+loc)
 		}
 	})
@@ -111,15 +112,6 @@ func TestJSONLDContexts(t *testing.T) {
 		// A Link to it no longer resolves.
 		s.Get(entityPath("urn:ngsi-ld:ParkingLot:1"), linkHdr("http://zenne.invalid"+loc)).ExpectProblem(t, http.StatusServiceUnavailable, "LdContextNotAvailable")
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestCompaction creates the same entity under a user context and reads it

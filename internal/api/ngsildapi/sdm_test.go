@@ -216,8 +216,6 @@ func qLiteral(v any) (string, bool) {
 	return "", false
 }
 
-func containsID(ids []string, id string) bool { return slices.Contains(ids, id) }
-
 // checkFound runs the queries that must find ex: by type, and by q on every
 // scalar Property (value) of the example, with the model's context.
 func checkFound(t *testing.T, s *apitest.Server, ex sdmExample, props map[string]any, hdr map[string]string) {
@@ -230,7 +228,7 @@ func checkFound(t *testing.T, s *apitest.Server, ex sdmExample, props map[string
 	for k, v := range link {
 		h[k] = v
 	}
-	if ids := queryIDs(t, s, "type="+url.QueryEscape(ex.typ)+"&limit=1000", h); !containsID(ids, ex.id) {
+	if ids := queryIDs(t, s, "type="+url.QueryEscape(ex.typ)+"&limit=1000", h); !slices.Contains(ids, ex.id) {
 		t.Errorf("type=%s does not find %s: %v", ex.typ, ex.id, ids)
 	}
 	if ids := queryIDs(t, s, "id="+url.QueryEscape(ex.id)+"&type="+url.QueryEscape(ex.typ), h); !slices.Equal(ids, []string{ex.id}) {
@@ -244,7 +242,7 @@ func checkFound(t *testing.T, s *apitest.Server, ex sdmExample, props map[string
 		}
 		q := name + "==" + lit
 		ids := queryIDs(t, s, "q="+url.QueryEscape(q)+"&limit=1000", h)
-		if !containsID(ids, ex.id) {
+		if !slices.Contains(ids, ex.id) {
 			t.Errorf("q=%s does not find %s: %v", q, ex.id, ids)
 		}
 		// And with the type, through POST /entityOperations/query.
@@ -273,11 +271,11 @@ func checkFound(t *testing.T, s *apitest.Server, ex sdmExample, props map[string
 			continue
 		}
 		for _, q := range []string{name + "==" + v, name + ">=" + v, name + "<=" + v, name + "==" + v + ".." + v} {
-			if ids := queryIDs(t, s, "q="+url.QueryEscape(q)+"&limit=1000", h); !containsID(ids, ex.id) {
+			if ids := queryIDs(t, s, "q="+url.QueryEscape(q)+"&limit=1000", h); !slices.Contains(ids, ex.id) {
 				t.Errorf("q=%s does not find %s: %v", q, ex.id, ids)
 			}
 		}
-		if ids := queryIDs(t, s, "q="+url.QueryEscape(name+">"+v)+"&limit=1000", h); containsID(ids, ex.id) {
+		if ids := queryIDs(t, s, "q="+url.QueryEscape(name+">"+v)+"&limit=1000", h); slices.Contains(ids, ex.id) {
 			t.Errorf("q=%s>%s finds %s", name, v, ex.id)
 		}
 	}
@@ -295,17 +293,14 @@ func normalizedProps(body map[string]any) map[string]any {
 	return out
 }
 
-func TestSDMNormalizedExamples(t *testing.T) {
-	s := apitest.Start(t)
-	exs := loadSDM(t, "example-normalized.jsonld")
-	if len(exs) < 25 {
-		t.Fatalf("only %d normalized examples", len(exs))
-	}
-	tenant := map[string]string{"NGSILD-Tenant": "sdm"}
+// loadExamples creates every example (with header hdr): the valid ones must
+// be created where their Location says, the known invalid ones refused with
+// their error. It returns those created.
+func loadExamples(t *testing.T, s *apitest.Server, exs []sdmExample, hdr map[string]string) []sdmExample {
 	var loaded []sdmExample
 	for _, ex := range exs {
 		t.Run("load/"+ex.model, func(t *testing.T) {
-			r := postLD(s, ex.raw, tenant)
+			r := postLD(s, ex.raw, hdr)
 			if inv, ok := sdmInvalid[ex.path]; ok {
 				t.Logf("%s is not valid NGSI-LD (%s): %s", ex.path, inv.why, r.Body)
 				r.ExpectProblem(t, 400, inv.errType)
@@ -318,9 +313,19 @@ func TestSDMNormalizedExamples(t *testing.T) {
 			loaded = append(loaded, ex)
 		})
 	}
+	return loaded
+}
+
+func TestSDMNormalizedExamples(t *testing.T) {
+	s := apitest.Start(t)
+	exs := loadSDM(t, "example-normalized.jsonld")
+	if len(exs) < 25 {
+		t.Fatalf("only %d normalized examples", len(exs))
+	}
+	loaded := loadExamples(t, s, exs, tenant("sdm"))
 	for _, ex := range loaded {
 		t.Run("read/"+ex.model, func(t *testing.T) {
-			hdr := map[string]string{"NGSILD-Tenant": "sdm"}
+			hdr := tenant("sdm")
 			for k, v := range sdmLink(ex) {
 				hdr[k] = v
 			}
@@ -350,11 +355,11 @@ func TestSDMNormalizedExamples(t *testing.T) {
 					t.Errorf("keyValues %s: got %s, want %s", name, js(kv[name]), js(want))
 				}
 			}
-			checkFound(t, s, ex, normalizedProps(ex.body), map[string]string{"NGSILD-Tenant": "sdm"})
+			checkFound(t, s, ex, normalizedProps(ex.body), tenant("sdm"))
 		})
 	}
 	t.Run("count by tenant", func(t *testing.T) {
-		r := s.Get(entitiesPath+"?local=true&count=true&limit=0", tenant).Expect(t, 200)
+		r := s.Get(entitiesPath+"?local=true&count=true&limit=0", tenant("sdm")).Expect(t, 200)
 		if c := r.Header.Get("NGSILD-Results-Count"); c != strconv.Itoa(len(loaded)) {
 			t.Errorf("count %s, want %d", c, len(loaded))
 		}
@@ -372,19 +377,7 @@ func TestSDMKeyValuesExamples(t *testing.T) {
 	if len(exs) < 24 {
 		t.Fatalf("only %d keyValues examples", len(exs))
 	}
-	var loaded []sdmExample
-	for _, ex := range exs {
-		t.Run("load/"+ex.model, func(t *testing.T) {
-			r := postLD(s, ex.raw, nil)
-			if inv, ok := sdmInvalid[ex.path]; ok {
-				t.Logf("%s is not valid NGSI-LD (%s): %s", ex.path, inv.why, r.Body)
-				r.ExpectProblem(t, 400, inv.errType)
-				return
-			}
-			r.Expect(t, 201)
-			loaded = append(loaded, ex)
-		})
-	}
+	loaded := loadExamples(t, s, exs, nil)
 	for _, ex := range loaded {
 		t.Run("read/"+ex.model, func(t *testing.T) {
 			path := entitiesPath + "/" + url.PathEscape(ex.id)
