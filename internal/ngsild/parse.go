@@ -86,9 +86,9 @@ func ParseEntity(body map[string]any, ex Expander, opts ParseOptions) (*Entity, 
 		if err := ValidAttrName(key); err != nil {
 			return nil, err
 		}
-		name := ex.ExpandTerm(key)
-		if name == "" {
-			return nil, Errorf(BadRequestData, "attribute %s is mapped to null by the @context", key)
+		name, err := expandName(ex, "attribute", key)
+		if err != nil {
+			return nil, err
 		}
 		insts, err := ParseAttribute(name, raw, ex, opts)
 		if err != nil {
@@ -148,9 +148,9 @@ func entityTypes(body map[string]any, ex Expander) ([]string, error) {
 		if err := ValidTypeName(t); err != nil {
 			return nil, err
 		}
-		iri := ex.ExpandTerm(t)
-		if iri == "" {
-			return nil, Errorf(BadRequestData, "entity type %s is mapped to null by the @context", t)
+		iri, err := expandName(ex, "entity type", t)
+		if err != nil {
+			return nil, err
 		}
 		out = appendUnique(out, iri)
 	}
@@ -284,6 +284,16 @@ func IsGeometry(v any) bool {
 	return c || g
 }
 
+// expandName expands a term the request names (what: "attribute", ...); a
+// term the @context maps to null is an error.
+func expandName(ex Expander, what, term string) (string, error) {
+	iri := ex.ExpandTerm(term)
+	if iri == "" {
+		return "", Errorf(BadRequestData, "%s %s is mapped to null by the @context", what, term)
+	}
+	return iri, nil
+}
+
 func parseInstance(name string, raw any, ex Expander, opts ParseOptions, topLevel bool) (*Attribute, error) {
 	if raw == nil || raw == NullURI {
 		if opts.Merge {
@@ -339,9 +349,9 @@ func parseInstance(name string, raw any, ex Expander, opts ParseOptions, topLeve
 		if err := ValidAttrName(k); err != nil {
 			return nil, err
 		}
-		subName := ex.ExpandTerm(k)
-		if subName == "" {
-			return nil, Errorf(BadRequestData, "sub-attribute %s is mapped to null by the @context", k)
+		subName, err := expandName(ex, "sub-attribute", k)
+		if err != nil {
+			return nil, err
 		}
 		s, err := parseInstance(subName, sub, ex, opts, false)
 		if err != nil {
