@@ -94,6 +94,7 @@ func versionString() string {
 
 type flags struct {
 	listen, data, store, logLevel string
+	sealAfter                     time.Duration
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -108,8 +109,14 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&f.data, "data", env("ZENNE_DATA", defData), "data directory of the embedded store (ZENNE_DATA)")
 	fs.StringVar(&f.store, "store", env("ZENNE_STORE", ""), "store URL, e.g. sqlite:///var/lib/zenne/zenne.db (ZENNE_STORE; default: the data directory's file)")
 	fs.StringVar(&f.logLevel, "log-level", env("ZENNE_LOG_LEVEL", "info"), "debug, info, warn or error (ZENNE_LOG_LEVEL)")
+	sealAfter := env("ZENNE_HISTORY_SEAL_AFTER", "10m")
+	fs.StringVar(&sealAfter, "history-seal-after", sealAfter, "how long history stays uncompressed before it is sealed into chunks (ZENNE_HISTORY_SEAL_AFTER)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	var err error
+	if f.sealAfter, err = time.ParseDuration(sealAfter); err != nil || f.sealAfter <= 0 {
+		return nil, fmt.Errorf("--history-seal-after %q: give a positive duration such as 10m or 1h", sealAfter)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -168,7 +175,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter})
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type Config struct {
 	Log      *slog.Logger
 	// MaxBody is the largest request body in bytes (default 8 MiB).
 	MaxBody int64
+	// HistorySealAfter is how long the embedded store keeps history
+	// records uncompressed before sealing them into chunks (default 10m).
+	HistorySealAfter time.Duration
 }
 
 // App is a running zenne.
@@ -95,7 +98,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if p, err := url.PathUnescape(rest); err == nil {
 			path = p
 		}
-		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log})
+		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log, SealAfter: cfg.HistorySealAfter})
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}

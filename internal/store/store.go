@@ -30,6 +30,7 @@ const DefaultTenant = ""
 // Store is everything the broker needs from storage.
 type Store interface {
 	Entities
+	History
 	Contexts
 	// Tenants lists the tenants that exist (the default tenant included).
 	Tenants(ctx context.Context) ([]string, error)
@@ -49,9 +50,15 @@ type Store interface {
 //
 // Entities a store returns (from Get, Query and in Results) are shared and
 // read-only: the store may cache them. Clone before changing one.
+//
+// Unless History is set, a store records in history every attribute instance
+// the op's next state holds that its current state did not hold (the same
+// *Attribute value: changed instances are new values, see ngsild.Entity.Derive).
 type Op struct {
 	ID    string
 	Apply func(cur *ngsild.Entity) (*ngsild.Entity, error)
+	// History, if not nil, is recorded instead (when Apply succeeds).
+	History *HistoryWrite
 }
 
 // Result is the outcome of one Op.

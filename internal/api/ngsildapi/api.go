@@ -86,6 +86,16 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("POST "+p+"/entityOperations/merge", a.batchMerge)
 	h("POST "+p+"/entityOperations/query", a.queryPost)
 
+	h("GET "+p+"/temporal/entities", a.queryTemporal)
+	h("POST "+p+"/temporal/entities", a.createTemporal)
+	h("GET "+p+"/temporal/entities/{id}", a.retrieveTemporal)
+	h("DELETE "+p+"/temporal/entities/{id}", a.deleteTemporal)
+	h("POST "+p+"/temporal/entities/{id}/attrs", a.addTemporalAttrs)
+	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}", a.deleteTemporalAttr)
+	h("PATCH "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", a.replaceTemporalInstance)
+	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", a.deleteTemporalInstance)
+	h("POST "+p+"/temporal/entityOperations/query", a.queryTemporalPost)
+
 	h("GET "+p+"/types", a.listTypes)
 	h("GET "+p+"/types/{type}", a.typeInfo)
 	h("GET "+p+"/attributes", a.listAttributes)

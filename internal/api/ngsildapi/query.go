@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
 	"github.com/zenne-city/zenne/internal/ngsild/qlang"
@@ -14,44 +15,54 @@ import (
 
 // queryEntities serves GET /entities.
 func (a *API) queryEntities(req *request) error {
-	c, err := req.context()
+	q, err := req.queryParams()
 	if err != nil {
 		return err
+	}
+	return a.runQuery(req, q)
+}
+
+// queryParams reads the entity selection of a GET query: id, idPattern,
+// type, q, scopeQ and the geo-query.
+func (req *request) queryParams() (*store.Query, error) {
+	c, err := req.context()
+	if err != nil {
+		return nil, err
 	}
 	p := req.r.URL.Query()
 	q := &store.Query{}
 	if s := p.Get("id"); s != "" {
 		for _, id := range splitList(s) {
 			if ngsild.ValidURI(id) != nil {
-				return ngsild.Errorf(ngsild.BadRequestData, "id %q is not a URI", id)
+				return nil, ngsild.Errorf(ngsild.BadRequestData, "id %q is not a URI", id)
 			}
 			q.IDs = append(q.IDs, id)
 		}
 	}
 	if q.IDPattern, err = compileIDPattern(p.Get("idPattern")); err != nil {
-		return err
+		return nil, err
 	}
 	if s := p.Get("type"); s != "" {
 		if q.Type, err = qlang.ParseTypeQuery(s, c.ExpandTerm); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if s := p.Get("q"); s != "" {
 		if q.Q, err = qlang.ParseQ(s, c.ExpandTerm); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if s := p.Get("scopeQ"); s != "" {
 		if q.ScopeQ, err = qlang.ParseScopeQ(s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if p.Has("georel") || p.Has("geometry") || p.Has("coordinates") {
 		if q.Geo, err = geo.ParseQuery(p.Get("georel"), p.Get("geometry"), p.Get("coordinates"), p.Get("geoproperty"), c.ExpandTerm); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return a.runQuery(req, q)
+	return q, nil
 }
 
 // compileIDPattern compiles an idPattern ("" gives nil).
@@ -73,25 +84,36 @@ func (a *API) queryPost(req *request) error {
 	if err != nil {
 		return err
 	}
-	if t, ok := body["type"]; ok && t != "Query" {
-		return ngsild.Errorf(ngsild.BadRequestData, "the body's type must be Query, not %v", t)
+	q, err := req.queryBody(body, c)
+	if err != nil {
+		return err
 	}
+	return a.runQuery(req, q)
+}
+
+// queryBody reads a Query body's entity selection (entities, q, scopeQ,
+// geoQ); its attrs and lang act like the URL parameters.
+func (req *request) queryBody(body map[string]any, c *jsonld.Context) (*store.Query, error) {
+	if t, ok := body["type"]; ok && t != "Query" {
+		return nil, ngsild.Errorf(ngsild.BadRequestData, "the body's type must be Query, not %v", t)
+	}
+	var err error
 	q := &store.Query{}
 	if raw, ok := body["entities"]; ok {
 		if err := setSelectors(q, raw, c.ExpandTerm); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if raw, ok := body["attrs"]; ok {
 		list, ok := raw.([]any)
 		if !ok {
-			return ngsild.Errorf(ngsild.BadRequestData, "attrs must be an array of attribute names")
+			return nil, ngsild.Errorf(ngsild.BadRequestData, "attrs must be an array of attribute names")
 		}
 		var names []string
 		for _, x := range list {
 			s, ok := x.(string)
 			if !ok || ngsild.ValidAttrName(s) != nil {
-				return ngsild.Errorf(ngsild.BadRequestData, "invalid attribute name %v in attrs", x)
+				return nil, ngsild.Errorf(ngsild.BadRequestData, "invalid attribute name %v in attrs", x)
 			}
 			names = append(names, s)
 		}
@@ -103,24 +125,24 @@ func (a *API) queryPost(req *request) error {
 	if raw, ok := body["q"]; ok {
 		s, ok := raw.(string)
 		if !ok {
-			return ngsild.Errorf(ngsild.BadRequestData, "q must be a string")
+			return nil, ngsild.Errorf(ngsild.BadRequestData, "q must be a string")
 		}
 		if q.Q, err = qlang.ParseQ(s, c.ExpandTerm); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if raw, ok := body["scopeQ"]; ok {
 		s, ok := raw.(string)
 		if !ok {
-			return ngsild.Errorf(ngsild.BadRequestData, "scopeQ must be a string")
+			return nil, ngsild.Errorf(ngsild.BadRequestData, "scopeQ must be a string")
 		}
 		if q.ScopeQ, err = qlang.ParseScopeQ(s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if raw, ok := body["geoQ"]; ok {
 		if q.Geo, err = geo.ParseQueryJSON(raw, c.ExpandTerm); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if raw, ok := body["lang"]; ok {
@@ -129,7 +151,7 @@ func (a *API) queryPost(req *request) error {
 		v.Set("lang", s)
 		req.r.URL.RawQuery = v.Encode()
 	}
-	return a.runQuery(req, q)
+	return q, nil
 }
 
 // setSelectors maps the EntitySelector list of a Query body: one selector
@@ -210,20 +232,8 @@ func (a *API) runQuery(req *request, q *store.Query) error {
 	if q.IDs == nil && q.IDPattern == nil && q.Type == nil && q.Selectors == nil && q.Attrs == nil && q.Q == nil && q.Geo == nil && q.ScopeQ == nil && p.Get("local") != "true" {
 		return ngsild.Errorf(ngsild.BadRequestData, "a query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query (or local=true to list everything)")
 	}
-	if q.Limit, err = intParam(p.Get("limit"), a.opts.DefaultLimit, "limit"); err != nil {
+	if err := a.page(req, q); err != nil {
 		return err
-	}
-	if q.Limit > a.opts.MaxLimit {
-		return ngsild.Errorf(ngsild.TooManyResults, "limit %d is over the maximum of %d: page with offset", q.Limit, a.opts.MaxLimit)
-	}
-	if q.Offset, err = intParam(p.Get("offset"), 0, "offset"); err != nil {
-		return err
-	}
-	if q.Count, err = boolParam(req.r, "count"); err != nil {
-		return err
-	}
-	if q.Limit == 0 && !q.Count {
-		return ngsild.Errorf(ngsild.BadRequestData, "limit=0 is only allowed with count=true")
 	}
 	res, err := a.broker.Query(req.r.Context(), req.storeTenant(), q)
 	if err != nil {
@@ -245,6 +255,28 @@ func (a *API) runQuery(req *request, q *store.Query) error {
 		list[i] = ngsild.Render(e, v.render)
 	}
 	req.writeJSON(http.StatusOK, v.mt, list, true)
+	return nil
+}
+
+// page reads limit, offset and count into q.
+func (a *API) page(req *request, q *store.Query) error {
+	p := req.r.URL.Query()
+	var err error
+	if q.Limit, err = intParam(p.Get("limit"), a.opts.DefaultLimit, "limit"); err != nil {
+		return err
+	}
+	if q.Limit > a.opts.MaxLimit {
+		return ngsild.Errorf(ngsild.TooManyResults, "limit %d is over the maximum of %d: page with offset", q.Limit, a.opts.MaxLimit)
+	}
+	if q.Offset, err = intParam(p.Get("offset"), 0, "offset"); err != nil {
+		return err
+	}
+	if q.Count, err = boolParam(req.r, "count"); err != nil {
+		return err
+	}
+	if q.Limit == 0 && !q.Count {
+		return ngsild.Errorf(ngsild.BadRequestData, "limit=0 is only allowed with count=true")
+	}
 	return nil
 }
 

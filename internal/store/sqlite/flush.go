@@ -38,6 +38,7 @@ const (
 	opTypeN
 	opAttrN
 	opTAN
+	opHead
 	numOps
 )
 
@@ -54,6 +55,7 @@ var multiSQL = [numOps]struct {
 	opEntDel: {cols: 1, head: `DELETE FROM entities WHERE eid IN (`, tuple: `?`, tail: `)`},
 	opTypeN:  {cols: 3, head: `INSERT INTO type_counts (tid, type, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, type) DO UPDATE SET n = n + excluded.n`},
 	opAttrN:  {cols: 3, head: `INSERT INTO attr_counts (tid, name, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, name) DO UPDATE SET n = n + excluded.n`},
+	opHead:   {cols: 4, head: `INSERT INTO h_head (tid, id, r, doc) VALUES `, tuple: `(?,?,?,?)`},
 	opTAN:    {cols: 5, head: `INSERT INTO type_attrs (tid, type, name, kind, n) VALUES `, tuple: `(?,?,?,?,?)`, tail: ` ON CONFLICT (tid, type, name, kind) DO UPDATE SET n = n + excluded.n`},
 }
 
@@ -119,7 +121,8 @@ type rowBufs struct {
 
 func (b *rowBufs) add(op multiOp, vals ...any) { b.ops[op] = append(b.ops[op], vals...) }
 
-// flush writes the net effect of the group's ops: entity rows and counters.
+// flush writes the net effect of the group's ops (entity rows and counters)
+// and what they record in history.
 func (t *tx) flush() error {
 	b := &t.bufs
 	slices.Sort(t.order)
@@ -160,6 +163,9 @@ func (t *tx) flush() error {
 		if err := t.execRows(op, b.ops[op]); err != nil {
 			return fmt.Errorf("write entities: %w", err)
 		}
+	}
+	if err := t.flushHistory(now); err != nil {
+		return err
 	}
 	return t.flushCounters()
 }

@@ -18,6 +18,10 @@ import (
 //	entities(eid, tid, id, ver, created, modified, doc)   unique (tid,id), index (tid) for scans in creation order
 //	type_counts, attr_counts, type_attrs     counters kept in the write transaction (count, Types, Attributes)
 //	contexts(id, kind, body, created)        @contexts, global
+//	h_head(seq, tid, id, r, doc)             history records not yet sealed, one per entity write (history.go)
+//	h_entities(hid, tid, id, types)          entities with sealed history
+//	h_series(sid, hid, name, dataset)        one per attribute instance with sealed history
+//	h_chunks(sid, day, n, data)              a series' samples of one UTC day, compressed (internal/tsz)
 var migrations = []migration{
 	// 1: initial schema.
 	{sql: `
@@ -126,6 +130,41 @@ DROP TABLE attr_num;
 DROP TABLE attr_txt;
 ALTER TABLE attr_counts DROP COLUMN nx;
 `, fn: dropGeoTables},
+	// 3: history (history.go).
+	{sql: `
+CREATE TABLE h_head (
+	seq  INTEGER PRIMARY KEY,
+	tid  INTEGER NOT NULL,
+	id   TEXT NOT NULL,
+	r    INTEGER NOT NULL,
+	doc  BLOB NOT NULL
+);
+CREATE INDEX h_head_entity ON h_head (tid, id, seq);
+
+CREATE TABLE h_entities (
+	hid   INTEGER PRIMARY KEY,
+	tid   INTEGER NOT NULL,
+	id    TEXT NOT NULL,
+	types BLOB NOT NULL,
+	UNIQUE (tid, id)
+);
+
+CREATE TABLE h_series (
+	sid     INTEGER PRIMARY KEY,
+	hid     INTEGER NOT NULL,
+	name    INTEGER NOT NULL,
+	dataset TEXT NOT NULL,
+	UNIQUE (hid, name, dataset)
+);
+
+CREATE TABLE h_chunks (
+	sid  INTEGER NOT NULL,
+	day  INTEGER NOT NULL,
+	n    INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (sid, day)
+) WITHOUT ROWID;
+`},
 }
 
 // migration is one schema step: SQL, then fn if set.

@@ -63,6 +63,11 @@ type Options struct {
 	SyncFull bool
 	// Log receives the store's few messages (the index build); nil: none.
 	Log *slog.Logger
+	// SealAfter is how long history records stay in the head (one row per
+	// write) before they move into compressed chunks (default 10 minutes);
+	// SealEvery is how often that runs (default a minute, or half of
+	// SealAfter when that is shorter). See history.go.
+	SealAfter, SealEvery time.Duration
 }
 
 func (o *Options) defaults() {
@@ -86,6 +91,12 @@ func (o *Options) defaults() {
 	if o.CacheKiB <= 0 {
 		o.CacheKiB = 65536
 	}
+	if o.SealAfter <= 0 {
+		o.SealAfter = 10 * time.Minute
+	}
+	if o.SealEvery <= 0 {
+		o.SealEvery = max(min(time.Minute, o.SealAfter/2), 10*time.Millisecond)
+	}
 }
 
 // Store is the SQLite implementation of store.Store.
@@ -108,6 +119,7 @@ type Store struct {
 	cdb      *sql.DB       // the checkpointer's connection
 	kick     chan struct{} // the writer committed
 	ckptDone chan struct{} // closed when the checkpointer has stopped
+	sealDone chan struct{} // closed when the history sealer has stopped
 
 	wch       chan *writeReq
 	quit      chan struct{} // closed by Close: the writer drains and stops
@@ -233,8 +245,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			s.opts.Log.Error("query index build failed: queries will fail", "err", s.buildErr)
 		}
 	}()
+	s.sealDone = make(chan struct{})
 	go s.w.run()
 	go s.checkpointer()
+	go s.sealer()
 	return s, nil
 }
 
@@ -360,6 +374,7 @@ func (s *Store) Close() error {
 		close(s.quit)
 		<-s.stopped
 		<-s.ckptDone
+		<-s.sealDone
 		var errs []error
 		errs = append(errs, s.w.close())
 		// Leave a small WAL behind; errors here lose nothing.

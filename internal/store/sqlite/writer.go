@@ -310,6 +310,8 @@ type tx struct {
 	typeN   map[[2]int64]int64
 	attrN   map[[2]int64]int64
 	taN     map[typeAttrKey]int64
+
+	hist []histEntry // what the group records in history, in op order
 }
 
 // commit runs reqs in one transaction and fills their results. On error
@@ -591,6 +593,9 @@ func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 	next, aerr := callApply(op, cur.ent)
 	if aerr == nil && next != nil && next.ID != op.ID {
 		aerr = fmt.Errorf("apply for %q returned entity %q", op.ID, next.ID)
+	}
+	if aerr == nil {
+		t.record(tid, op, cur.ent, next)
 	}
 	if aerr != nil || next == cur.ent {
 		return store.Result{ID: op.ID, Before: cur.ent, After: cur.ent, Err: aerr}, nil

@@ -71,6 +71,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TypesAttributes", testTypesAttributes},
 		{"Contexts", testContexts},
 		{"Reopen", testReopen},
+		{"HistoryRecording", testHistoryRecording},
+		{"HistoryTimeQueries", testHistoryTimeQueries},
+		{"HistoryKeptAndDeleted", testHistoryKeptAndDeleted},
+		{"HistoryBackfill", testHistoryBackfill},
+		{"HistoryReopen", testHistoryReopen},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {

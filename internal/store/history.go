@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/ngsild/temporal"
+)
+
+// History is the temporal evolution of entities. A store records it in the
+// same transaction as the current state (see Write): every attribute instance
+// an op adds or changes becomes one recorded instance, with its observedAt
+// (or, when it has none, its modifiedAt) as its time. Deleting an entity or
+// an attribute does not delete its history; only the History methods below do.
+type History interface {
+	// EntityHistory returns the recorded instances of one entity's attributes
+	// (all of them when attrs is empty; expanded names) that q selects, with
+	// the entity's types. ErrNotFound when the entity has no history.
+	EntityHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query) (*temporal.Entity, error)
+	// DeleteHistory deletes recorded instances of one entity: all of them
+	// (attr ""), those of one attribute (datasetID nil: every datasetId;
+	// otherwise the one given, "" being the default instance), or one
+	// instance (instanceID not ""). ErrNotFound when nothing matched.
+	DeleteHistory(ctx context.Context, tenant, id string, sel HistorySelector) error
+	// ReplaceInstance replaces the recorded instance instanceID of attribute
+	// attr of entity id with a (keeping its instanceId). ErrNotFound when the
+	// instance does not exist.
+	ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID string, a *ngsild.Attribute) error
+}
+
+// HistorySelector says which recorded instances of an entity DeleteHistory
+// deletes.
+type HistorySelector struct {
+	Attr       string  // expanded; "" = every attribute
+	DatasetID  *string // with Attr: only this datasetId ("" = default)
+	InstanceID string  // with Attr: only this instance
+}
+
+// Recorded is one attribute instance an op records in history as given,
+// instead of the instances its state change adds (see Op.History).
+type Recorded struct {
+	Name string // expanded attribute name
+	Attr *ngsild.Attribute
+}
+
+// HistoryWrite is what an op records in history in place of its state
+// change: the temporal API's provisioning, which back-fills instances with
+// their own times. Types are the entity's types, used when the entity has no
+// current state.
+type HistoryWrite struct {
+	Types     []string
+	Instances []Recorded
+}

@@ -1,0 +1,232 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/zenne-city/zenne/internal/ngsild/temporal"
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/tsz"
+)
+
+// seriesKey names a series within one entity.
+type seriesKey struct {
+	name    int64
+	dataset string
+}
+
+// EntityHistory returns one entity's recorded instances that q selects,
+// from its sealed chunks and its head records, read in one transaction.
+func (s *Store) EntityHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query) (*temporal.Entity, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	tid, ok := s.tenantID(tenant)
+	if !ok {
+		return nil, store.ErrNoTenant
+	}
+	if q == nil {
+		q = &temporal.Query{}
+	}
+	var want map[int64]bool // nil: every attribute
+	if len(attrs) > 0 {
+		want = map[int64]bool{}
+		for _, a := range attrs {
+			if nid, ok := s.nameID(a); ok {
+				want[nid] = true
+			}
+		}
+		if len(want) == 0 {
+			return nil, store.ErrNotFound
+		}
+	}
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.Background(), `COMMIT`)
+
+	r := &histReader{q: q, want: want, series: map[seriesKey][]tsz.Sample{}}
+	found, err := r.readSealed(ctx, conn, tid, id)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", id, err)
+	}
+	inHead, err := r.readHead(ctx, conn, tid, id)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", id, err)
+	}
+	if !found && !inHead {
+		return nil, store.ErrNotFound
+	}
+	return r.entity(s, id)
+}
+
+// histReader collects the samples of one entity's series.
+type histReader struct {
+	q      *temporal.Query
+	want   map[int64]bool
+	types  []int64
+	series map[seriesKey][]tsz.Sample
+}
+
+func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[name] }
+
+// readSealed reads the entity's chunks in q's window. It reports whether the
+// entity has sealed history.
+func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
+	var hid int64
+	var types []byte
+	err := conn.QueryRowContext(ctx, `SELECT hid, types FROM h_entities WHERE tid = ? AND id = ?`, tid, id).Scan(&hid, &types)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if r.types, err = decodeNids(types); err != nil {
+		return false, err
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT sid, name, dataset FROM h_series WHERE hid = ?`, hid)
+	if err != nil {
+		return false, err
+	}
+	type ser struct {
+		sid int64
+		key seriesKey
+	}
+	var sers []ser
+	for rows.Next() {
+		var x ser
+		if err := rows.Scan(&x.sid, &x.key.name, &x.key.dataset); err != nil {
+			rows.Close()
+			return false, err
+		}
+		if r.wants(x.key.name) {
+			sers = append(sers, x)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return false, err
+	}
+	lo, hi := r.days()
+	for _, x := range sers {
+		rows, err := conn.QueryContext(ctx, `SELECT data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day`, x.sid, lo, hi)
+		if err != nil {
+			return false, err
+		}
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&data); err != nil {
+				rows.Close()
+				return false, err
+			}
+			samples, err := tsz.Decode(data, nil)
+			if err != nil {
+				rows.Close()
+				return false, fmt.Errorf("series %d: %w", x.sid, err)
+			}
+			r.series[x.key] = append(r.series[x.key], samples...)
+		}
+		if err := rows.Close(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// days is the range of chunk days that can hold instances of q's window:
+// chunks are by the day of T, which is the observedAt time property.
+func (r *histReader) days() (lo, hi int64) {
+	lo, hi = -(1 << 62), 1<<62
+	if p := r.q.Property; p != "" && p != temporal.ObservedAt {
+		return lo, hi
+	}
+	from, to := r.q.Window()
+	if !from.IsZero() {
+		lo = dayOf(from.UnixNano())
+	}
+	if !to.IsZero() {
+		hi = dayOf(to.UnixNano())
+	}
+	return lo, hi
+}
+
+// readHead reads the entity's head records. It reports whether there were any.
+func (r *histReader) readHead(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT doc FROM h_head WHERE tid = ? AND id = ? ORDER BY seq`, tid, id)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	any := false
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return false, err
+		}
+		types, insts, err := decodeHead(doc)
+		if err != nil {
+			return false, err
+		}
+		any = true
+		r.types = types
+		for _, in := range insts {
+			if r.wants(in.name) {
+				k := seriesKey{in.name, in.dataset}
+				r.series[k] = append(r.series[k], in.s)
+			}
+		}
+	}
+	return any, rows.Err()
+}
+
+// entity turns the collected samples into the temporal entity: q's window,
+// ascending in q's time property, the last q.LastN of each series.
+func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
+	e := &temporal.Entity{ID: id, Attrs: map[string][]temporal.Instance{}}
+	for _, t := range r.types {
+		e.Types = append(e.Types, s.nameByID(t))
+	}
+	for k, samples := range r.series {
+		insts := make([]temporal.Instance, len(samples))
+		for i := range samples {
+			a, err := attrOf(&samples[i])
+			if err != nil {
+				return nil, err
+			}
+			insts[i] = temporal.Instance{ID: instanceID(&samples[i]), Attr: a}
+		}
+		if insts = r.q.Select(insts); len(insts) > 0 {
+			name := s.nameByID(k.name)
+			e.Attrs[name] = append(e.Attrs[name], insts...)
+		}
+	}
+	for name, insts := range e.Attrs {
+		// Several datasetIds: one timeline.
+		slices.SortStableFunc(insts, func(a, b temporal.Instance) int {
+			return r.q.TimeOf(a.Attr).Compare(r.q.TimeOf(b.Attr))
+		})
+		e.Attrs[name] = insts
+	}
+	return e, nil
+}
+
+func decodeNids(b []byte) ([]int64, error) {
+	d := &decoder{b: b}
+	n := d.count()
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(d.uvarint())
+	}
+	if d.err != nil {
+		return nil, errCorruptHistory
+	}
+	return out, nil
+}

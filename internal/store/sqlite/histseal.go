@@ -1,0 +1,437 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/tsz"
+)
+
+// sealSlice is the most head records one sealing transaction moves, so the
+// writer is never held up for long.
+const sealSlice = 2000
+
+// sealer moves head records older than SealAfter into chunks, every
+// SealEvery, until the store closes.
+func (s *Store) sealer() {
+	defer close(s.sealDone)
+	tick := time.NewTicker(s.opts.SealEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-tick.C:
+		}
+		if _, err := s.Seal(context.Background(), time.Now().Add(-s.opts.SealAfter)); err != nil && !errors.Is(err, store.ErrClosed) {
+			s.opts.Log.Error("sealing history failed; head records stay where they are and are retried", "err", err)
+		}
+	}
+}
+
+// Seal moves the head records recorded before cutoff into chunks and
+// returns how many it moved. It runs in slices between write groups.
+func (s *Store) Seal(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		var more bool
+		err := s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
+			return inTx(ctx, c, func() (err error) {
+				n, more, err = sealOnce(ctx, c, cutoff.UnixNano())
+				return err
+			})
+		})
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// inTx runs f in a write transaction on c.
+func inTx(ctx context.Context, c *sql.Conn, f func() error) error {
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	if err := f(); err != nil {
+		c.ExecContext(context.Background(), `ROLLBACK`)
+		return err
+	}
+	_, err := c.ExecContext(ctx, `COMMIT`)
+	return err
+}
+
+// sealOnce moves up to sealSlice head records recorded before cutoff (ns),
+// oldest first. more reports whether there may be others.
+func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool, err error) {
+	rows, err := c.QueryContext(ctx, `SELECT seq, tid, id, r, doc FROM h_head ORDER BY seq LIMIT ?`, sealSlice)
+	if err != nil {
+		return 0, false, err
+	}
+	type rec struct {
+		tid   int64
+		id    string
+		types []int64
+		insts []headInst
+	}
+	var recs []rec
+	var last int64
+	for rows.Next() {
+		var seq, r int64
+		var x rec
+		var doc []byte
+		if err := rows.Scan(&seq, &x.tid, &x.id, &r, &doc); err != nil {
+			rows.Close()
+			return 0, false, err
+		}
+		if r >= cutoff {
+			break
+		}
+		if x.types, x.insts, err = decodeHead(doc); err != nil {
+			rows.Close()
+			return 0, false, fmt.Errorf("head record %d: %w", seq, err)
+		}
+		recs = append(recs, x)
+		last = seq
+	}
+	if err := rows.Close(); err != nil {
+		return 0, false, err
+	}
+	if len(recs) == 0 {
+		return 0, false, nil
+	}
+	// Group the samples by series and day.
+	type chunkKey struct {
+		sid, day int64
+	}
+	// The latest record's types win.
+	latest := map[entKey][]int64{}
+	for _, x := range recs {
+		latest[entKey{x.tid, x.id}] = x.types
+	}
+	hids := make(map[entKey]int64, len(latest))
+	for k, types := range latest {
+		var hid int64
+		if err := c.QueryRowContext(ctx, `INSERT INTO h_entities (tid, id, types) VALUES (?, ?, ?)
+			ON CONFLICT (tid, id) DO UPDATE SET types = excluded.types RETURNING hid`,
+			k.tid, k.id, encodeNids(types)).Scan(&hid); err != nil {
+			return 0, false, fmt.Errorf("history entity %s: %w", k.id, err)
+		}
+		hids[k] = hid
+	}
+	sids := map[[2]any]int64{}
+	add := map[chunkKey][]tsz.Sample{}
+	for _, x := range recs {
+		hid := hids[entKey{x.tid, x.id}]
+		for _, in := range x.insts {
+			sk := [2]any{hid, seriesKey{in.name, in.dataset}}
+			sid, ok := sids[sk]
+			if !ok {
+				if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
+					ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
+					hid, in.name, in.dataset).Scan(&sid); err != nil {
+					return 0, false, fmt.Errorf("history series: %w", err)
+				}
+				sids[sk] = sid
+			}
+			ck := chunkKey{sid, dayOf(in.s.T)}
+			add[ck] = append(add[ck], in.s)
+		}
+	}
+	keys := make([]chunkKey, 0, len(add))
+	for k := range add {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b chunkKey) int {
+		if c := cmp.Compare(a.sid, b.sid); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.day, b.day)
+	})
+	for _, k := range keys {
+		if err := mergeChunk(ctx, c, k.sid, k.day, add[k]); err != nil {
+			return 0, false, err
+		}
+	}
+	if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE seq <= ?`, last); err != nil {
+		return 0, false, err
+	}
+	return len(recs), len(recs) == sealSlice, nil
+}
+
+// mergeChunk adds samples to the chunk of (sid, day).
+func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample) error {
+	old, err := readChunk(ctx, c, sid, day)
+	if err != nil {
+		return err
+	}
+	return writeChunk(ctx, c, sid, day, append(old, samples...))
+}
+
+func readChunk(ctx context.Context, c *sql.Conn, sid, day int64) ([]tsz.Sample, error) {
+	var data []byte
+	err := c.QueryRowContext(ctx, `SELECT data FROM h_chunks WHERE sid = ? AND day = ?`, sid, day).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	samples, err := tsz.Decode(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+	}
+	// Decode may alias data; the rows' buffer is ours, but copy to be safe
+	// against driver reuse.
+	for i := range samples {
+		samples[i].Rest = slices.Clone(samples[i].Rest)
+	}
+	return samples, nil
+}
+
+// writeChunk stores samples (sorted here by time, then recording time) as
+// the chunk of (sid, day), or deletes the chunk when there are none.
+func writeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample) error {
+	if len(samples) == 0 {
+		_, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, sid, day)
+		return err
+	}
+	slices.SortStableFunc(samples, func(a, b tsz.Sample) int {
+		if c := cmp.Compare(a.T, b.T); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.R, b.R)
+	})
+	_, err := c.ExecContext(ctx, `INSERT INTO h_chunks (sid, day, n, data) VALUES (?, ?, ?, ?)
+		ON CONFLICT (sid, day) DO UPDATE SET n = excluded.n, data = excluded.data`,
+		sid, day, len(samples), tsz.Encode(nil, samples))
+	return err
+}
+
+func encodeNids(ns []int64) []byte {
+	b := make([]byte, 0, 1+3*len(ns))
+	b = binary.AppendUvarint(b, uint64(len(ns)))
+	for _, n := range ns {
+		b = binary.AppendUvarint(b, uint64(n))
+	}
+	return b
+}
+
+// DeleteHistory deletes recorded instances of one entity (see store.History).
+func (s *Store) DeleteHistory(ctx context.Context, tenant, id string, sel store.HistorySelector) error {
+	tid, ok := s.tenantID(tenant)
+	if !ok {
+		return store.ErrNoTenant
+	}
+	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
+		return inTx(ctx, c, func() error {
+			return s.editHistory(ctx, c, tid, id, sel, nil)
+		})
+	})
+}
+
+// ReplaceInstance replaces one recorded instance (see store.History). The
+// instance keeps its time and recording time, hence its instanceId.
+func (s *Store) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID string, a *ngsild.Attribute) error {
+	tid, ok := s.tenantID(tenant)
+	if !ok {
+		return store.ErrNoTenant
+	}
+	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
+		return inTx(ctx, c, func() error {
+			return s.editHistory(ctx, c, tid, id, store.HistorySelector{Attr: attr, InstanceID: instanceID}, a)
+		})
+	})
+}
+
+// editHistory deletes the instances sel selects or, when with is not nil,
+// replaces the one instance sel names with it. It returns ErrNotFound when
+// nothing matched.
+func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id string, sel store.HistorySelector, with *ngsild.Attribute) error {
+	var name int64 = -1
+	if sel.Attr != "" {
+		nid, ok := s.nameID(sel.Attr)
+		if !ok {
+			return store.ErrNotFound
+		}
+		name = nid
+	}
+	var it, ir int64
+	if sel.InstanceID != "" {
+		var ok bool
+		if it, ir, ok = parseInstanceID(sel.InstanceID); !ok {
+			return store.ErrNotFound
+		}
+	}
+	matchInst := func(n int64, dataset string, smp *tsz.Sample) bool {
+		if name >= 0 && n != name {
+			return false
+		}
+		if sel.DatasetID != nil && dataset != *sel.DatasetID {
+			return false
+		}
+		return sel.InstanceID == "" || (smp.T == it && smp.R == ir)
+	}
+	// replacement returns the sample that replaces smp.
+	replacement := func(smp *tsz.Sample) (tsz.Sample, error) {
+		a := *with
+		a.ObservedAt = time.Time{}
+		if !with.ObservedAt.IsZero() || smp.Rest[0]&restObserved != 0 {
+			a.ObservedAt = time.Unix(0, smp.T)
+		}
+		a.ModifiedAt = time.Unix(0, smp.R)
+		n, err := sampleOf(&a, time.Time{})
+		n.T = smp.T
+		return n, err
+	}
+	matched := 0
+
+	// Head records.
+	type headRow struct {
+		seq int64
+		doc []byte
+	}
+	var heads []headRow
+	rows, err := c.QueryContext(ctx, `SELECT seq, doc FROM h_head WHERE tid = ? AND id = ? ORDER BY seq`, tid, id)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var h headRow
+		if err := rows.Scan(&h.seq, &h.doc); err != nil {
+			rows.Close()
+			return err
+		}
+		heads = append(heads, h)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, h := range heads {
+		types, insts, err := decodeHead(h.doc)
+		if err != nil {
+			return err
+		}
+		kept := insts[:0:0]
+		changed := false
+		for _, in := range insts {
+			if !matchInst(in.name, in.dataset, &in.s) {
+				kept = append(kept, in)
+				continue
+			}
+			matched++
+			changed = true
+			if with != nil {
+				if in.s, err = replacement(&in.s); err != nil {
+					return err
+				}
+				kept = append(kept, in)
+			}
+		}
+		switch {
+		case !changed:
+		case len(kept) == 0:
+			if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE seq = ?`, h.seq); err != nil {
+				return err
+			}
+		default:
+			if _, err := c.ExecContext(ctx, `UPDATE h_head SET doc = ? WHERE seq = ?`, encodeHead(types, kept), h.seq); err != nil {
+				return err
+			}
+		}
+	}
+
+	// Sealed chunks.
+	var hid int64
+	err = c.QueryRowContext(ctx, `SELECT hid FROM h_entities WHERE tid = ? AND id = ?`, tid, id).Scan(&hid)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if err == nil {
+		type ser struct {
+			sid     int64
+			name    int64
+			dataset string
+		}
+		var sers []ser
+		rows, err := c.QueryContext(ctx, `SELECT sid, name, dataset FROM h_series WHERE hid = ?`, hid)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var x ser
+			if err := rows.Scan(&x.sid, &x.name, &x.dataset); err != nil {
+				rows.Close()
+				return err
+			}
+			sers = append(sers, x)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, x := range sers {
+			if (name >= 0 && x.name != name) || (sel.DatasetID != nil && x.dataset != *sel.DatasetID) {
+				continue
+			}
+			if sel.InstanceID == "" {
+				// The whole series.
+				r, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ?`, x.sid)
+				if err != nil {
+					return err
+				}
+				if n, _ := r.RowsAffected(); n > 0 {
+					matched++
+				}
+				if _, err := c.ExecContext(ctx, `DELETE FROM h_series WHERE sid = ?`, x.sid); err != nil {
+					return err
+				}
+				continue
+			}
+			day := dayOf(it)
+			samples, err := readChunk(ctx, c, x.sid, day)
+			if err != nil {
+				return err
+			}
+			kept := samples[:0:0]
+			changed := false
+			for i := range samples {
+				if !matchInst(x.name, x.dataset, &samples[i]) {
+					kept = append(kept, samples[i])
+					continue
+				}
+				matched++
+				changed = true
+				if with != nil {
+					n, err := replacement(&samples[i])
+					if err != nil {
+						return err
+					}
+					kept = append(kept, n)
+				}
+			}
+			if changed {
+				if err := writeChunk(ctx, c, x.sid, day, kept); err != nil {
+					return err
+				}
+			}
+		}
+		if sel.Attr == "" {
+			if _, err := c.ExecContext(ctx, `DELETE FROM h_entities WHERE hid = ?`, hid); err != nil {
+				return err
+			}
+		}
+	}
+	if matched == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}

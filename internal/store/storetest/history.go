@@ -1,0 +1,276 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/ngsild/temporal"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// Sealer is implemented by stores that move recent history into a compacted
+// form in the background; the suite asks for it so every history test runs
+// on both forms.
+type Sealer interface {
+	Seal(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// seal compacts all history recorded so far, if s can.
+func seal(t *testing.T, s store.Store) {
+	t.Helper()
+	if sl, ok := s.(Sealer); ok {
+		if _, err := sl.Seal(context.Background(), time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("Seal: %v", err)
+		}
+	}
+}
+
+// forms runs f on recent history and, when the store seals, again after
+// sealing (the answers must not change).
+func forms(t *testing.T, s store.Store, f func(t *testing.T)) {
+	t.Run("recent", f)
+	if _, ok := s.(Sealer); ok {
+		seal(t, s)
+		t.Run("sealed", f)
+	}
+}
+
+var h0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// at is a Property with value v observed at h0 plus min minutes, modified at
+// the same time.
+func at(v any, min int) *ngsild.Attribute {
+	tm := h0.Add(time.Duration(min) * time.Minute)
+	return &ngsild.Attribute{Kind: ngsild.Property, Value: v, ObservedAt: tm, ModifiedAt: tm, CreatedAt: h0}
+}
+
+// setAttr is an op replacing one attribute instance of an existing entity
+// (copy-on-write, as the broker does).
+func setAttr(id, name string, a *ngsild.Attribute) store.Op {
+	return store.Op{ID: id, Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) {
+		if cur == nil {
+			return nil, errMissing
+		}
+		n := cur.Derive()
+		name := Expand(name)
+		var insts []*ngsild.Attribute
+		for _, x := range n.Attrs[name] {
+			if x.DatasetID != a.DatasetID {
+				insts = append(insts, x)
+			}
+		}
+		n.Attrs[name] = append(insts, a)
+		return n, nil
+	}}
+}
+
+func history(t *testing.T, s store.Store, tenant, id string, attrs []string, q *temporal.Query) *temporal.Entity {
+	t.Helper()
+	var exp []string
+	for _, a := range attrs {
+		exp = append(exp, Expand(a))
+	}
+	h, err := s.EntityHistory(context.Background(), tenant, id, exp, q)
+	if err != nil {
+		t.Fatalf("EntityHistory(%s): %v", id, err)
+	}
+	return h
+}
+
+// timeline writes an attribute's instances as "value@minute[/datasetId]".
+func timeline(h *temporal.Entity, name string) string {
+	var parts []string
+	for _, in := range h.Attrs[Expand(name)] {
+		s := fmt.Sprintf("%v@%d", in.Attr.Value, int(in.Attr.ObservedAt.Sub(h0)/time.Minute))
+		if in.Attr.ObservedAt.IsZero() {
+			s = fmt.Sprintf("%v@-", in.Attr.Value)
+		}
+		if in.Attr.DatasetID != "" {
+			s += "/" + in.Attr.DatasetID
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func testHistoryRecording(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	const id = "urn:ngsi-ld:WaterMeter:h1"
+	e := Ent(id, []string{"WaterMeter"}, "flow", at(1.5, 0), "status", at("ok", 0))
+	rich := at(7.0, 0)
+	rich.DatasetID, rich.UnitCode = "urn:ngsi-ld:Dataset:raw", "MTQ"
+	rich.Sub = map[string]*ngsild.Attribute{Expand("quality"): {Kind: ngsild.Property, Value: "good"}}
+	e.Attrs[Expand("flow")] = append(e.Attrs[Expand("flow")], rich)
+	mustWrite(t, s, "", Create(e))
+	mustWrite(t, s, "", setAttr(id, "flow", at(2.5, 15)))
+	mustWrite(t, s, "", setAttr(id, "flow", at(0.0, 30)), setAttr(id, "flow", at(3.25, 45)))
+	// A change without observedAt is recorded at its modification time.
+	noObs := &ngsild.Attribute{Kind: ngsild.Property, Value: "leak", ModifiedAt: h0.Add(50 * time.Minute)}
+	mustWrite(t, s, "", setAttr(id, "status", noObs))
+
+	forms(t, s, func(t *testing.T) {
+		h := history(t, s, "", id, nil, &temporal.Query{})
+		if !slices.Equal(h.Types, []string{Expand("WaterMeter")}) {
+			t.Errorf("types = %v", h.Types)
+		}
+		if got, want := timeline(h, "flow"), "1.5@0 7@0/urn:ngsi-ld:Dataset:raw 2.5@15 0@30 3.25@45"; got != want {
+			t.Errorf("flow history = %q, want %q", got, want)
+		}
+		if got, want := timeline(h, "status"), "ok@0 leak@-"; got != want {
+			t.Errorf("status history = %q, want %q (unchanged attributes are not recorded again)", got, want)
+		}
+		for _, in := range h.Attrs[Expand("flow")] {
+			if in.Attr.DatasetID == "urn:ngsi-ld:Dataset:raw" {
+				if in.Attr.UnitCode != "MTQ" || in.Attr.Sub[Expand("quality")] == nil || in.Attr.Sub[Expand("quality")].Value != "good" {
+					t.Errorf("metadata lost: %+v", in.Attr)
+				}
+			}
+			if !strings.HasPrefix(in.ID, "urn:") {
+				t.Errorf("instanceId %q is not a URI", in.ID)
+			}
+		}
+		st := h.Attrs[Expand("status")]
+		if len(st) == 2 && !st[1].Attr.ModifiedAt.Equal(h0.Add(50*time.Minute)) {
+			t.Errorf("modifiedAt of the last status = %v", st[1].Attr.ModifiedAt)
+		}
+	})
+}
+
+func testHistoryTimeQueries(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	const id = "urn:ngsi-ld:Sensor:t1"
+	mustWrite(t, s, "", Create(Ent(id, []string{"Sensor"}, "temp", at(10.0, 0), "hum", at(50.0, 0))))
+	// Days apart, so a sealed history spans several chunks.
+	for i := 1; i <= 6; i++ {
+		mustWrite(t, s, "", setAttr(id, "temp", at(10.0+float64(i), i*720)))
+	}
+	forms(t, s, func(t *testing.T) {
+		cases := []struct {
+			name  string
+			attrs []string
+			q     temporal.Query
+			want  string
+		}{
+			{"all", []string{"temp"}, temporal.Query{}, "10@0 11@720 12@1440 13@2160 14@2880 15@3600 16@4320"},
+			{"before", []string{"temp"}, temporal.Query{Rel: temporal.RelBefore, At: h0.Add(1440 * time.Minute)}, "10@0 11@720"},
+			{"after (inclusive)", []string{"temp"}, temporal.Query{Rel: temporal.RelAfter, At: h0.Add(3600 * time.Minute)}, "15@3600 16@4320"},
+			{"between", []string{"temp"}, temporal.Query{Rel: temporal.RelBetween, At: h0.Add(720 * time.Minute), EndAt: h0.Add(2880 * time.Minute)}, "11@720 12@1440 13@2160"},
+			{"lastN", []string{"temp"}, temporal.Query{LastN: 2}, "15@3600 16@4320"},
+			{"between+lastN", []string{"temp"}, temporal.Query{Rel: temporal.RelBetween, At: h0, EndAt: h0.Add(2000 * time.Minute), LastN: 1}, "12@1440"},
+			{"other attribute", []string{"hum"}, temporal.Query{}, "50@0"},
+		}
+		for _, c := range cases {
+			h := history(t, s, "", id, c.attrs, &c.q)
+			if got := timeline(h, c.attrs[0]); got != c.want {
+				t.Errorf("%s: %q, want %q", c.name, got, c.want)
+			}
+			for name := range h.Attrs {
+				if name != Expand(c.attrs[0]) {
+					t.Errorf("%s: attribute %s was not asked for", c.name, name)
+				}
+			}
+		}
+	})
+}
+
+func testHistoryKeptAndDeleted(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	const id = "urn:ngsi-ld:Bin:d1"
+	dsA := "urn:ngsi-ld:Dataset:a"
+	a := at(0.5, 10)
+	a.DatasetID = dsA
+	mustWrite(t, s, "", Create(Ent(id, []string{"Bin"}, "fill", at(0.1, 0), "fill", a, "temp", at(20.0, 0))))
+	mustWrite(t, s, "", setAttr(id, "fill", at(0.2, 20)))
+	mustWrite(t, s, "", Delete(id))
+	if _, err := s.EntityHistory(ctx, "", "urn:ngsi-ld:Bin:none", nil, &temporal.Query{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("history of an unknown entity: %v, want ErrNotFound", err)
+	}
+	if _, err := s.EntityHistory(ctx, "no-such-tenant", id, nil, &temporal.Query{}); !errors.Is(err, store.ErrNoTenant) {
+		t.Errorf("history in an unknown tenant: %v, want ErrNoTenant", err)
+	}
+	forms(t, s, func(t *testing.T) {
+		h := history(t, s, "", id, nil, &temporal.Query{})
+		if got, want := timeline(h, "fill"), "0.1@0 0.5@10/"+dsA+" 0.2@20"; got != want {
+			t.Fatalf("history after the entity was deleted = %q, want %q", got, want)
+		}
+	})
+	// One instance, by its id.
+	h := history(t, s, "", id, nil, &temporal.Query{})
+	victim := h.Attrs[Expand("fill")][2].ID
+	if err := s.DeleteHistory(ctx, "", id, store.HistorySelector{Attr: Expand("fill"), InstanceID: victim}); err != nil {
+		t.Fatalf("delete instance: %v", err)
+	}
+	if err := s.DeleteHistory(ctx, "", id, store.HistorySelector{Attr: Expand("fill"), InstanceID: victim}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting it again: %v, want ErrNotFound", err)
+	}
+	if got, want := timeline(history(t, s, "", id, nil, &temporal.Query{}), "fill"), "0.1@0 0.5@10/"+dsA; got != want {
+		t.Errorf("after deleting an instance: %q, want %q", got, want)
+	}
+	// Replace one: it keeps its time and id.
+	keep := history(t, s, "", id, nil, &temporal.Query{}).Attrs[Expand("fill")][0].ID
+	if err := s.ReplaceInstance(ctx, "", id, Expand("fill"), keep, &ngsild.Attribute{Kind: ngsild.Property, Value: 0.15, UnitCode: "P1"}); err != nil {
+		t.Fatalf("replace instance: %v", err)
+	}
+	h = history(t, s, "", id, nil, &temporal.Query{})
+	if got, want := timeline(h, "fill"), "0.15@0 0.5@10/"+dsA; got != want || h.Attrs[Expand("fill")][0].ID != keep || h.Attrs[Expand("fill")][0].Attr.UnitCode != "P1" {
+		t.Errorf("after replacing an instance: %q (id %s), want %q (id %s)", got, h.Attrs[Expand("fill")][0].ID, want, keep)
+	}
+	// One datasetId of an attribute.
+	if err := s.DeleteHistory(ctx, "", id, store.HistorySelector{Attr: Expand("fill"), DatasetID: &dsA}); err != nil {
+		t.Fatalf("delete a datasetId: %v", err)
+	}
+	if got, want := timeline(history(t, s, "", id, nil, &temporal.Query{}), "fill"), "0.15@0"; got != want {
+		t.Errorf("after deleting a datasetId: %q, want %q", got, want)
+	}
+	// The whole entity.
+	if err := s.DeleteHistory(ctx, "", id, store.HistorySelector{}); err != nil {
+		t.Fatalf("delete history: %v", err)
+	}
+	if _, err := s.EntityHistory(ctx, "", id, nil, &temporal.Query{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("history after deleting it: %v, want ErrNotFound", err)
+	}
+}
+
+func testHistoryBackfill(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	const id = "urn:ngsi-ld:Meter:b1"
+	cur := Ent(id, []string{"Meter"}, "kwh", at(100.0, 600))
+	mustWrite(t, s, "", Create(cur))
+	old := []store.Recorded{{Name: Expand("kwh"), Attr: at(90.0, 0)}, {Name: Expand("kwh"), Attr: at(95.0, 300)}}
+	res := write(t, s, "", store.Op{ID: id, History: &store.HistoryWrite{Instances: old},
+		Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) { return cur, nil }})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	if v := get(t, s, "", id).Attrs[Expand("kwh")][0].Value; v != 100.0 {
+		t.Errorf("back-filling changed the current value to %v", v)
+	}
+	forms(t, s, func(t *testing.T) {
+		if got, want := timeline(history(t, s, "", id, nil, &temporal.Query{}), "kwh"), "90@0 95@300 100@600"; got != want {
+			t.Errorf("history = %q, want %q", got, want)
+		}
+	})
+}
+
+func testHistoryReopen(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	const id = "urn:ngsi-ld:Sensor:r1"
+	mustWrite(t, s, "", Create(Ent(id, []string{"Sensor"}, "v", at(1.0, 0))))
+	mustWrite(t, s, "", setAttr(id, "v", at(2.0, 1)))
+	seal(t, s)
+	mustWrite(t, s, "", setAttr(id, "v", at(3.0, 2)))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, open)
+	if got, want := timeline(history(t, s, "", id, nil, &temporal.Query{}), "v"), "1@0 2@1 3@2"; got != want {
+		t.Errorf("history after reopening = %q, want %q", got, want)
+	}
+}

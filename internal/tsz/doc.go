@@ -1,0 +1,2 @@
+// Package tsz is the chunk codec of the time-series (history) store.
+package tsz
