@@ -9,12 +9,27 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 )
 
+// Aggregation asks for the aggregated representation: methods over periods
+// of Period (zero: one period).
+type Aggregation struct {
+	Methods []temporal.Method
+	Period  temporal.Duration
+}
+
+// Temporal is the temporal evolution of one entity: its instances, or with
+// an Aggregation, its aggregated series (Entity then has no instances).
+type Temporal struct {
+	Entity *temporal.Entity
+	Series []temporal.Series
+}
+
 // TemporalEntity returns the temporal evolution of one entity: the recorded
 // instances of its attributes (attrs, expanded; all when empty) that q
-// selects. Its types, scopes and system times are those of the current
-// entity when it exists (history keeps the history of deleted entities too).
-func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query) (*temporal.Entity, error) {
-	h, err := b.store.EntityHistory(ctx, tenant, id, attrs, q)
+// selects, or their aggregation when agg is not nil. Its types, scopes and
+// system times are those of the current entity when it exists (history
+// keeps the history of deleted entities too).
+func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, agg *Aggregation) (*Temporal, error) {
+	t, err := b.history(ctx, tenant, id, attrs, q, agg)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ngsild.Errorf(ngsild.ResourceNotFound, "entity %s has no recorded history%s", id, attrsNote(attrs))
@@ -22,9 +37,24 @@ func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []
 		return nil, mapErr(err, id)
 	}
 	if cur, err := b.store.Get(ctx, tenant, id); err == nil {
-		withCurrent(h, cur)
+		withCurrent(t.Entity, cur)
 	}
-	return h, nil
+	return t, nil
+}
+
+func (b *Broker) history(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, agg *Aggregation) (*Temporal, error) {
+	if agg == nil {
+		h, err := b.store.EntityHistory(ctx, tenant, id, attrs, q)
+		if err != nil {
+			return nil, err
+		}
+		return &Temporal{Entity: h}, nil
+	}
+	h, series, err := b.store.AggregateHistory(ctx, tenant, id, attrs, q, agg.Methods, agg.Period)
+	if err != nil {
+		return nil, err
+	}
+	return &Temporal{Entity: h, Series: series}, nil
 }
 
 func attrsNote(attrs []string) string {
@@ -41,24 +71,24 @@ func withCurrent(h *temporal.Entity, cur *ngsild.Entity) {
 
 // TemporalQuery selects entities by their current state with sel (type, id,
 // idPattern, q, geo-query, scopeQ, pagination) and returns the temporal
-// evolution of each entity of the page; an entity with no instances that q
-// selects comes with no attributes.
-func (b *Broker) TemporalQuery(ctx context.Context, tenant string, sel *store.Query, attrs []string, q *temporal.Query) ([]*temporal.Entity, int, error) {
+// evolution of each entity of the page (see TemporalEntity); an entity with
+// no instances that q selects comes with no attributes.
+func (b *Broker) TemporalQuery(ctx context.Context, tenant string, sel *store.Query, attrs []string, q *temporal.Query, agg *Aggregation) ([]*Temporal, int, error) {
 	res, err := b.store.Query(ctx, tenant, sel)
 	if err != nil {
 		return nil, 0, mapErr(err, "")
 	}
-	out := make([]*temporal.Entity, 0, len(res.Entities))
+	out := make([]*Temporal, 0, len(res.Entities))
 	for _, e := range res.Entities {
-		h, err := b.store.EntityHistory(ctx, tenant, e.ID, attrs, q)
+		t, err := b.history(ctx, tenant, e.ID, attrs, q, agg)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			h = &temporal.Entity{ID: e.ID, Attrs: map[string][]temporal.Instance{}}
+			t = &Temporal{Entity: &temporal.Entity{ID: e.ID, Attrs: map[string][]temporal.Instance{}}}
 		case err != nil:
 			return nil, 0, mapErr(err, e.ID)
 		}
-		withCurrent(h, e)
-		out = append(out, h)
+		withCurrent(t.Entity, e)
+		out = append(out, t)
 	}
 	return out, res.Count, nil
 }

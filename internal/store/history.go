@@ -17,6 +17,11 @@ type History interface {
 	// (all of them when attrs is empty; expanded names) that q selects, with
 	// the entity's types. ErrNotFound when the entity has no history.
 	EntityHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query) (*temporal.Entity, error)
+	// AggregateHistory aggregates what EntityHistory would return, as
+	// temporal.AggregateEntity does, into periods of d for methods, and
+	// returns the entity (without instances) and the series. A store may
+	// read rollups instead of instances where the result is the same.
+	AggregateHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, methods []temporal.Method, d temporal.Duration) (*temporal.Entity, []temporal.Series, error)
 	// DeleteHistory deletes recorded instances of one entity: all of them
 	// (attr ""), those of one attribute (datasetID nil: every datasetId;
 	// otherwise the one given, "" being the default instance), or one
@@ -50,4 +55,21 @@ type Recorded struct {
 type HistoryWrite struct {
 	Types     []string
 	Instances []Recorded
+}
+
+// HistoryImporter is implemented by stores that take history in bulk
+// (zenne import history): instances go straight into the store's compacted
+// form instead of through the write path, and an instance already stored
+// with the same time, value and metadata is skipped, so an interrupted
+// import can be run again.
+type HistoryImporter interface {
+	ImportHistory(ctx context.Context, tenant string, recs []ImportRecord) error
+}
+
+// ImportRecord is one attribute instance to import.
+type ImportRecord struct {
+	EntityID string
+	Types    []string // expanded; kept for entities the store has no history of yet
+	Name     string   // expanded attribute name
+	Attr     *ngsild.Attribute
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
 	"github.com/zenne-city/zenne/internal/store"
@@ -15,8 +16,17 @@ import (
 // temporalView is how a temporal response is written.
 type temporalView struct {
 	render temporal.RenderOptions
+	agg    *core.Aggregation // aggregatedValues
 	mt     string
 	attrs  []string // expanded
+}
+
+// write renders t in the view.
+func (v *temporalView) write(t *core.Temporal) ngsild.Object {
+	if v.agg != nil {
+		return temporal.RenderAggregated(t.Entity, t.Series, v.render)
+	}
+	return temporal.Render(t.Entity, v.render)
 }
 
 // temporalView reads options (temporalValues, aggregatedValues, sysAttrs),
@@ -68,14 +78,14 @@ func (req *request) temporalView(tq *temporal.Query) (*temporalView, error) {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "more than one representation was asked for (options/format)")
 	}
 	if v.render.Format == temporal.Aggregated {
-		if v.render.Methods, err = temporal.ParseMethods(p.Get("aggrMethods")); err != nil {
+		// ParseAggregation's errors name the parameter (a bare
+		// ParseDuration error does not say which one was wrong).
+		aggr, err := temporal.ParseAggregation(p.Get)
+		if err != nil {
 			return nil, err
 		}
-		if s := p.Get("aggrPeriodDuration"); s != "" {
-			if v.render.Period, err = temporal.ParseDuration(s); err != nil {
-				return nil, err
-			}
-		}
+		v.render.Methods, v.render.Period = aggr.Methods, aggr.Period
+		v.agg = &core.Aggregation{Methods: v.render.Methods, Period: v.render.Period}
 	} else if p.Has("aggrMethods") || p.Has("aggrPeriodDuration") {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "aggrMethods and aggrPeriodDuration need options=aggregatedValues")
 	}
@@ -106,11 +116,11 @@ func (a *API) retrieveTemporal(req *request) error {
 	if err != nil {
 		return err
 	}
-	h, err := a.broker.TemporalEntity(req.r.Context(), req.storeTenant(), id, v.attrs, v.render.Query)
+	t, err := a.broker.TemporalEntity(req.r.Context(), req.storeTenant(), id, v.attrs, v.render.Query, v.agg)
 	if err != nil {
 		return err
 	}
-	req.writeJSON(http.StatusOK, v.mt, temporal.Render(h, v.render), true)
+	req.writeJSON(http.StatusOK, v.mt, v.write(t), true)
 	return nil
 }
 
@@ -162,6 +172,12 @@ func (a *API) runTemporalQuery(req *request, q *store.Query, tq *temporal.Query)
 	if err != nil {
 		return err
 	}
+	// Query Temporal Evolution of Entities requires a temporal query
+	// (5.7.4: timerel and timeAt); only the retrieval of one entity may
+	// leave it out.
+	if err := v.render.Query.RequireTimerel(); err != nil {
+		return err
+	}
 	q.Attrs = v.attrs
 	if q.IDs == nil && q.IDPattern == nil && q.Type == nil && q.Selectors == nil && q.Attrs == nil && q.Q == nil && q.Geo == nil && q.ScopeQ == nil && req.r.URL.Query().Get("local") != "true" {
 		return ngsild.Errorf(ngsild.BadRequestData, "a temporal query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query")
@@ -169,16 +185,16 @@ func (a *API) runTemporalQuery(req *request, q *store.Query, tq *temporal.Query)
 	if err := a.page(req, q); err != nil {
 		return err
 	}
-	hs, count, err := a.broker.TemporalQuery(req.r.Context(), req.storeTenant(), q, v.attrs, v.render.Query)
+	ts, count, err := a.broker.TemporalQuery(req.r.Context(), req.storeTenant(), q, v.attrs, v.render.Query, v.agg)
 	if err != nil {
 		return err
 	}
 	if q.Count {
 		req.w.Header().Set("NGSILD-Results-Count", strconv.Itoa(count))
 	}
-	list := make([]any, len(hs))
-	for i, h := range hs {
-		list[i] = temporal.Render(h, v.render)
+	list := make([]any, len(ts))
+	for i, t := range ts {
+		list[i] = v.write(t)
 	}
 	req.writeJSON(http.StatusOK, v.mt, list, true)
 	return nil

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
@@ -81,6 +83,20 @@ func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[nam
 // readSealed reads the entity's chunks in q's window. It reports whether the
 // entity has sealed history.
 func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
+	return r.scanChunks(ctx, conn, tid, id, func(k seriesKey, day int64, data []byte) error {
+		samples, err := tsz.Decode(data, nil)
+		if err != nil {
+			return err
+		}
+		r.series[k] = append(r.series[k], samples...)
+		return nil
+	})
+}
+
+// scanChunks calls f with every chunk of the entity's wanted series that
+// can hold instances of q's window, in day order per series, and reports
+// whether the entity has sealed history (and its types, in r.types).
+func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, id string, f func(k seriesKey, day int64, data []byte) error) (bool, error) {
 	var hid int64
 	var types []byte
 	err := conn.QueryRowContext(ctx, `SELECT hid, types FROM h_entities WHERE tid = ? AND id = ?`, tid, id).Scan(&hid, &types)
@@ -117,22 +133,21 @@ func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, 
 	}
 	lo, hi := r.days()
 	for _, x := range sers {
-		rows, err := conn.QueryContext(ctx, `SELECT data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day`, x.sid, lo, hi)
+		rows, err := conn.QueryContext(ctx, `SELECT day, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day`, x.sid, lo, hi)
 		if err != nil {
 			return false, err
 		}
 		for rows.Next() {
+			var day int64
 			var data []byte
-			if err := rows.Scan(&data); err != nil {
+			if err := rows.Scan(&day, &data); err != nil {
 				rows.Close()
 				return false, err
 			}
-			samples, err := tsz.Decode(data, nil)
-			if err != nil {
+			if err := f(x.key, day, data); err != nil {
 				rows.Close()
-				return false, fmt.Errorf("series %d: %w", x.sid, err)
+				return false, fmt.Errorf("series %d, day %d: %w", x.sid, day, err)
 			}
-			r.series[x.key] = append(r.series[x.key], samples...)
 		}
 		if err := rows.Close(); err != nil {
 			return false, err
@@ -194,7 +209,16 @@ func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
 	for _, t := range r.types {
 		e.Types = append(e.Types, s.nameByID(t))
 	}
-	for k, samples := range r.series {
+	// Series in a fixed order (the default instance first), so instances of
+	// several datasetIds at the same time always come in the same order.
+	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
+		if c := cmp.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.dataset, b.dataset)
+	})
+	for _, k := range keys {
+		samples := r.series[k]
 		insts := make([]temporal.Instance, len(samples))
 		for i := range samples {
 			a, err := attrOf(&samples[i])

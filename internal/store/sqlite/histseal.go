@@ -158,7 +158,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 		return cmp.Compare(a.day, b.day)
 	})
 	for _, k := range keys {
-		if err := mergeChunk(ctx, c, k.sid, k.day, add[k]); err != nil {
+		if err := mergeChunk(ctx, c, k.sid, k.day, add[k], false); err != nil {
 			return 0, false, err
 		}
 	}
@@ -168,11 +168,24 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 	return len(recs), len(recs) == sealSlice, nil
 }
 
-// mergeChunk adds samples to the chunk of (sid, day).
-func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample) error {
+// mergeChunk adds samples to the chunk of (sid, day). With dedupe, a sample
+// the chunk already holds (sameSample) is not added again.
+func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample, dedupe bool) error {
 	old, err := readChunk(ctx, c, sid, day)
 	if err != nil {
 		return err
+	}
+	if dedupe && len(old) > 0 {
+		at := make(map[int64][]int, len(old))
+		for i := range old {
+			at[old[i].T] = append(at[old[i].T], i)
+		}
+		samples = slices.DeleteFunc(slices.Clone(samples), func(n tsz.Sample) bool {
+			return slices.ContainsFunc(at[n.T], func(i int) bool { return sameSample(&old[i], &n) })
+		})
+		if len(samples) == 0 {
+			return nil
+		}
 	}
 	return writeChunk(ctx, c, sid, day, append(old, samples...))
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -74,4 +75,25 @@ func TestPingWaitsForIndex(t *testing.T) {
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping after the build: %v", err)
 	}
+}
+
+// A second Open of the same file fails with a message that says what to do,
+// and works again once the first store is closed.
+func TestOneProcessPerFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zenne.db")
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), path, Options{}); err == nil || !strings.Contains(err.Error(), "in use by another zenne process") {
+		t.Errorf("second Open: %v, want an in-use error", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
 }

@@ -133,6 +133,8 @@ type Store struct {
 	memCancel context.CancelFunc
 	memDone   chan struct{} // closed when the build has stopped
 	buildErr  error         // why the build failed (queries then use SQL); read after memDone
+
+	lock *os.File // held while open (lock_unix.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -145,6 +147,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	sync := "NORMAL"
 	if opts.SyncFull {
@@ -175,8 +181,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wch:     make(chan *writeReq, 1024),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		lock:    lock,
 	}
-	var err error
 	if s.wdb, err = sql.Open("sqlite", dsn(opts.CacheKiB, false)); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -195,6 +201,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if s.cdb != nil {
 			s.cdb.Close()
 		}
+		s.unlock()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
@@ -356,6 +363,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	})
 }
 
+// unlock releases the store file for other processes.
+func (s *Store) unlock() {
+	if s.lock != nil {
+		s.lock.Close() // closing the descriptor releases the flock
+	}
+}
+
 func (s *Store) checkOpen() error {
 	select {
 	case <-s.quit:
@@ -384,6 +398,7 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 		errs = append(errs, s.wconn.Close(), s.wdb.Close(), s.rdb.Close())
+		s.unlock()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

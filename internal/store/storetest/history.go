@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -273,4 +274,155 @@ func testHistoryReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	if got, want := timeline(history(t, s, "", id, nil, &temporal.Query{}), "v"), "1@0 2@1 3@2"; got != want {
 		t.Errorf("history after reopening = %q, want %q", got, want)
 	}
+}
+
+func testHistoryImport(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	im, ok := s.(store.HistoryImporter)
+	if !ok {
+		t.Skip("the store has no bulk import")
+	}
+	ctx := context.Background()
+	const id = "urn:ngsi-ld:Meter:i1"
+	mustWrite(t, s, "", Create(Ent(id, []string{"Meter"}, "kwh", at(30.0, 3000))))
+	var recs []store.ImportRecord
+	for i := range 5 {
+		recs = append(recs, store.ImportRecord{EntityID: id, Types: []string{Expand("Meter")}, Name: Expand("kwh"), Attr: at(float64(i), i*720)})
+	}
+	recs = append(recs, store.ImportRecord{EntityID: "urn:ngsi-ld:Meter:only-history", Types: []string{Expand("Meter")}, Name: Expand("kwh"), Attr: at(7.0, 0)})
+	for range 2 { // the second run adds nothing
+		if err := im.ImportHistory(ctx, "", recs); err != nil {
+			t.Fatalf("ImportHistory: %v", err)
+		}
+	}
+	if err := im.ImportHistory(ctx, "new-tenant", recs[:1]); err != nil {
+		t.Fatalf("ImportHistory into a new tenant: %v", err)
+	}
+	forms(t, s, func(t *testing.T) {
+		if got, want := timeline(history(t, s, "", id, nil, &temporal.Query{}), "kwh"), "0@0 1@720 2@1440 3@2160 4@2880 30@3000"; got != want {
+			t.Errorf("history = %q, want %q", got, want)
+		}
+		h := history(t, s, "", "urn:ngsi-ld:Meter:only-history", nil, &temporal.Query{})
+		if got, want := timeline(h, "kwh"), "7@0"; got != want || !slices.Equal(h.Types, []string{Expand("Meter")}) {
+			t.Errorf("history of an entity known only from the import = %q %v, want %q", got, h.Types, want)
+		}
+		if got := timeline(history(t, s, "new-tenant", id, nil, &temporal.Query{}), "kwh"); got != "0@0" {
+			t.Errorf("history in the new tenant = %q", got)
+		}
+	})
+}
+
+// testHistoryAggregate holds AggregateHistory equal to aggregating the
+// instances EntityHistory returns, on randomized series over several days,
+// for windows and periods aligned with days and not, before and after
+// sealing (when a store answers from rollups, it must not differ).
+func testHistoryAggregate(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	const id = "urn:ngsi-ld:Meter:agg"
+	day0 := time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC)
+	mk := func(v any, tm time.Time, ds string) *ngsild.Attribute {
+		return &ngsild.Attribute{Kind: ngsild.Property, Value: v, ObservedAt: tm, ModifiedAt: tm, DatasetID: ds}
+	}
+	mustWrite(t, s, "", Create(Ent(id, []string{"Meter"}, "kwh", mk(0.0, day0, ""))))
+	var recs []store.Recorded
+	v := 0.0
+	for i := 1; i < 6*96; i++ { // six days of 15-minute readings
+		tm := day0.Add(time.Duration(i) * 15 * time.Minute)
+		v += float64(i%7) * 0.125
+		recs = append(recs, store.Recorded{Name: Expand("kwh"), Attr: mk(v, tm, "")})
+		if i%5 == 0 {
+			recs = append(recs, store.Recorded{Name: Expand("kwh"), Attr: mk(float64(i%3), tm, "urn:ngsi-ld:Dataset:b")})
+		}
+		if i%11 == 0 {
+			recs = append(recs, store.Recorded{Name: Expand("status"), Attr: mk([]string{"ok", "low", "ok"}[i%3], tm, "")})
+		}
+	}
+	res := write(t, s, "", store.Op{ID: id, History: &store.HistoryWrite{Instances: recs},
+		Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) { return cur, nil }})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	all := []temporal.Method{temporal.TotalCount, temporal.DistinctCount, temporal.Sum, temporal.Avg, temporal.Min, temporal.Max, temporal.StdDev, temporal.SumSq}
+	noDistinct := []temporal.Method{temporal.TotalCount, temporal.Sum, temporal.Avg, temporal.Min, temporal.Max, temporal.StdDev, temporal.SumSq}
+	dur := func(s string) temporal.Duration {
+		d, err := temporal.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	between := func(from, to time.Time) *temporal.Query {
+		return &temporal.Query{Rel: temporal.RelBetween, At: from, EndAt: to}
+	}
+	cases := []struct {
+		name    string
+		q       *temporal.Query
+		methods []temporal.Method
+		d       string
+	}{
+		{"days aligned", between(day0, day0.AddDate(0, 0, 6)), noDistinct, "P1D"},
+		{"days aligned with distinct", between(day0, day0.AddDate(0, 0, 6)), all, "P1D"},
+		{"hours", between(day0.Add(90*time.Minute), day0.AddDate(0, 0, 2)), noDistinct, "PT1H"},
+		{"two days from midday", between(day0.Add(12*time.Hour), day0.AddDate(0, 0, 5)), noDistinct, "P2D"},
+		{"month", between(day0, day0.AddDate(0, 1, 0)), noDistinct, "P1M"},
+		{"one period", between(day0.Add(time.Hour), day0.AddDate(0, 0, 4)), noDistinct, ""},
+		{"before (instances)", &temporal.Query{Rel: temporal.RelBefore, At: day0.AddDate(0, 0, 3)}, all, "P1D"},
+	}
+	forms(t, s, func(t *testing.T) {
+		for _, c := range cases {
+			var d temporal.Duration
+			if c.d != "" {
+				d = dur(c.d)
+			}
+			h, err := s.EntityHistory(ctx, "", id, nil, c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := temporal.AggregateEntity(h, c.q, c.methods, d)
+			_, got, err := s.AggregateHistory(ctx, "", id, nil, c.q, c.methods, d)
+			if err != nil {
+				t.Fatalf("%s: AggregateHistory: %v", c.name, err)
+			}
+			if len(want) == 0 {
+				t.Fatalf("%s: nothing to aggregate: the test proves nothing", c.name)
+			}
+			if err := sameSeries(got, want, c.methods); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		}
+	})
+}
+
+func sameSeries(got, want []temporal.Series, methods []temporal.Method) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d series, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := &got[i], &want[i]
+		if g.Name != w.Name || g.DatasetID != w.DatasetID || g.Kind != w.Kind || len(g.Buckets) != len(w.Buckets) {
+			return fmt.Errorf("series %d: %s/%s %s with %d buckets, want %s/%s %s with %d", i, g.Name, g.DatasetID, g.Kind, len(g.Buckets), w.Name, w.DatasetID, w.Kind, len(w.Buckets))
+		}
+		for j := range w.Buckets {
+			gb, wb := &g.Buckets[j], &w.Buckets[j]
+			if !gb.Start.Equal(wb.Start) || !gb.End.Equal(wb.End) {
+				return fmt.Errorf("series %s bucket %d: [%v, %v), want [%v, %v)", w.Name, j, gb.Start, gb.End, wb.Start, wb.End)
+			}
+			for _, m := range methods {
+				gv, wv := gb.Value(m), wb.Value(m)
+				gf, gok := gv.(float64)
+				wf, wok := wv.(float64)
+				if gok && wok {
+					if math.Abs(gf-wf) > 1e-9*math.Max(1, math.Abs(wf)) {
+						return fmt.Errorf("series %s bucket %d %s: %v, want %v", w.Name, j, m, gv, wv)
+					}
+					continue
+				}
+				if fmt.Sprint(gv) != fmt.Sprint(wv) {
+					return fmt.Errorf("series %s bucket %d %s: %v, want %v", w.Name, j, m, gv, wv)
+				}
+			}
+		}
+	}
+	return nil
 }

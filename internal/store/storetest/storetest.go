@@ -76,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HistoryKeptAndDeleted", testHistoryKeptAndDeleted},
 		{"HistoryBackfill", testHistoryBackfill},
 		{"HistoryReopen", testHistoryReopen},
+		{"HistoryImport", testHistoryImport},
+		{"HistoryAggregate", testHistoryAggregate},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,190 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/ngsild/temporal"
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/tsz"
+)
+
+const dayNS = int64(24 * time.Hour)
+
+// AggregateHistory aggregates an entity's history (see store.History). For
+// a between query on observedAt it never builds instances: a chunk whose UTC
+// day lies within one period is merged from its summary (the daily rollup
+// tsz keeps in every chunk's header) unless distinct values are asked for,
+// and other samples are added one by one from their compressed form. Any
+// other query aggregates EntityHistory's instances.
+func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, methods []temporal.Method, d temporal.Duration) (*temporal.Entity, []temporal.Series, error) {
+	if q == nil || q.Rel != temporal.RelBetween || (q.Property != "" && q.Property != temporal.ObservedAt) || q.LastN > 0 {
+		h, err := s.EntityHistory(ctx, tenant, id, attrs, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		series := temporal.AggregateEntity(h, q, methods, d)
+		h.Attrs = nil
+		return h, series, nil
+	}
+	if err := s.checkOpen(); err != nil {
+		return nil, nil, err
+	}
+	tid, ok := s.tenantID(tenant)
+	if !ok {
+		return nil, nil, store.ErrNoTenant
+	}
+	r := &histReader{q: q, series: map[seriesKey][]tsz.Sample{}}
+	if len(attrs) > 0 {
+		r.want = map[int64]bool{}
+		for _, a := range attrs {
+			if nid, ok := s.nameID(a); ok {
+				r.want[nid] = true
+			}
+		}
+		if len(r.want) == 0 {
+			return nil, nil, store.ErrNotFound
+		}
+	}
+	ag := &aggregator{
+		bk:       temporal.NewBucketer(q.At, q.EndAt, d),
+		q:        q,
+		distinct: slices.Contains(methods, temporal.DistinctCount),
+		series:   map[seriesKey]*aggSeries{},
+	}
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return nil, nil, err
+	}
+	defer conn.ExecContext(context.Background(), `COMMIT`)
+
+	found, err := r.scanChunks(ctx, conn, tid, id, ag.chunk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
+	}
+	inHead, err := r.readHead(ctx, conn, tid, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
+	}
+	if !found && !inHead {
+		return nil, nil, store.ErrNotFound
+	}
+	for k, samples := range r.series { // the head's samples
+		for i := range samples {
+			if err := ag.sample(k, &samples[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	e := &temporal.Entity{ID: id}
+	for _, t := range r.types {
+		e.Types = append(e.Types, s.nameByID(t))
+	}
+	return e, ag.result(s), nil
+}
+
+// aggregator accumulates the buckets of every series of one entity.
+type aggregator struct {
+	bk       temporal.Bucketer
+	q        *temporal.Query
+	distinct bool
+	series   map[seriesKey]*aggSeries
+}
+
+type aggSeries struct {
+	kind    ngsild.Kind
+	buckets map[int64]*temporal.Bucket
+}
+
+func (ag *aggregator) bucket(k seriesKey, i int64) *temporal.Bucket {
+	as := ag.series[k]
+	if as == nil {
+		as = &aggSeries{kind: ngsild.Property, buckets: map[int64]*temporal.Bucket{}}
+		ag.series[k] = as
+	}
+	b := as.buckets[i]
+	if b == nil {
+		b = ag.bk.NewBucket(i, ag.distinct)
+		as.buckets[i] = b
+	}
+	return b
+}
+
+// chunk adds one chunk of the day (days since the epoch) of series k.
+func (ag *aggregator) chunk(k seriesKey, day int64, data []byte) error {
+	start := time.Unix(0, day*dayNS)
+	if i, ok := ag.bk.Within(start, start.Add(24*time.Hour)); ok && !ag.distinct {
+		sum, err := tsz.Summarize(data)
+		if err != nil {
+			return err
+		}
+		if sum.N > 0 && sum.NumN == sum.N {
+			acc := temporal.NumericAcc(sum.N, sum.Sum, sum.SumSq, sum.Min, sum.Max)
+			ag.bucket(k, i).Merge(&acc)
+			return nil
+		}
+	}
+	samples, err := tsz.Decode(data, nil)
+	if err != nil {
+		return err
+	}
+	for i := range samples {
+		if err := ag.sample(k, &samples[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sample adds one sample of series k if the query's window holds it.
+func (ag *aggregator) sample(k seriesKey, smp *tsz.Sample) error {
+	t := time.Unix(0, smp.T).UTC()
+	if !ag.q.Contains(t) {
+		return nil
+	}
+	b := ag.bucket(k, ag.bk.Index(t))
+	if smp.Num {
+		b.Add(smp.V)
+		return nil
+	}
+	a, err := attrOf(smp)
+	if err != nil {
+		return err
+	}
+	ag.series[k].kind = a.Kind
+	b.AddAttribute(a)
+	return nil
+}
+
+// result is the series in the order AggregateEntity gives: by name, the
+// default instance first, then by datasetId; buckets in time order.
+func (ag *aggregator) result(s *Store) []temporal.Series {
+	out := make([]temporal.Series, 0, len(ag.series))
+	for k, as := range ag.series {
+		idx := make([]int64, 0, len(as.buckets))
+		for i := range as.buckets {
+			idx = append(idx, i)
+		}
+		slices.Sort(idx)
+		ser := temporal.Series{Name: s.nameByID(k.name), DatasetID: k.dataset, Kind: as.kind}
+		for _, i := range idx {
+			ser.Buckets = append(ser.Buckets, *as.buckets[i])
+		}
+		out = append(out, ser)
+	}
+	slices.SortFunc(out, func(a, b temporal.Series) int {
+		if c := cmp.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.DatasetID, b.DatasetID)
+	})
+	return out
+}

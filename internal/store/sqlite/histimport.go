@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/tsz"
+)
+
+var _ store.HistoryImporter = (*Store)(nil)
+
+// ImportHistory adds instances straight into chunks, in one transaction on
+// the writer (see store.HistoryImporter). Instances without observedAt are
+// recorded at their modifiedAt, or now.
+func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.ImportRecord) error {
+	if len(recs) == 0 {
+		return s.checkOpen()
+	}
+	now := time.Now().UTC()
+	type ser struct {
+		ent  entKey
+		name string
+		ds   string
+	}
+	type pending struct {
+		types []string
+		by    map[ser][]tsz.Sample
+	}
+	// Encoding is the bulk of the work: do it here, not on the writer.
+	byEnt := map[string]*pending{}
+	var order []string
+	for i := range recs {
+		r := &recs[i]
+		p := byEnt[r.EntityID]
+		if p == nil {
+			p = &pending{by: map[ser][]tsz.Sample{}}
+			byEnt[r.EntityID] = p
+			order = append(order, r.EntityID)
+		}
+		if len(r.Types) > 0 {
+			p.types = r.Types
+		}
+		smp, err := sampleOf(r.Attr, now)
+		if err != nil {
+			return fmt.Errorf("import %s %s: %w", r.EntityID, r.Name, err)
+		}
+		k := ser{entKey{0, r.EntityID}, r.Name, r.Attr.DatasetID}
+		p.by[k] = append(p.by[k], smp)
+	}
+	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
+		newNames := map[string]int64{}
+		intern := func(name string) (int64, error) {
+			if nid, ok := s.nameID(name); ok {
+				return nid, nil
+			}
+			if nid, ok := newNames[name]; ok {
+				return nid, nil
+			}
+			var nid int64
+			if err := c.QueryRowContext(ctx, `INSERT INTO names (name) VALUES (?) RETURNING nid`, name).Scan(&nid); err != nil {
+				return 0, err
+			}
+			newNames[name] = nid
+			return nid, nil
+		}
+		var newTenant int64
+		err := inTx(ctx, c, func() error {
+			tid, ok := s.tenantID(tenant)
+			if !ok {
+				if err := c.QueryRowContext(ctx, `INSERT INTO tenants (name) VALUES (?) RETURNING tid`, tenant).Scan(&tid); err != nil {
+					return fmt.Errorf("create tenant %q: %w", tenant, err)
+				}
+				newTenant = tid
+			}
+			for _, id := range order {
+				p := byEnt[id]
+				types := make([]int64, len(p.types))
+				for i, t := range p.types {
+					var err error
+					if types[i], err = intern(t); err != nil {
+						return err
+					}
+				}
+				hid, err := historyEntity(ctx, c, tid, id, types)
+				if err != nil {
+					return err
+				}
+				for k, samples := range p.by {
+					nid, err := intern(k.name)
+					if err != nil {
+						return err
+					}
+					var sid int64
+					if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
+						ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
+						hid, nid, k.ds).Scan(&sid); err != nil {
+						return fmt.Errorf("history series: %w", err)
+					}
+					slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
+					for len(samples) > 0 {
+						day := dayOf(samples[0].T)
+						n := 1
+						for n < len(samples) && dayOf(samples[n].T) == day {
+							n++
+						}
+						if err := mergeChunk(ctx, c, sid, day, samples[:n], true); err != nil {
+							return err
+						}
+						samples = samples[n:]
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(newNames) > 0 || newTenant != 0 {
+			s.mu.Lock()
+			for k, v := range newNames {
+				s.names[k] = v
+				s.nameOf[v] = k
+			}
+			if newTenant != 0 {
+				s.tenants[tenant] = newTenant
+			}
+			s.mu.Unlock()
+		}
+		return nil
+	})
+}
+
+// historyEntity returns the hid of an entity with sealed history, adding it
+// with these types if it has none yet (an entity's types there are kept
+// otherwise: sealing updates them from live writes).
+func historyEntity(ctx context.Context, c *sql.Conn, tid int64, id string, types []int64) (int64, error) {
+	var hid int64
+	err := c.QueryRowContext(ctx, `INSERT INTO h_entities (tid, id, types) VALUES (?, ?, ?)
+		ON CONFLICT (tid, id) DO UPDATE SET types = CASE WHEN length(excluded.types) > 1 AND length(h_entities.types) <= 1 THEN excluded.types ELSE h_entities.types END
+		RETURNING hid`, tid, id, encodeNids(types)).Scan(&hid)
+	if err != nil {
+		return 0, fmt.Errorf("history entity %s: %w", id, err)
+	}
+	return hid, nil
+}
+
+// sameSample reports whether two samples record the same instance at the
+// same time (whenever they were recorded).
+func sameSample(a, b *tsz.Sample) bool {
+	return a.T == b.T && a.Num == b.Num && (!a.Num || a.V == b.V) && bytes.Equal(a.Rest, b.Rest)
+}
