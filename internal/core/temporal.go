@@ -9,15 +9,8 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 )
 
-// Aggregation asks for the aggregated representation: methods over periods
-// of Period (zero: one period).
-type Aggregation struct {
-	Methods []temporal.Method
-	Period  temporal.Duration
-}
-
 // Temporal is the temporal evolution of one entity: its instances, or with
-// an Aggregation, its aggregated series (Entity then has no instances).
+// an aggregation, its aggregated series (Entity then has no instances).
 type Temporal struct {
 	Entity *temporal.Entity
 	Series []temporal.Series
@@ -28,7 +21,7 @@ type Temporal struct {
 // selects, or their aggregation when agg is not nil. Its types, scopes and
 // system times are those of the current entity when it exists (history
 // keeps the history of deleted entities too).
-func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, agg *Aggregation) (*Temporal, error) {
+func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, agg *temporal.Aggregation) (*Temporal, error) {
 	t, err := b.history(ctx, tenant, id, attrs, q, agg)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -42,7 +35,7 @@ func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []
 	return t, nil
 }
 
-func (b *Broker) history(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, agg *Aggregation) (*Temporal, error) {
+func (b *Broker) history(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, agg *temporal.Aggregation) (*Temporal, error) {
 	if agg == nil {
 		h, err := b.store.EntityHistory(ctx, tenant, id, attrs, q)
 		if err != nil {
@@ -73,7 +66,7 @@ func withCurrent(h *temporal.Entity, cur *ngsild.Entity) {
 // idPattern, q, geo-query, scopeQ, pagination) and returns the temporal
 // evolution of each entity of the page (see TemporalEntity); an entity with
 // no instances that q selects comes with no attributes.
-func (b *Broker) TemporalQuery(ctx context.Context, tenant string, sel *store.Query, attrs []string, q *temporal.Query, agg *Aggregation) ([]*Temporal, int, error) {
+func (b *Broker) TemporalQuery(ctx context.Context, tenant string, sel *store.Query, attrs []string, q *temporal.Query, agg *temporal.Aggregation) ([]*Temporal, int, error) {
 	res, err := b.store.Query(ctx, tenant, sel)
 	if err != nil {
 		return nil, 0, mapErr(err, "")

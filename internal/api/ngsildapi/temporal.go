@@ -16,7 +16,7 @@ import (
 // temporalView is how a temporal response is written.
 type temporalView struct {
 	render temporal.RenderOptions
-	agg    *core.Aggregation // aggregatedValues
+	agg    *temporal.Aggregation // aggregatedValues
 	mt     string
 	attrs  []string // expanded
 }
@@ -30,9 +30,10 @@ func (v *temporalView) write(t *core.Temporal) ngsild.Object {
 }
 
 // temporalView reads options (temporalValues, aggregatedValues, sysAttrs),
-// format, attrs, aggrMethods and aggrPeriodDuration, and the time query
-// (tq, from the URL unless given).
-func (req *request) temporalView(tq *temporal.Query) (*temporalView, error) {
+// format, attrs, the aggregation (agg, from aggrMethods and
+// aggrPeriodDuration in the URL unless given) and the time query (tq, from
+// the URL unless given).
+func (req *request) temporalView(tq *temporal.Query, agg *temporal.Aggregation) (*temporalView, error) {
 	c, err := req.context()
 	if err != nil {
 		return nil, err
@@ -78,15 +79,17 @@ func (req *request) temporalView(tq *temporal.Query) (*temporalView, error) {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "more than one representation was asked for (options/format)")
 	}
 	if v.render.Format == temporal.Aggregated {
-		// ParseAggregation's errors name the parameter (a bare
-		// ParseDuration error does not say which one was wrong).
-		aggr, err := temporal.ParseAggregation(p.Get)
-		if err != nil {
-			return nil, err
+		if agg == nil {
+			// ParseAggregation's errors name the parameter.
+			a, err := temporal.ParseAggregation(p.Get)
+			if err != nil {
+				return nil, err
+			}
+			agg = &a
 		}
-		v.render.Methods, v.render.Period = aggr.Methods, aggr.Period
-		v.agg = &core.Aggregation{Methods: v.render.Methods, Period: v.render.Period}
-	} else if p.Has("aggrMethods") || p.Has("aggrPeriodDuration") {
+		v.agg = agg
+		v.render.Methods, v.render.Period = agg.Methods, agg.Period
+	} else if agg != nil || p.Has("aggrMethods") || p.Has("aggrPeriodDuration") {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "aggrMethods and aggrPeriodDuration need options=aggregatedValues")
 	}
 	if s := p.Get("attrs"); s != "" {
@@ -112,7 +115,7 @@ func (a *API) retrieveTemporal(req *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := req.temporalView(nil)
+	v, err := req.temporalView(nil, nil)
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func (a *API) queryTemporal(req *request) error {
 	if err != nil {
 		return err
 	}
-	return a.runTemporalQuery(req, q, nil)
+	return a.runTemporalQuery(req, q, nil, nil)
 }
 
 // queryTemporalPost serves POST /temporal/entityOperations/query: a Query
@@ -147,6 +150,7 @@ func (a *API) queryTemporalPost(req *request) error {
 		return err
 	}
 	tq := &temporal.Query{}
+	var agg *temporal.Aggregation
 	if hasTQ {
 		m, ok := tqRaw.(map[string]any)
 		if !ok {
@@ -154,6 +158,13 @@ func (a *API) queryTemporalPost(req *request) error {
 		}
 		if tq, err = temporal.ParseTemporalQ(m); err != nil {
 			return err
+		}
+		if _, has := m["aggrMethods"]; has {
+			a, err := temporal.ParseTemporalQAggregation(m)
+			if err != nil {
+				return err
+			}
+			agg = &a
 		}
 	}
 	// lastN is a URL parameter even for POST.
@@ -164,12 +175,17 @@ func (a *API) queryTemporalPost(req *request) error {
 		}
 		tq.LastN = n
 	}
-	return a.runTemporalQuery(req, q, tq)
+	return a.runTemporalQuery(req, q, tq, agg)
 }
 
-func (a *API) runTemporalQuery(req *request, q *store.Query, tq *temporal.Query) error {
-	v, err := req.temporalView(tq)
+// runTemporalQuery answers a temporal query (5.7.4), which needs a
+// temporal relation, unlike the retrieval of one entity's history.
+func (a *API) runTemporalQuery(req *request, q *store.Query, tq *temporal.Query, agg *temporal.Aggregation) error {
+	v, err := req.temporalView(tq, agg)
 	if err != nil {
+		return err
+	}
+	if err := v.render.Query.RequireTimerel(); err != nil {
 		return err
 	}
 	// Query Temporal Evolution of Entities requires a temporal query
