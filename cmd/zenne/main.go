@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -95,6 +96,7 @@ func versionString() string {
 type flags struct {
 	listen, data, store, logLevel string
 	sealAfter                     time.Duration
+	pageSize                      int
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -111,10 +113,15 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&f.logLevel, "log-level", env("ZENNE_LOG_LEVEL", "info"), "debug, info, warn or error (ZENNE_LOG_LEVEL)")
 	sealAfter := env("ZENNE_HISTORY_SEAL_AFTER", "10m")
 	fs.StringVar(&sealAfter, "history-seal-after", sealAfter, "how long history stays uncompressed before it is sealed into chunks (ZENNE_HISTORY_SEAL_AFTER)")
+	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
+	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	var err error
+	if f.pageSize, err = strconv.Atoi(pageSize); err != nil || f.pageSize <= 0 {
+		return nil, fmt.Errorf("--temporal-page-size %q: give a positive number of instances, such as 1000", pageSize)
+	}
 	if f.sealAfter, err = time.ParseDuration(sealAfter); err != nil || f.sealAfter <= 0 {
 		return nil, fmt.Errorf("--history-seal-after %q: give a positive duration such as 10m or 1h", sealAfter)
 	}
@@ -175,7 +182,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize})
 	if err != nil {
 		return err
 	}

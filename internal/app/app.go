@@ -33,6 +33,9 @@ type Config struct {
 	Log      *slog.Logger
 	// MaxBody is the largest request body in bytes (default 8 MiB).
 	MaxBody int64
+	// TemporalPageSize is the most instances per attribute a temporal
+	// response holds (default 1,000); longer histories are paginated.
+	TemporalPageSize int
 	// HistorySealAfter is how long the embedded store keeps history
 	// records uncompressed before sealing them into chunks (default 10m).
 	HistorySealAfter time.Duration
@@ -61,7 +64,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	resolver := jsonld.NewResolver(jsonld.Options{Registry: hostedContexts{st}})
 	broker := core.New(st, core.Options{})
 	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
-	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody}).Register(srv.Mux)
+	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize}).Register(srv.Mux)
 	srv.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)

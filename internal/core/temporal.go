@@ -29,6 +29,19 @@ func (b *Broker) TemporalEntity(ctx context.Context, tenant, id string, attrs []
 		}
 		return nil, mapErr(err, id)
 	}
+	if len(attrs) > 0 && len(t.Entity.Attrs) == 0 && len(t.Series) == 0 {
+		// None of attrs has an instance in q's window. Whether that is an
+		// empty window (200) or attributes the entity never had (404, as
+		// for attribute names no entity has ever used) must not depend on
+		// q: look at the whole history, one instance per series.
+		h, err := b.store.EntityHistory(ctx, tenant, id, attrs, &temporal.Query{LastN: 1})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, mapErr(err, id)
+		}
+		if err != nil || len(h.Attrs) == 0 {
+			return nil, ngsild.Errorf(ngsild.ResourceNotFound, "entity %s has no recorded history%s", id, attrsNote(attrs))
+		}
+	}
 	if cur, err := b.store.Get(ctx, tenant, id); err == nil {
 		withCurrent(t.Entity, cur)
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	MaxBody      int64 // bytes; larger bodies get 413
 	DefaultLimit int   // page size when limit is not given
 	MaxLimit     int   // larger limits get 403 TooManyResults
+	// TemporalPageSize is the most instances per attribute a temporal
+	// response holds; longer histories are paginated with 206 and
+	// Content-Range (default 1,000).
+	TemporalPageSize int
 }
 
 // API serves the NGSI-LD HTTP API.
@@ -53,6 +57,9 @@ func New(b *core.Broker, contexts store.Contexts, r Resolver, log *slog.Logger, 
 	}
 	if opts.MaxLimit == 0 {
 		opts.MaxLimit = 1000
+	}
+	if opts.TemporalPageSize == 0 {
+		opts.TemporalPageSize = 1000
 	}
 	return &API{broker: b, contexts: contexts, resolver: r, log: log, opts: opts}
 }

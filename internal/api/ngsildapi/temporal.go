@@ -109,6 +109,26 @@ func (req *request) temporalView(tq *temporal.Query, agg *temporal.Aggregation) 
 	return v, nil
 }
 
+// paginate cuts instance lists longer than the page size (6.3.10) and
+// returns the status to answer: 206 with Content-Range when it did.
+// Aggregated responses are not paginated: their size is the number of
+// periods, which the client chose.
+func (a *API) paginate(req *request, v *temporalView, ts ...*core.Temporal) int {
+	if v.agg != nil {
+		return http.StatusOK
+	}
+	ents := make([]*temporal.Entity, len(ts))
+	for i, t := range ts {
+		ents[i] = t.Entity
+	}
+	p, ok := temporal.Paginate(ents, v.render.Query, a.opts.TemporalPageSize)
+	if !ok {
+		return http.StatusOK
+	}
+	req.w.Header().Set("Content-Range", p.ContentRange())
+	return http.StatusPartialContent
+}
+
 // retrieveTemporal serves GET /temporal/entities/{id}.
 func (a *API) retrieveTemporal(req *request) error {
 	id, err := req.pathID()
@@ -123,7 +143,8 @@ func (a *API) retrieveTemporal(req *request) error {
 	if err != nil {
 		return err
 	}
-	req.writeJSON(http.StatusOK, v.mt, v.write(t), true)
+	status := a.paginate(req, v, t)
+	req.writeJSON(status, v.mt, v.write(t), true)
 	return nil
 }
 
@@ -188,12 +209,6 @@ func (a *API) runTemporalQuery(req *request, q *store.Query, tq *temporal.Query,
 	if err := v.render.Query.RequireTimerel(); err != nil {
 		return err
 	}
-	// Query Temporal Evolution of Entities requires a temporal query
-	// (5.7.4: timerel and timeAt); only the retrieval of one entity may
-	// leave it out.
-	if err := v.render.Query.RequireTimerel(); err != nil {
-		return err
-	}
 	q.Attrs = v.attrs
 	if q.IDs == nil && q.IDPattern == nil && q.Type == nil && q.Selectors == nil && q.Attrs == nil && q.Q == nil && q.Geo == nil && q.ScopeQ == nil && req.r.URL.Query().Get("local") != "true" {
 		return ngsild.Errorf(ngsild.BadRequestData, "a temporal query needs at least one of type, id, idPattern, attrs, q, scopeQ or a geo-query")
@@ -208,11 +223,12 @@ func (a *API) runTemporalQuery(req *request, q *store.Query, tq *temporal.Query,
 	if q.Count {
 		req.w.Header().Set("NGSILD-Results-Count", strconv.Itoa(count))
 	}
+	status := a.paginate(req, v, ts...)
 	list := make([]any, len(ts))
 	for i, t := range ts {
 		list[i] = v.write(t)
 	}
-	req.writeJSON(http.StatusOK, v.mt, list, true)
+	req.writeJSON(status, v.mt, list, true)
 	return nil
 }
 

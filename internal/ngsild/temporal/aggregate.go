@@ -21,8 +21,9 @@ import (
 //     specification says "the standard deviation of the values inside the
 //     period": those values are the whole population of the period, not a
 //     sample of a larger one, and a period of one value then has a deviation
-//     of 0 instead of none. The Orion-LD aggregation does the same; Stellio
-//     uses PostgreSQL's stddev_samp (divide by n-1).
+//     of 0 instead of none. The aggregation by Orion-LD's author (Seamware's
+//     ldToAggregatedValues.c) does the same; Stellio uses PostgreSQL's
+//     stddev_samp (divide by n-1).
 //   - Values follow tables 4.5.19.1-1 to -3 by JSON type: numbers and
 //     booleans (true 1, false 0) take every method; strings take min/max
 //     in lexicographic order; arrays take avg/sum/min/max of their sizes;
@@ -40,9 +41,9 @@ import (
 //   - Empty periods are left out. The text says "as many array elements as
 //     there are periods in the time range of the query", but annex C.5.14
 //     answers a one-hour query with PT4M periods with only the two periods
-//     that hold data, and Stellio (time_bucket) and Orion-LD do the same. A
-//     client cannot tell a missing period from a skipped one any other way
-//     than by its start and end, which every element carries.
+//     that hold data, and Stellio (GROUP BY time_bucket) and Seamware's
+//     implementation do the same. Every element carries its period's start
+//     and end, so a client sees which periods are missing.
 
 // Method is an aggregation method (aggrMethods).
 type Method string
@@ -58,7 +59,7 @@ const (
 	SumSq         Method = "sumsq"
 )
 
-// Methods are all the aggregation methods, in the order error messages list
+// allMethods are the aggregation methods, in the order error messages list
 // them.
 var allMethods = []Method{TotalCount, DistinctCount, Sum, Avg, Min, Max, StdDev, SumSq}
 
@@ -636,8 +637,8 @@ func Periods(from, to time.Time, d Duration) []Period {
 	var out []Period
 	for k := int64(0); ; k++ {
 		s := d.addN(from, k)
-		if !s.Before(to) {
-			return out
+		if !s.Before(to) || (k > 0 && !s.After(out[k-1].Start)) {
+			return out // past to, or saturated beyond any DateTime
 		}
 		e := d.addN(from, k+1)
 		if e.After(to) {
@@ -660,6 +661,9 @@ func periodIndex(from time.Time, d Duration, t time.Time) int64 {
 	}
 	hi := int64(float64(t.Unix()-from.Unix())/d.minLength()) + 2
 	for !d.addN(from, hi).After(t) {
+		if hi > 1<<61 {
+			return hi // t is beyond any DateTime: the last period there is
+		}
 		hi *= 2
 	}
 	lo := int64(0)

@@ -195,3 +195,16 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// TestBeyondDateTimes checks that periods and period indexes end for
+// ranges past what additions can represent.
+func TestBeyondDateTimes(t *testing.T) {
+	from := ts("2024-01-01T00:00:00Z")
+	far := time.Date(200000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if n := len(Periods(from, far, mustDuration(t, "P10000Y"))); n > 12 {
+		t.Errorf("%d periods of ten thousand years up to year 200000", n)
+	}
+	if k := periodIndex(from, mustDuration(t, "P1M"), far); k <= 0 {
+		t.Errorf("period index %d", k)
+	}
+}

@@ -27,10 +27,10 @@ import (
 //     OperationNotSupported (valid request, not implemented) instead of
 //     answering an always-empty history.
 //   - The pre-v1.3 names time and endTime are accepted when timeAt and
-//     endTimeAt are absent (Orion-LD and Mintaka still take them); error
-//     details name whichever the client sent.
-//   - Parameter errors are BadRequestData, as the specification's HTTP
-//     binding and Orion-LD and Stellio use for invalid URL parameters.
+//     endTimeAt are absent (Mintaka still takes them); error details name
+//     whichever the client sent.
+//   - Parameter errors are BadRequestData ("input data which does not meet
+//     the requirements of the operation"), as Stellio answers them.
 
 // ParseQuery reads a temporal query from URL parameters (get returns ""
 // for an absent parameter): timerel, timeAt, endTimeAt, timeproperty and
