@@ -43,6 +43,7 @@ type config struct {
 	binary           string
 	cpuProfile       string // directory for one CPU profile per scenario
 	sqliteRows       int
+	history          bool // the server records history (its cost is the difference)
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&cfg.queryConc, "query-concurrency", 16, "keep-alive clients for the query scenario")
 	flag.IntVar(&cfg.loadConc, "load-concurrency", 4, "concurrent batch upsert requests while loading")
 	flag.IntVar(&cfg.batch, "batch", 1000, "entities per batch upsert")
+	flag.BoolVar(&cfg.history, "history", true, "the server records history (-history=false measures without)")
 	flag.StringVar(&cfg.dataDir, "data", "", "data directory (default: a temporary one, removed at the end); reused if it already holds the data set")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary data directory")
 	flag.StringVar(&cfg.binary, "zenne", "", "zenne binary for the startup scenario (default: go build ./cmd/zenne)")
@@ -137,7 +139,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 
 	// The in-process server and the data set.
-	srv, err := startApp(ctx, filepath.Join(dir, "zenne"))
+	srv, err := startApp(ctx, cfg, filepath.Join(dir, "zenne"))
 	if err != nil {
 		return err
 	}
@@ -258,12 +260,12 @@ type inProcess struct {
 	url string
 }
 
-func startApp(ctx context.Context, dir string) (*inProcess, error) {
+func startApp(ctx context.Context, cfg *config, dir string) (*inProcess, error) {
 	if err := app.EnsureDir(dir); err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, Version: "bench", Log: log, MaxBody: 64 << 20})
+	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, Version: "bench", Log: log, MaxBody: 64 << 20, NoHistory: !cfg.history})
 	if err != nil {
 		return nil, fmt.Errorf("start zenne: %w", err)
 	}

@@ -97,6 +97,7 @@ type flags struct {
 	listen, data, store, logLevel string
 	sealAfter                     time.Duration
 	pageSize                      int
+	history                       bool
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -113,6 +114,7 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&f.logLevel, "log-level", env("ZENNE_LOG_LEVEL", "info"), "debug, info, warn or error (ZENNE_LOG_LEVEL)")
 	sealAfter := env("ZENNE_HISTORY_SEAL_AFTER", "10m")
 	fs.StringVar(&sealAfter, "history-seal-after", sealAfter, "how long history stays uncompressed before it is sealed into chunks (ZENNE_HISTORY_SEAL_AFTER)")
+	fs.BoolVar(&f.history, "history", env("ZENNE_HISTORY", "true") != "false", "record the history of every change (ZENNE_HISTORY)")
 	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
 	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
@@ -182,7 +184,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history})
 	if err != nil {
 		return err
 	}

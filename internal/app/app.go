@@ -36,6 +36,8 @@ type Config struct {
 	// TemporalPageSize is the most instances per attribute a temporal
 	// response holds (default 1,000); longer histories are paginated.
 	TemporalPageSize int
+	// NoHistory turns history recording off (the embedded store).
+	NoHistory bool
 	// HistorySealAfter is how long the embedded store keeps history
 	// records uncompressed before sealing them into chunks (default 10m).
 	HistorySealAfter time.Duration
@@ -101,7 +103,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if p, err := url.PathUnescape(rest); err == nil {
 			path = p
 		}
-		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log, SealAfter: cfg.HistorySealAfter})
+		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log, SealAfter: cfg.HistorySealAfter, NoHistory: cfg.NoHistory})
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}

@@ -63,7 +63,7 @@ func (t *tx) record(tid int64, op store.Op, cur, next *ngsild.Entity) {
 		}
 		return
 	}
-	if next == nil {
+	if next == nil || t.w.s.opts.NoHistory {
 		return
 	}
 	var insts []store.Recorded

@@ -68,6 +68,10 @@ type Options struct {
 	// SealEvery is how often that runs (default a minute, or half of
 	// SealAfter when that is shorter). See history.go.
 	SealAfter, SealEvery time.Duration
+	// NoHistory turns history recording off: writes record nothing (the
+	// temporal API still reads and provisions). For installations that keep
+	// history elsewhere, and to measure what recording costs.
+	NoHistory bool
 }
 
 func (o *Options) defaults() {
