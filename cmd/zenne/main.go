@@ -98,6 +98,7 @@ type flags struct {
 	sealAfter                     time.Duration
 	pageSize                      int
 	history                       bool
+	retention                     string
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -115,6 +116,7 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	sealAfter := env("ZENNE_HISTORY_SEAL_AFTER", "10m")
 	fs.StringVar(&sealAfter, "history-seal-after", sealAfter, "how long history stays uncompressed before it is sealed into chunks (ZENNE_HISTORY_SEAL_AFTER)")
 	fs.BoolVar(&f.history, "history", env("ZENNE_HISTORY", "true") != "false", "record the history of every change (ZENNE_HISTORY)")
+	fs.StringVar(&f.retention, "history-retention", env("ZENNE_HISTORY_RETENTION", ""), `how long history is kept, e.g. "*=raw:90d,hourly:2y,daily:forever; energy=raw:400d" (ZENNE_HISTORY_RETENTION; default: all of it)`)
 	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
 	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
@@ -184,7 +186,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention})
 	if err != nil {
 		return err
 	}

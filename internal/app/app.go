@@ -41,6 +41,10 @@ type Config struct {
 	// HistorySealAfter is how long the embedded store keeps history
 	// records uncompressed before sealing them into chunks (default 10m).
 	HistorySealAfter time.Duration
+	// HistoryRetention is the embedded store's retention rules
+	// (store.ParseRetention; attribute names expand with the NGSI-LD core
+	// @context); empty keeps all history.
+	HistoryRetention string
 }
 
 // App is a running zenne.
@@ -103,7 +107,11 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if p, err := url.PathUnescape(rest); err == nil {
 			path = p
 		}
-		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log, SealAfter: cfg.HistorySealAfter, NoHistory: cfg.NoHistory})
+		retention, err := store.ParseRetention(cfg.HistoryRetention, jsonld.NewResolver(jsonld.Options{}).Core().ExpandTerm)
+		if err != nil {
+			return nil, fmt.Errorf("history retention: %w", err)
+		}
+		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log, SealAfter: cfg.HistorySealAfter, NoHistory: cfg.NoHistory, Retention: retention})
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}

@@ -119,8 +119,11 @@ func (ag *aggregator) bucket(k seriesKey, i int64) *temporal.Bucket {
 }
 
 // chunk adds one chunk of the day (days since the epoch) of series k.
-func (ag *aggregator) chunk(k seriesKey, day int64, data []byte) error {
+func (ag *aggregator) chunk(k seriesKey, day int64, level int, data []byte) error {
 	start := time.Unix(0, day*dayNS)
+	if level != levelRaw {
+		return ag.rollups(k, start, level, data)
+	}
 	if i, ok := ag.bk.Within(start, start.Add(24*time.Hour)); ok && !ag.distinct {
 		sum, err := tsz.Summarize(data)
 		if err != nil {
@@ -140,6 +143,33 @@ func (ag *aggregator) chunk(k seriesKey, day int64, data []byte) error {
 		if err := ag.sample(k, &samples[i]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// rollups adds the rollups retention left of a day: each hour's (or the
+// day's) to the period of its start. That is exact when periods are whole
+// hours (days) and the window starts and ends on them; otherwise the rollup
+// counts for the period it starts in, the best that is left.
+func (ag *aggregator) rollups(k seriesKey, start time.Time, level int, data []byte) error {
+	h, hourly, err := decodeLevel(level, data)
+	if err != nil {
+		return err
+	}
+	for i := range h {
+		r := &h[i]
+		if r.n == 0 {
+			continue
+		}
+		t := start
+		if hourly {
+			t = start.Add(time.Duration(i) * time.Hour)
+		}
+		if !ag.q.Contains(t) {
+			continue
+		}
+		acc := temporal.NumericAcc(r.n, r.sum, r.sumsq, r.min, r.max)
+		ag.bucket(k, ag.bk.Index(t)).Merge(&acc)
 	}
 	return nil
 }

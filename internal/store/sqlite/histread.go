@@ -83,7 +83,10 @@ func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[nam
 // readSealed reads the entity's chunks in q's window. It reports whether the
 // entity has sealed history.
 func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
-	return r.scanChunks(ctx, conn, tid, id, func(k seriesKey, day int64, data []byte) error {
+	return r.scanChunks(ctx, conn, tid, id, func(k seriesKey, day int64, level int, data []byte) error {
+		if level != levelRaw {
+			return nil // rollups hold no instances
+		}
 		samples, err := tsz.Decode(data, nil)
 		if err != nil {
 			return err
@@ -96,7 +99,7 @@ func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, 
 // scanChunks calls f with every chunk of the entity's wanted series that
 // can hold instances of q's window, in day order per series, and reports
 // whether the entity has sealed history (and its types, in r.types).
-func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, id string, f func(k seriesKey, day int64, data []byte) error) (bool, error) {
+func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, id string, f func(k seriesKey, day int64, level int, data []byte) error) (bool, error) {
 	var hid int64
 	var types []byte
 	err := conn.QueryRowContext(ctx, `SELECT hid, types FROM h_entities WHERE tid = ? AND id = ?`, tid, id).Scan(&hid, &types)
@@ -133,18 +136,19 @@ func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, 
 	}
 	lo, hi := r.days()
 	for _, x := range sers {
-		rows, err := conn.QueryContext(ctx, `SELECT day, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day`, x.sid, lo, hi)
+		rows, err := conn.QueryContext(ctx, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day`, x.sid, lo, hi)
 		if err != nil {
 			return false, err
 		}
 		for rows.Next() {
 			var day int64
+			var level int
 			var data []byte
-			if err := rows.Scan(&day, &data); err != nil {
+			if err := rows.Scan(&day, &level, &data); err != nil {
 				rows.Close()
 				return false, err
 			}
-			if err := f(x.key, day, data); err != nil {
+			if err := f(x.key, day, level, data); err != nil {
 				rows.Close()
 				return false, fmt.Errorf("series %d, day %d: %w", x.sid, day, err)
 			}

@@ -20,11 +20,13 @@ import (
 const sealSlice = 2000
 
 // sealer moves head records older than SealAfter into chunks, every
-// SealEvery, until the store closes.
+// SealEvery, and applies the retention every RetentionEvery, until the store
+// closes.
 func (s *Store) sealer() {
 	defer close(s.sealDone)
 	tick := time.NewTicker(s.opts.SealEvery)
 	defer tick.Stop()
+	var retained time.Time
 	for {
 		select {
 		case <-s.quit:
@@ -33,6 +35,16 @@ func (s *Store) sealer() {
 		}
 		if _, err := s.Seal(context.Background(), time.Now().Add(-s.opts.SealAfter)); err != nil && !errors.Is(err, store.ErrClosed) {
 			s.opts.Log.Error("sealing history failed; head records stay where they are and are retried", "err", err)
+		}
+		if time.Since(retained) >= s.opts.RetentionEvery {
+			retained = time.Now()
+			n, err := s.Retain(context.Background(), retained)
+			switch {
+			case err != nil && !errors.Is(err, store.ErrClosed):
+				s.opts.Log.Error("applying the history retention failed; it is retried later", "err", err)
+			case n > 0:
+				s.opts.Log.Info("history retention applied", "chunks", n)
+			}
 		}
 	}
 }
@@ -169,11 +181,16 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 }
 
 // mergeChunk adds samples to the chunk of (sid, day). With dedupe, a sample
-// the chunk already holds (sameSample) is not added again.
+// the chunk already holds (sameSample) is not added again. A day retention
+// has rolled up takes the numbers into its rollups (late data for an old
+// day), and nothing else.
 func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample, dedupe bool) error {
-	old, err := readChunk(ctx, c, sid, day)
+	old, level, data, err := readChunk(ctx, c, sid, day)
 	if err != nil {
 		return err
+	}
+	if level != levelRaw {
+		return mergeRollups(ctx, c, sid, day, level, data, samples)
 	}
 	if dedupe && len(old) > 0 {
 		at := make(map[int64][]int, len(old))
@@ -190,25 +207,52 @@ func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.
 	return writeChunk(ctx, c, sid, day, append(old, samples...))
 }
 
-func readChunk(ctx context.Context, c *sql.Conn, sid, day int64) ([]tsz.Sample, error) {
+// mergeRollups adds the numbers of samples to a rolled-up day.
+func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, data []byte, samples []tsz.Sample) error {
+	h, _, err := decodeLevel(level, data)
+	if err != nil {
+		return fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+	}
+	for i := range samples {
+		if !samples[i].Num {
+			continue
+		}
+		hr := 0
+		if level == levelHourly {
+			hr = int((samples[i].T%dayNS + dayNS) % dayNS / int64(time.Hour))
+		}
+		h[hr].add(samples[i].V)
+	}
+	if level == levelHourly {
+		data = encodeHourly(&h)
+	} else {
+		data = appendRollup(nil, &h[0])
+	}
+	_, err = c.ExecContext(ctx, `UPDATE h_chunks SET data = ? WHERE sid = ? AND day = ?`, data, sid, day)
+	return err
+}
+
+// readChunk reads the chunk of (sid, day): its samples when it holds
+// instances (level 0), else its level and rollup data. No chunk is level 0
+// with no samples.
+func readChunk(ctx context.Context, c *sql.Conn, sid, day int64) ([]tsz.Sample, int, []byte, error) {
 	var data []byte
-	err := c.QueryRowContext(ctx, `SELECT data FROM h_chunks WHERE sid = ? AND day = ?`, sid, day).Scan(&data)
+	var level int
+	err := c.QueryRowContext(ctx, `SELECT level, data FROM h_chunks WHERE sid = ? AND day = ?`, sid, day).Scan(&level, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, levelRaw, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
+	}
+	if level != levelRaw {
+		return nil, level, data, nil
 	}
 	samples, err := tsz.Decode(data, nil)
 	if err != nil {
-		return nil, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+		return nil, 0, nil, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
 	}
-	// Decode may alias data; the rows' buffer is ours, but copy to be safe
-	// against driver reuse.
-	for i := range samples {
-		samples[i].Rest = slices.Clone(samples[i].Rest)
-	}
-	return samples, nil
+	return samples, levelRaw, data, nil
 }
 
 // writeChunk stores samples (sorted here by time, then recording time) as
@@ -410,9 +454,12 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				continue
 			}
 			day := dayOf(it)
-			samples, err := readChunk(ctx, c, x.sid, day)
+			samples, level, _, err := readChunk(ctx, c, x.sid, day)
 			if err != nil {
 				return err
+			}
+			if level != levelRaw {
+				continue // rolled up: no instances left
 			}
 			kept := samples[:0:0]
 			changed := false

@@ -72,6 +72,10 @@ type Options struct {
 	// temporal API still reads and provisions). For installations that keep
 	// history elsewhere, and to measure what recording costs.
 	NoHistory bool
+	// Retention ages history (histretain.go); no rules keep it all. It is
+	// applied every RetentionEvery (default an hour).
+	Retention      store.Retention
+	RetentionEvery time.Duration
 }
 
 func (o *Options) defaults() {
@@ -97,6 +101,9 @@ func (o *Options) defaults() {
 	}
 	if o.SealAfter <= 0 {
 		o.SealAfter = 10 * time.Minute
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = time.Hour
 	}
 	if o.SealEvery <= 0 {
 		o.SealEvery = max(min(time.Minute, o.SealAfter/2), 10*time.Millisecond)
