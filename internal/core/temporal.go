@@ -138,14 +138,13 @@ func (b *Broker) RecordHistory(ctx context.Context, tenant, id string, types []s
 			return latest, nil
 		},
 	}
-	res, err := b.store.Write(ctx, tenant, []store.Op{op})
+	// b.write reports NonexistentTenant for a missing entity of a tenant
+	// that does not exist, as the other single-entity operations do.
+	res, err := b.write(ctx, tenant, op)
 	if err != nil {
 		return false, err
 	}
-	if res[0].Err != nil {
-		return false, res[0].Err
-	}
-	return res[0].Before == nil, nil
+	return res.Before == nil, nil
 }
 
 // DeleteHistory deletes recorded instances of an entity (see

@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"strconv"
 	"strings"
@@ -258,24 +259,32 @@ func encodeHead(types []int64, insts []headInst) []byte {
 	return b
 }
 
-// instanceID names a recorded instance by its time and recording time, which
-// stay the same when it moves from the head into a chunk.
-func instanceID(s *tsz.Sample) string {
-	return "urn:ngsi-ld:Instance:" + strconv.FormatInt(s.T, 36) + "." + strconv.FormatInt(s.R, 36)
+// instanceID names a recorded instance by its time, its recording time and
+// (for a non-default instance) a hash of its datasetId, which stay the same
+// when it moves from the head into a chunk: instances of several datasetIds
+// written by one request at one time still have ids of their own.
+func instanceID(s *tsz.Sample, dataset string) string {
+	id := "urn:ngsi-ld:Instance:" + strconv.FormatInt(s.T, 36) + "." + strconv.FormatInt(s.R, 36)
+	if dataset != "" {
+		h := fnv.New32a()
+		h.Write([]byte(dataset))
+		id += "." + strconv.FormatUint(uint64(h.Sum32()), 36)
+	}
+	return id
 }
 
-// parseInstanceID is instanceID's inverse.
+// parseInstanceID reads the time and recording time of an instanceID.
 func parseInstanceID(id string) (t, r int64, ok bool) {
 	rest, found := strings.CutPrefix(id, "urn:ngsi-ld:Instance:")
 	if !found {
 		return 0, 0, false
 	}
-	ts, rs, found := strings.Cut(rest, ".")
-	if !found {
+	parts := strings.Split(rest, ".")
+	if len(parts) < 2 || len(parts) > 3 {
 		return 0, 0, false
 	}
-	t, err1 := strconv.ParseInt(ts, 36, 64)
-	r, err2 := strconv.ParseInt(rs, 36, 64)
+	t, err1 := strconv.ParseInt(parts[0], 36, 64)
+	r, err2 := strconv.ParseInt(parts[1], 36, 64)
 	return t, r, err1 == nil && err2 == nil
 }
 

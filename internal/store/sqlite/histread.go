@@ -229,7 +229,7 @@ func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
 			if err != nil {
 				return nil, err
 			}
-			insts[i] = temporal.Instance{ID: instanceID(&samples[i]), Attr: a}
+			insts[i] = temporal.Instance{ID: instanceID(&samples[i], k.dataset), Attr: a}
 		}
 		if insts = r.q.Select(insts); len(insts) > 0 {
 			name := s.nameByID(k.name)

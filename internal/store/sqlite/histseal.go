@@ -322,10 +322,10 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 		}
 		name = nid
 	}
-	var it, ir int64
+	var it int64
 	if sel.InstanceID != "" {
 		var ok bool
-		if it, ir, ok = parseInstanceID(sel.InstanceID); !ok {
+		if it, _, ok = parseInstanceID(sel.InstanceID); !ok {
 			return store.ErrNotFound
 		}
 	}
@@ -336,11 +336,13 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 		if sel.DatasetID != nil && dataset != *sel.DatasetID {
 			return false
 		}
-		return sel.InstanceID == "" || (smp.T == it && smp.R == ir)
+		return sel.InstanceID == "" || instanceID(smp, dataset) == sel.InstanceID
 	}
-	// replacement returns the sample that replaces smp.
-	replacement := func(smp *tsz.Sample) (tsz.Sample, error) {
+	// replacement returns the sample that replaces smp, of the series of
+	// datasetId dataset.
+	replacement := func(smp *tsz.Sample, dataset string) (tsz.Sample, error) {
 		a := *with
+		a.DatasetID = dataset
 		a.ObservedAt = time.Time{}
 		if !with.ObservedAt.IsZero() || smp.Rest[0]&restObserved != 0 {
 			a.ObservedAt = time.Unix(0, smp.T)
@@ -388,7 +390,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 			matched++
 			changed = true
 			if with != nil {
-				if in.s, err = replacement(&in.s); err != nil {
+				if in.s, err = replacement(&in.s, in.dataset); err != nil {
 					return err
 				}
 				kept = append(kept, in)
@@ -471,7 +473,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				matched++
 				changed = true
 				if with != nil {
-					n, err := replacement(&samples[i])
+					n, err := replacement(&samples[i], x.dataset)
 					if err != nil {
 						return err
 					}
