@@ -25,6 +25,7 @@ func fuzzSeeds() [][]Sample {
 		year(0, false), year(1, true), year(2, false), year(3, true),
 		regular(70, t0, step, func(i int) float64 { return []float64{math.NaN(), math.Inf(1), math.Copysign(0, -1), 1}[i%4] }),
 		mixed,
+		eventsOf(60, 1),
 		{{T: math.MaxInt64, R: math.MinInt64}, {T: math.MinInt64, R: math.MaxInt64, Num: true, V: 5e-324}},
 	}
 }

@@ -2,7 +2,6 @@ package tsz
 
 import (
 	"encoding/binary"
-	"math"
 	"math/bits"
 )
 
@@ -29,10 +28,11 @@ func zigzag(x int64) uint64 { return uint64(x<<1) ^ uint64(x>>63) }
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
 // token returns the uvarint token of a nonzero residual, or ok == false
-// when it needs the 9-byte escape (|r| >= 2^62).
+// when the 9-byte escape is shorter (the token would take 10 bytes: |r| of
+// about 2^61 or more).
 func token(r int64) (u uint64, ok bool) {
 	zz := zigzag(r) - 1 // r != 0, so zigzag(r) >= 1
-	return zz<<1 | 1, zz < 1<<63
+	return zz<<1 | 1, zz < 1<<62
 }
 
 func uvarintLen(u uint64) int { return (bits.Len64(u|1) + 6) / 7 }
@@ -69,8 +69,8 @@ func (c *intCost) add(r int64) {
 		c.tok += uvarintLen(c.zeros << 1)
 		c.zeros = 0
 	}
-	// The token (zz-1)<<1|1 has bits.Len64(zz-1)+1 bits; past 63 bits it
-	// is the 9-byte escape.
+	// The token (zz-1)<<1|1 has bits.Len64(zz-1)+1 bits, 7 per byte; past
+	// 63 bits the 9-byte escape replaces it.
 	c.tok += min(bits.Len64(zz-1)/7+1, 9)
 }
 
@@ -125,7 +125,7 @@ func (w *intWriter) putToken(r int64) {
 	u, ok := token(r)
 	switch {
 	case !ok:
-		// The token would not fit 64 bits; escape to 8 raw bytes.
+		// Escape: 8 raw bytes.
 		w.b = append(w.b, 0)
 		w.b = binary.LittleEndian.AppendUint64(w.b, uint64(r))
 	case u < 0x80:
@@ -313,22 +313,22 @@ func (r *intReader) done() error {
 }
 
 // seq turns values into residuals (encoding) and back (decoding) for an
-// order 0, 1 or 2 difference, as defined in the package doc.
+// order 0, 1 or 2 difference, as defined in the package doc. Arithmetic
+// wraps, so every int64 sequence round-trips.
 type seq struct {
 	order   uint8
 	started bool
-	base    int64 // subtracted from x_0 (from every x for order 0)
 	x, d    int64 // previous value and previous delta
 }
 
 func (q *seq) residual(x int64) int64 {
 	switch {
 	case q.order == 0:
-		return x - q.base
+		return x
 	case !q.started:
 		q.started = true
 		q.x = x
-		return x - q.base
+		return x
 	case q.order == 1:
 		r := x - q.x
 		q.x = x
@@ -344,10 +344,10 @@ func (q *seq) residual(x int64) int64 {
 func (q *seq) value(r int64) int64 {
 	switch {
 	case q.order == 0:
-		return q.base + r
+		return r
 	case !q.started:
 		q.started = true
-		q.x = q.base + r
+		q.x = r
 	case q.order == 1:
 		q.x += r
 	default:
@@ -357,21 +357,45 @@ func (q *seq) value(r int64) int64 {
 	return q.x
 }
 
-// pow10 holds the decimal scales 10^0..10^9, all exact in float64.
-// It is a lookup table, never written.
-var pow10 = [maxDecimals + 1]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+// Time units of the T and R columns (mode bits 4-5): times that are whole
+// seconds, milliseconds or microseconds (observedAt is often written so) are
+// stored divided by the unit, which makes irregular times 2 to 4 bytes a
+// sample cheaper.
+const (
+	unitNs = iota
+	unitUs
+	unitMs
+	unitS
+)
 
-const maxDecimals = 9
+// unitNanos is the length of each unit in ns. It is a lookup table, never
+// written.
+var unitNanos = [4]int64{1, 1e3, 1e6, 1e9}
 
-// decimal returns k with v == float64(k)/10^d bit for bit, if there is one
-// with |k| < 2^53. It uses the very division the decoder uses, so "ok" means
-// the round trip is exact; -0, NaN and ±Inf are never ok.
-func decimal(v float64, d int) (int64, bool) {
-	p := pow10[d]
-	f := math.Round(v * p)
-	if !(math.Abs(f) < 1<<53) {
-		return 0, false
+// coarsest returns the coarsest unit <= u that divides x. The constant
+// divisors compile to multiplications.
+func coarsest(x int64, u uint8) uint8 {
+	for {
+		switch {
+		case u == unitS && x%1e9 == 0,
+			u == unitMs && x%1e6 == 0,
+			u == unitUs && x%1e3 == 0,
+			u == unitNs:
+			return u
+		}
+		u--
 	}
-	k := int64(f)
-	return k, math.Float64bits(float64(k)/p) == math.Float64bits(v)
+}
+
+// inUnit divides x, a multiple of unit u, by the unit.
+func inUnit(x int64, u uint8) int64 {
+	switch u {
+	case unitUs:
+		return x / 1e3
+	case unitMs:
+		return x / 1e6
+	case unitS:
+		return x / 1e9
+	}
+	return x
 }

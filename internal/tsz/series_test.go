@@ -22,7 +22,7 @@ var importedAt = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC).UnixNano()
 
 // unitRest stands for the rest of an attribute instance that does not
 // change from reading to reading (type, unitCode, metadata), 20 bytes.
-var unitRest = []byte("\x01\x07unitCode\x03CEL\x00\x00\x00\x00\x00")
+var unitRest = []byte("\x01\x07unitCode\x03CEL\x00\x00\x00\x00\x00\x00")
 
 type series struct {
 	name string

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 )
 
@@ -32,12 +31,12 @@ type Summary struct {
 // Version is the format version byte that starts every chunk.
 const Version = 1
 
-// MaxSamples bounds the samples of one chunk. Run-length coding lets a few
-// bytes stand for any number of samples, so the decoder cannot bound n by
-// the input length; this constant bounds what corrupt input can make it
-// allocate (MaxSamples × 56 bytes, 3.5 MiB). Chunks are meant to hold a few
-// thousand samples.
-const MaxSamples = 1 << 16
+// MaxSamples bounds the samples of one chunk: a day of a sensor reporting
+// up to 12 times a second. Run-length coding lets a few bytes stand for any
+// number of samples, so the decoder cannot bound n by the input length
+// alone: when n is over 8 per input byte it first walks the columns without
+// storing anything, and allocates only for a chunk that parses.
+const MaxSamples = 1 << 20
 
 // ErrCorrupt is wrapped by every decoding error.
 var ErrCorrupt = errors.New("tsz: corrupt chunk")
@@ -54,8 +53,9 @@ func corrupt(what string) error { return fmt.Errorf("%w: %s", ErrCorrupt, what) 
 // is formed and written.
 const (
 	modeOrder    = 0x03 // difference order 0, 1 or 2
-	modeRelative = 0x04 // R only: x_i = R_i - T_i, base 0; otherwise x_i = R_i, base T_0
+	modeRelative = 0x04 // R only: x_i = R_i - T_i; otherwise x_i = R_i - T_0
 	modePacked   = 0x08 // packed format; otherwise tokens
+	modeUnit     = 0x30 // T and R: time unit (unitNs...unitS) << 4
 	modeXor      = 0xff // V only: xor encoding
 )
 
@@ -163,56 +163,57 @@ func (c *choice) consider(cost *intCost, mode byte) {
 	}
 }
 
-// appendT writes the T column: order 2 (delta of delta) from MinT.
+// appendT writes the T column: x_i = (T_i - MinT) / unit, order 2 (delta
+// of delta, which is 0 for every regular sample).
 func appendT(dst []byte, s []Sample, minT int64) []byte {
-	q, cost := seq{order: 2, base: minT}, intCost{head: 2}
+	u := uint8(unitS)
 	for i := range s {
-		cost.add(q.residual(s[i].T))
+		if u == unitNs {
+			break
+		}
+		u = coarsest(s[i].T-minT, u)
+	}
+	q, cost := seq{order: 2}, intCost{head: 2}
+	for i := range s {
+		cost.add(q.residual(inUnit(s[i].T-minT, u)))
 	}
 	var c choice
-	c.consider(&cost, 2)
+	c.consider(&cost, u<<4|2)
 	dst = append(dst, c.mode)
-	q = seq{order: 2, base: minT}
-	w := newIntWriter(dst, c.mode&modePacked != 0, int(q.order))
+	q = seq{order: 2}
+	w := newIntWriter(dst, c.mode&modePacked != 0, 2)
 	for i := range s {
-		w.put(q.residual(s[i].T))
+		w.put(q.residual(inUnit(s[i].T-minT, u)))
 	}
 	return w.finish()
 }
 
-// rShapes are the R streams tried: imported data (R constant or regular:
-// absolute, order 2), live data (R = T + jitter: relative, order 0) and a
-// constant lag behind irregular times (relative, order 1).
-var rShapes = [...]byte{2, modeRelative | 0, modeRelative | 1}
-
-func rSeq(mode byte, s []Sample) seq {
-	q := seq{order: mode & modeOrder}
-	if mode&modeRelative == 0 {
-		q.base = s[0].T
-	}
-	return q
-}
-
-func rValue(mode byte, x *Sample) int64 {
+// rX is the value whose differences the R column stores, before division by
+// the unit.
+func rX(mode byte, s []Sample, i int) int64 {
 	if mode&modeRelative != 0 {
-		return x.R - x.T
+		return s[i].R - s[i].T
 	}
-	return x.R
+	return s[i].R - s[0].T
 }
 
 func appendR(dst []byte, s []Sample) []byte {
 	mode := chooseR(s)
 	dst = append(dst, mode)
-	q := rSeq(mode, s)
+	q, u := seq{order: mode & modeOrder}, mode&modeUnit>>4
 	w := newIntWriter(dst, mode&modePacked != 0, int(q.order))
 	for i := range s {
-		w.put(q.residual(rValue(mode, &s[i])))
+		w.put(q.residual(inUnit(rX(mode, s, i), u)))
 	}
 	return w.finish()
 }
 
-// chooseR returns the mode of the smallest R stream.
+// chooseR returns the mode of the smallest R stream among three shapes:
+// imported data (R constant or regular: absolute, order 2), live data (R =
+// T + jitter: relative, order 0) and a constant lag behind irregular times
+// (relative, order 1).
 func chooseR(s []Sample) byte {
+	shapes := [...]byte{2, modeRelative, modeRelative | 1}
 	// The two commonest shapes have all-zero residuals after the first, the
 	// smallest any stream can be: no need to measure.
 	same, constant := true, true
@@ -222,25 +223,34 @@ func chooseR(s []Sample) byte {
 	}
 	switch {
 	case same:
-		return rShapes[1] // relative, order 0: one run token
+		return shapes[1] // relative, order 0: one run token
 	case constant:
-		return rShapes[0] // absolute, order 2: one value, one run token
+		x := rX(shapes[0], s, 0)
+		return coarsest(x, unitS)<<4 | shapes[0] // absolute, order 2: one value, one run token
+	}
+	units := [len(shapes)]uint8{unitS, unitS, unitS}
+	for i := range s {
+		for j, mode := range shapes {
+			if units[j] != unitNs {
+				units[j] = coarsest(rX(mode, s, i), units[j])
+			}
+		}
 	}
 	var (
 		c    choice
-		qs   [len(rShapes)]seq
-		cost [len(rShapes)]intCost
+		qs   [len(shapes)]seq
+		cost [len(shapes)]intCost
 	)
-	for j, mode := range rShapes {
-		qs[j], cost[j] = rSeq(mode, s), intCost{head: int(mode & modeOrder)}
+	for j, mode := range shapes {
+		qs[j], cost[j] = seq{order: mode & modeOrder}, intCost{head: int(mode & modeOrder)}
 	}
 	for i := range s {
-		for j, mode := range rShapes {
-			cost[j].add(qs[j].residual(rValue(mode, &s[i])))
+		for j, mode := range shapes {
+			cost[j].add(qs[j].residual(inUnit(rX(mode, s, i), units[j])))
 		}
 	}
-	for j, mode := range rShapes {
-		c.consider(&cost[j], mode)
+	for j, mode := range shapes {
+		c.consider(&cost[j], units[j]<<4|mode)
 	}
 	return c.mode
 }
@@ -264,102 +274,6 @@ func b2u(b bool) byte {
 		return 1
 	}
 	return 0
-}
-
-// valuePlan is how the V column will be written, decided before the
-// header so that the header can store Min and Max as decimals too.
-type valuePlan struct {
-	decimal bool
-	d       int  // decimals
-	mode    byte // decimal stream mode (order, packed)
-	size    int  // decimal stream size in bytes
-	xorMin  int  // a lower bound of the xor column size in bytes
-}
-
-// planValues measures the decimal encodings (orders 0, 1, 2 in both
-// formats) at the fewest decimals d <= 9 that make every value exact, and a
-// lower bound of the xor encoding. Order 0 suits spiky series (zeros and
-// bursts), orders 1 and 2 smooth ones.
-func planValues(s []Sample) valuePlan {
-	for d := 0; d <= maxDecimals; {
-		p, need := measureDecimal(s, d)
-		if need == d {
-			return p
-		}
-		d = need // a value needs more decimals: start over
-	}
-	return valuePlan{}
-}
-
-// measureDecimal measures the decimal encodings at d decimals. If a value is
-// not exact at d it stops and returns the decimals that value needs (10 if
-// none).
-func measureDecimal(s []Sample, d int) (valuePlan, int) {
-	var (
-		qs    = [3]seq{{order: 0}, {order: 1}, {order: 2}}
-		cost  = [3]intCost{{head: 0}, {head: 1}, {head: 2}}
-		xbits = 64 - 1 // xor: 64 bits, then 1 bit per unchanged value or 2 and the XOR's meaningful bits
-		prev  uint64
-	)
-	for i := range s {
-		if !s[i].Num {
-			continue
-		}
-		k, ok := decimal(s[i].V, d)
-		if !ok {
-			for need := d + 1; need <= maxDecimals; need++ {
-				if _, ok := decimal(s[i].V, need); ok {
-					return valuePlan{}, need
-				}
-			}
-			return valuePlan{}, maxDecimals + 1
-		}
-		for j := range qs {
-			cost[j].add(qs[j].residual(k))
-		}
-		v := math.Float64bits(s[i].V)
-		if x := v ^ prev; x == 0 {
-			xbits++
-		} else {
-			xbits += 2 + 64 - bits.LeadingZeros64(x) - bits.TrailingZeros64(x)
-		}
-		prev = v
-	}
-	var c choice
-	for j := range qs {
-		c.consider(&cost[j], byte(j))
-	}
-	return valuePlan{decimal: true, d: d, mode: c.mode, size: c.size, xorMin: (xbits + 7) / 8}, d
-}
-
-// appendValues writes the V column: decimal if planned and no larger than
-// xor, else xor.
-func appendValues(dst []byte, s []Sample, p valuePlan) []byte {
-	if !p.decimal {
-		return appendXor(append(dst, modeXor), s)
-	}
-	start := len(dst)
-	dst = append(dst, byte(p.d)<<4|p.mode)
-	q := seq{order: p.mode & modeOrder}
-	w := newIntWriter(dst, p.mode&modePacked != 0, int(q.order))
-	scale := pow10[p.d]
-	for i := range s {
-		if s[i].Num {
-			// Checked exact by measureDecimal; skip the division this time.
-			w.put(q.residual(int64(math.Round(s[i].V * scale))))
-		}
-	}
-	dst = w.finish()
-	dec := len(dst) - start
-	if p.xorMin >= p.size {
-		return dst // xor cannot be smaller
-	}
-	dst = appendXor(append(dst, modeXor), s)
-	if xor := len(dst) - start - dec; xor < dec {
-		copy(dst[start:], dst[start+dec:])
-		return dst[:start+xor]
-	}
-	return dst[:start+dec]
 }
 
 // appendRest writes the Rest column: (run, length, bytes) per run of
@@ -495,6 +409,20 @@ func Decode(b []byte, dst []Sample) ([]Sample, error) {
 	return out, nil
 }
 
+// Mode bits allowed in the T and R columns.
+const (
+	tModes = modeUnit | modePacked | modeOrder
+	rModes = tModes | modeRelative
+)
+
+// intMode parses the mode byte at b[pos] of the T or R column.
+func intMode(b []byte, pos int, allowed byte) (byte, error) {
+	if pos >= len(b) || b[pos]&^allowed != 0 || b[pos]&modeOrder == 3 {
+		return 0, corrupt("bad mode")
+	}
+	return b[pos], nil
+}
+
 func decode(b []byte, dst []Sample) ([]Sample, error) {
 	h, err := readHeader(b)
 	if err != nil {
@@ -507,52 +435,59 @@ func decode(b []byte, dst []Sample) ([]Sample, error) {
 		}
 		return dst, nil
 	}
+	// Fewer than one bit a sample: only run-length coding can explain it,
+	// or corruption. Walk the columns before allocating n samples.
+	if uint64(n) > 8*uint64(len(b)) {
+		if err := check(b, h); err != nil {
+			return dst, err
+		}
+	}
 	start := len(dst)
 	dst = slices.Grow(dst, n)[:start+n]
 	s := dst[start:]
 
 	// T.
-	pos := h.pos
-	if pos >= len(b) || b[pos]&^(modePacked|modeOrder) != 0 || b[pos]&modeOrder == 3 {
-		return dst, corrupt("bad T mode")
+	mode, err := intMode(b, h.pos, tModes)
+	if err != nil {
+		return dst, fmt.Errorf("%w (T column)", err)
 	}
-	mode := b[pos]
-	tq := seq{order: mode & modeOrder, base: h.MinT}
-	rd := newIntReader(b, pos+1, mode&modePacked != 0, int(tq.order), n)
+	q := seq{order: mode & modeOrder}
+	unit := unitNanos[mode&modeUnit>>4]
+	rd := newIntReader(b, h.pos+1, mode&modePacked != 0, int(q.order), n)
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for i := range s {
-		t := tq.value(rd.next())
+		t := h.MinT + q.value(rd.next())*unit
 		s[i].T = t
 		lo, hi = min(lo, t), max(hi, t)
 	}
 	if err := rd.done(); err != nil {
-		return dst, fmt.Errorf("T: %w", err)
+		return dst, fmt.Errorf("%w (T column)", err)
 	}
 	if lo != h.MinT || hi != h.MaxT {
 		return dst, corrupt("times outside the header's range")
 	}
 
 	// R.
-	pos = rd.pos
-	if pos >= len(b) || b[pos]&^(modePacked|modeRelative|modeOrder) != 0 || b[pos]&modeOrder == 3 {
-		return dst, corrupt("bad R mode")
+	if mode, err = intMode(b, rd.pos, rModes); err != nil {
+		return dst, fmt.Errorf("%w (R column)", err)
 	}
-	mode = b[pos]
-	rq := rSeq(mode, s)
-	rd = newIntReader(b, pos+1, mode&modePacked != 0, int(rq.order), n)
+	q = seq{order: mode & modeOrder}
+	unit = unitNanos[mode&modeUnit>>4]
+	rd = newIntReader(b, rd.pos+1, mode&modePacked != 0, int(q.order), n)
 	if mode&modeRelative != 0 {
 		for i := range s {
-			s[i].R = s[i].T + rq.value(rd.next())
+			s[i].R = s[i].T + q.value(rd.next())*unit
 		}
 	} else {
+		t0 := s[0].T
 		for i := range s {
-			s[i].R = rq.value(rd.next())
+			s[i].R = t0 + q.value(rd.next())*unit
 		}
 	}
 	if err := rd.done(); err != nil {
-		return dst, fmt.Errorf("R: %w", err)
+		return dst, fmt.Errorf("%w (R column)", err)
 	}
-	pos = rd.pos
+	pos := rd.pos
 
 	// Num flags.
 	switch h.NumN {
@@ -563,7 +498,7 @@ func decode(b []byte, dst []Sample) ([]Sample, error) {
 			s[i].V = 0
 		}
 	default:
-		if pos, err = decodeFlags(b, pos, s, h.NumN); err != nil {
+		if pos, err = decodeFlags(b, pos, s, n, h.NumN); err != nil {
 			return dst, err
 		}
 	}
@@ -571,38 +506,12 @@ func decode(b []byte, dst []Sample) ([]Sample, error) {
 	// V.
 	if h.NumN > 0 {
 		if pos, err = decodeValues(b, pos, s, h.NumN); err != nil {
-			return dst, fmt.Errorf("V: %w", err)
+			return dst, fmt.Errorf("%w (V column)", err)
 		}
 	}
 
-	// Rest.
-	for i := 0; i < n; {
-		run, k := binary.Uvarint(b[pos:])
-		if k <= 0 {
-			return dst, errTruncated
-		}
-		pos += k
-		if run == 0 || run > uint64(n-i) {
-			return dst, corrupt("bad Rest run")
-		}
-		l, k := binary.Uvarint(b[pos:])
-		if k <= 0 {
-			return dst, errTruncated
-		}
-		pos += k
-		if l > uint64(len(b)-pos) {
-			return dst, errTruncated
-		}
-		var rest []byte
-		if l > 0 {
-			end := pos + int(l)
-			rest = b[pos:end:end]
-			pos = end
-		}
-		for j := range int(run) {
-			s[i+j].Rest = rest
-		}
-		i += int(run)
+	if pos, err = decodeRest(b, pos, s, n); err != nil {
+		return dst, err
 	}
 	if pos != len(b) {
 		return dst, corrupt("trailing bytes")
@@ -610,25 +519,67 @@ func decode(b []byte, dst []Sample) ([]Sample, error) {
 	return dst, nil
 }
 
-func decodeFlags(b []byte, pos int, s []Sample, numN int) (int, error) {
+// check walks the columns of a chunk with n > 0 samples as decode does,
+// without storing samples, and reports the first error. It does not compare
+// the times with the header.
+func check(b []byte, h header) error {
+	pos := h.pos
+	for _, allowed := range [...]byte{tModes, rModes} {
+		mode, err := intMode(b, pos, allowed)
+		if err != nil {
+			return err
+		}
+		rd := newIntReader(b, pos+1, mode&modePacked != 0, int(mode&modeOrder), h.N)
+		for range h.N {
+			rd.next()
+		}
+		if err := rd.done(); err != nil {
+			return err
+		}
+		pos = rd.pos
+	}
+	var err error
+	if h.NumN > 0 && h.NumN < h.N {
+		if pos, err = decodeFlags(b, pos, nil, h.N, h.NumN); err != nil {
+			return err
+		}
+	}
+	if h.NumN > 0 {
+		if pos, err = skipValues(b, pos, h.NumN); err != nil {
+			return err
+		}
+	}
+	if pos, err = decodeRest(b, pos, nil, h.N); err != nil {
+		return err
+	}
+	if pos != len(b) {
+		return corrupt("trailing bytes")
+	}
+	return nil
+}
+
+// decodeFlags reads the flags column of n samples into s (nil: only check).
+func decodeFlags(b []byte, pos int, s []Sample, n, numN int) (int, error) {
 	if pos >= len(b) || b[pos] > 1 {
 		return 0, corrupt("bad flags")
 	}
 	cur := b[pos] == 1
 	pos++
 	count := 0
-	for i := 0; i < len(s); {
+	for i := 0; i < n; {
 		run, k := binary.Uvarint(b[pos:])
 		if k <= 0 {
 			return 0, errTruncated
 		}
 		pos += k
-		if run == 0 || run > uint64(len(s)-i) {
+		if run == 0 || run > uint64(n-i) {
 			return 0, corrupt("bad flag run")
 		}
-		for j := range int(run) {
-			s[i+j].Num = cur
-			s[i+j].V = 0
+		if s != nil {
+			for j := range int(run) {
+				s[i+j].Num = cur
+				s[i+j].V = 0
+			}
 		}
 		if cur {
 			count += int(run)
@@ -642,29 +593,37 @@ func decodeFlags(b []byte, pos int, s []Sample, numN int) (int, error) {
 	return pos, nil
 }
 
-func decodeValues(b []byte, pos int, s []Sample, numN int) (int, error) {
-	if pos >= len(b) {
-		return 0, errTruncated
-	}
-	mode := b[pos]
-	pos++
-	if mode == modeXor {
-		return decodeXor(b, pos, s)
-	}
-	d := mode >> 4
-	if d > maxDecimals || mode&modeRelative != 0 || mode&modeOrder == 3 {
-		return 0, corrupt("bad value mode")
-	}
-	p := pow10[d]
-	q := seq{order: mode & modeOrder}
-	rd := newIntReader(b, pos, mode&modePacked != 0, int(q.order), numN)
-	for i := range s {
-		if s[i].Num {
-			s[i].V = float64(q.value(rd.next())) / p
+// decodeRest reads the Rest column of n samples into s (nil: only check).
+func decodeRest(b []byte, pos int, s []Sample, n int) (int, error) {
+	for i := 0; i < n; {
+		run, k := binary.Uvarint(b[pos:])
+		if k <= 0 {
+			return 0, errTruncated
 		}
+		pos += k
+		if run == 0 || run > uint64(n-i) {
+			return 0, corrupt("bad Rest run")
+		}
+		l, k := binary.Uvarint(b[pos:])
+		if k <= 0 {
+			return 0, errTruncated
+		}
+		pos += k
+		if l > uint64(len(b)-pos) {
+			return 0, errTruncated
+		}
+		var rest []byte
+		if l > 0 {
+			end := pos + int(l)
+			rest = b[pos:end:end]
+			pos = end
+		}
+		if s != nil {
+			for j := range int(run) {
+				s[i+j].Rest = rest
+			}
+		}
+		i += int(run)
 	}
-	if err := rd.done(); err != nil {
-		return 0, err
-	}
-	return rd.pos, nil
+	return pos, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -99,7 +100,7 @@ func valueMode(t *testing.T, b []byte) string {
 		pos = rd.pos
 	}
 	if h.NumN < h.N {
-		if pos, err = decodeFlags(b, pos, s, h.NumN); err != nil {
+		if pos, err = decodeFlags(b, pos, s, h.N, h.NumN); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -194,6 +195,7 @@ func TestRoundTrip(t *testing.T) {
 			return s
 		}(), "*"},
 		{"max samples", regular(MaxSamples, t0, 1e9, func(i int) float64 { return float64(i % 100) }), "dec0"},
+		{"max samples constant", regular(MaxSamples, t0, 1e9, func(i int) float64 { return 7 }), "dec0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -376,7 +378,7 @@ func TestCorrupt(t *testing.T) {
 	}{
 		{"nil", nil},
 		{"version", append([]byte{2}, good[1:]...)},
-		{"too many samples", []byte{1, 0x81, 0x80, 0x04}},
+		{"too many samples", []byte{1, 0x81, 0x80, 0x40}}, // 2^20 + 1
 		{"empty with trailing", []byte{1, 0, 0}},
 		{"truncated header", good[:5]},
 		{"truncated", good[:len(good)-1]},
@@ -404,6 +406,30 @@ func TestCorrupt(t *testing.T) {
 	valid := []byte{1, 1, 0, 0, 0, 0, 2, 0, 2, 1, 0}
 	if _, err := Decode(valid, nil); err != nil {
 		t.Fatalf("valid hand-made chunk: %v", err)
+	}
+	// Every byte of a valid chunk damaged in turn: no panic; what still
+	// decodes must re-encode to the same samples.
+	for i := range mixed {
+		for _, flip := range []byte{0x01, 0x80, 0xFF} {
+			b := append([]byte(nil), mixed...)
+			b[i] ^= flip
+			Len(b)
+			Summarize(b)
+			s, err := Decode(b, nil)
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("byte %d ^ %#x: error %v does not wrap ErrCorrupt", i, flip, err)
+				}
+				continue
+			}
+			again, err := Decode(Encode(nil, s), nil)
+			if err != nil {
+				t.Fatalf("byte %d ^ %#x: re-encoded: %v", i, flip, err)
+			}
+			if err := sameSamples(s, again); err != nil {
+				t.Fatalf("byte %d ^ %#x: re-encoded: %v", i, flip, err)
+			}
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -457,5 +483,55 @@ func TestDecimal(t *testing.T) {
 				t.Errorf("decimal(%v, %d) = %d, %v; want %d, %v", tc.v, tc.d, k, ok, tc.k, tc.ok)
 			}
 		})
+	}
+}
+
+// TestXorBound checks that the xor size bound the encoder uses to skip
+// measuring xor never exceeds the real xor size, so skipping never loses.
+func TestXorBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for iter := range 500 {
+		s := randomSamples(r, 1+r.IntN(200))
+		p := planValues(s)
+		if !p.decimal {
+			continue
+		}
+		if xor := len(appendXor(nil, s)); p.xorMin > xor {
+			t.Fatalf("iteration %d: xor bound %d > xor size %d", iter, p.xorMin, xor)
+		}
+	}
+	for _, sr := range realisticSeries()[:3] {
+		for _, c := range chunks(yearOf(sr, false, 2), perDay)[:30] {
+			p := planValues(c)
+			if !p.decimal {
+				t.Fatalf("%s: not decimal", sr.name)
+			}
+			if xor := len(appendXor(nil, c)); p.xorMin > xor {
+				t.Fatalf("%s: xor bound %d > xor size %d", sr.name, p.xorMin, xor)
+			}
+		}
+	}
+}
+
+// TestCorruptHugeCount checks that a chunk claiming many samples in few
+// bytes is walked before anything is allocated for it.
+func TestCorruptHugeCount(t *testing.T) {
+	good := Encode(nil, regular(MaxSamples, 0, 1e9, func(int) float64 { return 7 }))
+	if len(good)*8 >= MaxSamples {
+		t.Fatalf("test chunk is %d bytes: too big to take the checking path", len(good))
+	}
+	bad := append([]byte(nil), good[:len(good)-1]...) // Rest truncated
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Decode(bad, nil)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Decode error = %v, want ErrCorrupt", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("Decode of a corrupt %d-byte chunk allocated %d bytes", len(bad), got)
+	}
+	if s, err := Decode(good, nil); err != nil || len(s) != MaxSamples {
+		t.Errorf("Decode of the good chunk: %d samples, %v", len(s), err)
 	}
 }

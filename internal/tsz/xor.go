@@ -125,39 +125,58 @@ func appendXor(dst []byte, s []Sample) []byte {
 	return w.finish()
 }
 
-// decodeXor reads the values of the numeric samples of s starting at b[pos]
-// and returns the position after the column (whole bytes).
-func decodeXor(b []byte, pos int, s []Sample) (int, error) {
-	r := bitReader{b: b, pos: uint(pos) * 8}
-	var v uint64
-	first := true
-	lead, sig := uint(0), uint(0)
-	for i := range s {
-		if !s[i].Num {
-			continue
-		}
-		if first {
-			first = false
-			v = r.read64(64)
-		} else if r.read(1) == 1 {
-			if r.read(1) == 1 {
-				h := r.read(11)
-				lead, sig = uint(h>>6), uint(h&63)
-				if sig == 0 {
-					sig = 64
-				}
-				if lead+sig > 64 {
-					return 0, errBadWindow
-				}
-			} else if sig == 0 {
-				return 0, errBadWindow
+// xorReader reads the values of an xor column one by one.
+type xorReader struct {
+	r         bitReader
+	v         uint64
+	started   bool
+	lead, sig uint // the current window; sig == 0 before the first
+}
+
+func newXorReader(b []byte, pos int) xorReader {
+	return xorReader{r: bitReader{b: b, pos: uint(pos) * 8}}
+}
+
+// next returns the next value's bits; errors are sticky in x.r.err.
+func (x *xorReader) next() uint64 {
+	r := &x.r
+	switch {
+	case !x.started:
+		x.started = true
+		x.v = r.read64(64)
+	case r.read(1) == 0:
+	default:
+		if r.read(1) == 1 {
+			h := r.read(11)
+			x.lead, x.sig = uint(h>>6), uint(h&63)
+			if x.sig == 0 {
+				x.sig = 64
 			}
-			v ^= r.read64(sig) << (64 - lead - sig)
 		}
-		if r.err != nil {
-			return 0, r.err
+		if x.sig == 0 || x.lead+x.sig > 64 {
+			if r.err == nil {
+				r.err = errBadWindow
+			}
+			return 0
 		}
-		s[i].V = math.Float64frombits(v)
+		x.v ^= r.read64(x.sig) << (64 - x.lead - x.sig)
 	}
-	return int((r.pos + 7) / 8), nil
+	return x.v
+}
+
+// end returns the position after the column (whole bytes).
+func (x *xorReader) end() (int, error) {
+	return int((x.r.pos + 7) / 8), x.r.err
+}
+
+// decodeXor reads the values of the numeric samples of s from b[pos:] and
+// returns the position after the column.
+func decodeXor(b []byte, pos int, s []Sample) (int, error) {
+	x := newXorReader(b, pos)
+	for i := range s {
+		if s[i].Num {
+			s[i].V = math.Float64frombits(x.next())
+		}
+	}
+	return x.end()
 }

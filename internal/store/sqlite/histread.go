@@ -136,7 +136,7 @@ func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, 
 	}
 	lo, hi := r.days()
 	for _, x := range sers {
-		rows, err := conn.QueryContext(ctx, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day`, x.sid, lo, hi)
+		rows, err := conn.QueryContext(ctx, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day, part`, x.sid, lo, hi)
 		if err != nil {
 			return false, err
 		}

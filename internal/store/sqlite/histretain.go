@@ -173,13 +173,13 @@ func (s *Store) Retain(ctx context.Context, now time.Time) (int, error) {
 	// Days whose end is older than the shortest raw retention.
 	before := dayOf(now.Add(-minRaw).UnixNano())
 	changed := 0
-	var fromSID, fromDay int64 = 0, math.MinInt64
+	from := chunkKey{0, math.MinInt64, 0}
 	for {
 		var n int
 		var more bool
 		err := s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
 			return inTx(ctx, c, func() (err error) {
-				n, more, fromSID, fromDay, err = s.retainOnce(ctx, c, now, before, fromSID, fromDay)
+				n, more, from, err = s.retainOnce(ctx, c, now, before, from)
 				return err
 			})
 		})
@@ -190,35 +190,39 @@ func (s *Store) Retain(ctx context.Context, now time.Time) (int, error) {
 	}
 }
 
-// retainOnce ages up to retainSlice chunks after (fromSID, fromDay) in
-// (sid, day) order.
-func (s *Store) retainOnce(ctx context.Context, c *sql.Conn, now time.Time, before, fromSID, fromDay int64) (n int, more bool, lastSID, lastDay int64, err error) {
-	rows, err := c.QueryContext(ctx, `SELECT c.sid, c.day, c.level, c.data, e.tid, s.name
+// chunkKey is a chunk row's key.
+type chunkKey struct{ sid, day, part int64 }
+
+// retainOnce ages up to retainSlice chunk rows after from, in key order.
+func (s *Store) retainOnce(ctx context.Context, c *sql.Conn, now time.Time, before int64, from chunkKey) (n int, more bool, last chunkKey, err error) {
+	rows, err := c.QueryContext(ctx, `SELECT c.sid, c.day, c.part, c.level, c.data, e.tid, s.name
 		FROM h_chunks AS c JOIN h_series AS s ON s.sid = c.sid JOIN h_entities AS e ON e.hid = s.hid
-		WHERE (c.sid > ? OR (c.sid = ? AND c.day > ?)) AND c.day < ?
-		ORDER BY c.sid, c.day LIMIT ?`, fromSID, fromSID, fromDay, before, retainSlice)
+		WHERE (c.sid, c.day, c.part) > (?, ?, ?) AND c.day < ?
+		ORDER BY c.sid, c.day, c.part LIMIT ?`, from.sid, from.day, from.part, before, retainSlice)
 	if err != nil {
-		return 0, false, 0, 0, err
+		return 0, false, from, err
 	}
 	type change struct {
-		sid, day int64
-		level    int
-		data     []byte
+		chunkKey
+		level int
+		data  []byte
 	}
 	var changes []change
 	seen := 0
-	lastSID, lastDay = fromSID, fromDay
+	last = from
 	tenants := s.tenantNames()
 	for rows.Next() {
-		var sid, day, tid, name int64
+		var k chunkKey
+		var tid, name int64
 		var level int
 		var data []byte
-		if err := rows.Scan(&sid, &day, &level, &data, &tid, &name); err != nil {
+		if err := rows.Scan(&k.sid, &k.day, &k.part, &level, &data, &tid, &name); err != nil {
 			rows.Close()
-			return 0, false, 0, 0, err
+			return 0, false, from, err
 		}
 		seen++
-		lastSID, lastDay = sid, day
+		last = k
+		sid, day := k.sid, k.day
 		rule, ok := s.opts.Retention.For(tenants[tid], s.nameByID(name))
 		if !ok {
 			continue
@@ -228,12 +232,12 @@ func (s *Store) retainOnce(ctx context.Context, c *sql.Conn, now time.Time, befo
 		if target <= level {
 			continue
 		}
-		ch := change{sid: sid, day: day, level: target}
+		ch := change{chunkKey: k, level: target}
 		if target != levelGone {
 			h, _, err := decodeLevel(level, data)
 			if err != nil {
 				rows.Close()
-				return 0, false, 0, 0, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+				return 0, false, from, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
 			}
 			if target == levelHourly {
 				ch.data = encodeHourly(&h)
@@ -254,19 +258,19 @@ func (s *Store) retainOnce(ctx context.Context, c *sql.Conn, now time.Time, befo
 		changes = append(changes, ch)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, false, 0, 0, err
+		return 0, false, from, err
 	}
 	for _, ch := range changes {
 		if ch.level == levelGone {
-			_, err = c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, ch.sid, ch.day)
+			_, err = c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ? AND part = ?`, ch.sid, ch.day, ch.part)
 		} else {
-			_, err = c.ExecContext(ctx, `UPDATE h_chunks SET level = ?, data = ? WHERE sid = ? AND day = ?`, ch.level, ch.data, ch.sid, ch.day)
+			_, err = c.ExecContext(ctx, `UPDATE h_chunks SET level = ?, data = ? WHERE sid = ? AND day = ? AND part = ?`, ch.level, ch.data, ch.sid, ch.day, ch.part)
 		}
 		if err != nil {
-			return 0, false, 0, 0, err
+			return 0, false, from, err
 		}
 	}
-	return len(changes), seen == retainSlice, lastSID, lastDay, nil
+	return len(changes), seen == retainSlice, last, nil
 }
 
 // tenantNames maps tenant ids to names.

@@ -166,3 +166,54 @@ func near(a, b any) bool {
 	}
 	return a == b
 }
+
+// A day of a dense series is stored in parts of at most partMax samples,
+// and reads, aggregation and late data see the whole day.
+func TestDenseDayParts(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "zenne.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitMemIndex(t, s)
+	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	const id = "urn:ngsi-ld:Counter:dense"
+	n := partMax + partMax/2
+	step := 24 * time.Hour / time.Duration(n)
+	var recs []store.ImportRecord
+	sum := 0.0
+	for i := range n {
+		v := float64(i % 10)
+		sum += v
+		recs = append(recs, store.ImportRecord{EntityID: id, Types: []string{storetest.Expand("Counter")}, Name: storetest.Expand("count"),
+			Attr: &ngsild.Attribute{Kind: ngsild.Property, Value: v, ObservedAt: day.Add(time.Duration(i) * step)}})
+	}
+	if err := s.ImportHistory(ctx, "", recs); err != nil {
+		t.Fatal(err)
+	}
+	// A late value in the middle of the day.
+	late := store.ImportRecord{EntityID: id, Name: storetest.Expand("count"), Attr: &ngsild.Attribute{Kind: ngsild.Property, Value: 100.0, ObservedAt: day.Add(12*time.Hour + time.Millisecond)}}
+	if err := s.ImportHistory(ctx, "", []store.ImportRecord{late}); err != nil {
+		t.Fatal(err)
+	}
+	var parts int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM h_chunks`).Scan(&parts); err != nil || parts != 2 {
+		t.Fatalf("%d chunk rows (%v), want the day in 2 parts", parts, err)
+	}
+	h, err := s.EntityHistory(ctx, "", id, nil, &temporal.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.Attrs[storetest.Expand("count")]); got != n+1 {
+		t.Errorf("%d instances, want %d", got, n+1)
+	}
+	q := &temporal.Query{Rel: temporal.RelBetween, At: day, EndAt: day.AddDate(0, 0, 1)}
+	_, series, err := s.AggregateHistory(ctx, "", id, nil, q, []temporal.Method{temporal.Sum, temporal.TotalCount}, temporal.Duration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := series[0].Buckets[0].Value(temporal.Sum); got != sum+100 {
+		t.Errorf("sum %v, want %v", got, sum+100)
+	}
+}

@@ -122,7 +122,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 		return 0, false, nil
 	}
 	// Group the samples by series and day.
-	type chunkKey struct {
+	type dayKey struct {
 		sid, day int64
 	}
 	// The latest record's types win.
@@ -141,7 +141,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 		hids[k] = hid
 	}
 	sids := map[[2]any]int64{}
-	add := map[chunkKey][]tsz.Sample{}
+	add := map[dayKey][]tsz.Sample{}
 	for _, x := range recs {
 		hid := hids[entKey{x.tid, x.id}]
 		for _, in := range x.insts {
@@ -155,15 +155,15 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 				}
 				sids[sk] = sid
 			}
-			ck := chunkKey{sid, dayOf(in.s.T)}
+			ck := dayKey{sid, dayOf(in.s.T)}
 			add[ck] = append(add[ck], in.s)
 		}
 	}
-	keys := make([]chunkKey, 0, len(add))
+	keys := make([]dayKey, 0, len(add))
 	for k := range add {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b chunkKey) int {
+	slices.SortFunc(keys, func(a, b dayKey) int {
 		if c := cmp.Compare(a.sid, b.sid); c != 0 {
 			return c
 		}
@@ -180,17 +180,22 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 	return len(recs), len(recs) == sealSlice, nil
 }
 
-// mergeChunk adds samples to the chunk of (sid, day). With dedupe, a sample
-// the chunk already holds (sameSample) is not added again. A day retention
-// has rolled up takes the numbers into its rollups (late data for an old
-// day), and nothing else.
+// partMax is the most samples one chunk row holds: a day of a dense series
+// is stored in several parts, so no chunk outgrows what tsz encodes and a
+// rewrite stays bounded.
+const partMax = 1 << 16
+
+// mergeChunk adds samples to the day (sid, day). With dedupe, a sample the
+// day already holds (sameSample) is not added again. A day retention has
+// rolled up takes the numbers into its rollups (late data for an old day),
+// and nothing else.
 func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample, dedupe bool) error {
-	old, level, data, err := readChunk(ctx, c, sid, day)
+	old, level, h, err := readDay(ctx, c, sid, day)
 	if err != nil {
 		return err
 	}
 	if level != levelRaw {
-		return mergeRollups(ctx, c, sid, day, level, data, samples)
+		return mergeRollups(ctx, c, sid, day, level, h, samples)
 	}
 	if dedupe && len(old) > 0 {
 		at := make(map[int64][]int, len(old))
@@ -204,15 +209,12 @@ func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.
 			return nil
 		}
 	}
-	return writeChunk(ctx, c, sid, day, append(old, samples...))
+	return writeDay(ctx, c, sid, day, append(old, samples...))
 }
 
-// mergeRollups adds the numbers of samples to a rolled-up day.
-func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, data []byte, samples []tsz.Sample) error {
-	h, _, err := decodeLevel(level, data)
-	if err != nil {
-		return fmt.Errorf("chunk %d/%d: %w", sid, day, err)
-	}
+// mergeRollups adds the numbers of samples to a rolled-up day and stores its
+// rollups as one row.
+func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, h hourRollups, samples []tsz.Sample) error {
 	for i := range samples {
 		if !samples[i].Num {
 			continue
@@ -223,43 +225,75 @@ func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, d
 		}
 		h[hr].add(samples[i].V)
 	}
+	var data []byte
+	n := 0
 	if level == levelHourly {
 		data = encodeHourly(&h)
+		for i := range h {
+			n += h[i].n
+		}
 	} else {
 		data = appendRollup(nil, &h[0])
+		n = h[0].n
 	}
-	_, err = c.ExecContext(ctx, `UPDATE h_chunks SET data = ? WHERE sid = ? AND day = ?`, data, sid, day)
+	if _, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, sid, day); err != nil {
+		return err
+	}
+	_, err := c.ExecContext(ctx, `INSERT INTO h_chunks (sid, day, part, level, n, data) VALUES (?, ?, 0, ?, ?, ?)`, sid, day, level, n, data)
 	return err
 }
 
-// readChunk reads the chunk of (sid, day): its samples when it holds
-// instances (level 0), else its level and rollup data. No chunk is level 0
-// with no samples.
-func readChunk(ctx context.Context, c *sql.Conn, sid, day int64) ([]tsz.Sample, int, []byte, error) {
-	var data []byte
-	var level int
-	err := c.QueryRowContext(ctx, `SELECT level, data FROM h_chunks WHERE sid = ? AND day = ?`, sid, day).Scan(&level, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, levelRaw, nil, nil
-	}
+// readDay reads the day (sid, day): its samples when it holds instances
+// (level 0), else its level and rollups (all parts' rollups together, a
+// daily rollup in hour 0).
+func readDay(ctx context.Context, c *sql.Conn, sid, day int64) (samples []tsz.Sample, level int, h hourRollups, err error) {
+	rows, err := c.QueryContext(ctx, `SELECT level, data FROM h_chunks WHERE sid = ? AND day = ? ORDER BY part`, sid, day)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, h, err
 	}
-	if level != levelRaw {
-		return nil, level, data, nil
+	defer rows.Close()
+	type part struct {
+		level int
+		data  []byte
 	}
-	samples, err := tsz.Decode(data, nil)
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+	var parts []part
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.level, &p.data); err != nil {
+			return nil, 0, h, err
+		}
+		parts = append(parts, p)
+		level = max(level, p.level)
 	}
-	return samples, levelRaw, data, nil
+	if err := rows.Err(); err != nil {
+		return nil, 0, h, err
+	}
+	for _, p := range parts {
+		if level == levelRaw {
+			if samples, err = tsz.Decode(p.data, samples); err != nil {
+				return nil, 0, h, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+			}
+			continue
+		}
+		ph, hourly, err := decodeLevel(p.level, p.data)
+		if err != nil {
+			return nil, 0, h, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
+		}
+		for i := range ph {
+			dst := i
+			if level == levelDaily || !hourly {
+				dst = 0
+			}
+			h[dst].merge(&ph[i])
+		}
+	}
+	return samples, level, h, nil
 }
 
-// writeChunk stores samples (sorted here by time, then recording time) as
-// the chunk of (sid, day), or deletes the chunk when there are none.
-func writeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample) error {
-	if len(samples) == 0 {
-		_, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, sid, day)
+// writeDay stores samples (sorted here by time, then recording time) as the
+// day (sid, day), in parts of at most partMax, replacing what it held.
+func writeDay(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sample) error {
+	if _, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, sid, day); err != nil {
 		return err
 	}
 	slices.SortStableFunc(samples, func(a, b tsz.Sample) int {
@@ -268,10 +302,15 @@ func writeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.
 		}
 		return cmp.Compare(a.R, b.R)
 	})
-	_, err := c.ExecContext(ctx, `INSERT INTO h_chunks (sid, day, n, data) VALUES (?, ?, ?, ?)
-		ON CONFLICT (sid, day) DO UPDATE SET n = excluded.n, data = excluded.data`,
-		sid, day, len(samples), tsz.Encode(nil, samples))
-	return err
+	for part := 0; len(samples) > 0; part++ {
+		n := min(len(samples), partMax)
+		if _, err := c.ExecContext(ctx, `INSERT INTO h_chunks (sid, day, part, level, n, data) VALUES (?, ?, ?, 0, ?, ?)`,
+			sid, day, part, n, tsz.Encode(nil, samples[:n])); err != nil {
+			return err
+		}
+		samples = samples[n:]
+	}
+	return nil
 }
 
 func encodeNids(ns []int64) []byte {
@@ -456,7 +495,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				continue
 			}
 			day := dayOf(it)
-			samples, level, _, err := readChunk(ctx, c, x.sid, day)
+			samples, level, _, err := readDay(ctx, c, x.sid, day)
 			if err != nil {
 				return err
 			}
@@ -481,7 +520,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				}
 			}
 			if changed {
-				if err := writeChunk(ctx, c, x.sid, day, kept); err != nil {
+				if err := writeDay(ctx, c, x.sid, day, kept); err != nil {
 					return err
 				}
 			}

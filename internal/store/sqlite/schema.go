@@ -21,8 +21,8 @@ import (
 //	h_head(seq, tid, id, r, doc)             history records not yet sealed, one per entity write (history.go)
 //	h_entities(hid, tid, id, types)          entities with sealed history
 //	h_series(sid, hid, name, dataset)        one per attribute instance with sealed history
-//	h_chunks(sid, day, n, data, level)       a series' samples of one UTC day, compressed (internal/tsz);
-//	                                         level 1 and 2: hourly or daily rollups instead (histretain.go)
+//	h_chunks(sid, day, part, level, n, data) a series' samples of one UTC day, compressed (internal/tsz), in parts
+//	                                         of at most partMax samples; level 1 and 2: rollups instead (histretain.go)
 var migrations = []migration{
 	// 1: initial schema.
 	{sql: `
@@ -159,15 +159,15 @@ CREATE TABLE h_series (
 );
 
 CREATE TABLE h_chunks (
-	sid  INTEGER NOT NULL,
-	day  INTEGER NOT NULL,
-	n    INTEGER NOT NULL,
-	data BLOB NOT NULL,
-	PRIMARY KEY (sid, day)
+	sid   INTEGER NOT NULL,
+	day   INTEGER NOT NULL,
+	part  INTEGER NOT NULL,
+	level INTEGER NOT NULL,
+	n     INTEGER NOT NULL,
+	data  BLOB NOT NULL,
+	PRIMARY KEY (sid, day, part)
 ) WITHOUT ROWID;
 `},
-	// 4: retention turns old chunks into rollups (histretain.go).
-	{sql: `ALTER TABLE h_chunks ADD COLUMN level INTEGER NOT NULL DEFAULT 0;`},
 }
 
 // migration is one schema step: SQL, then fn if set.
