@@ -3,6 +3,7 @@
 //
 //	zenne serve    serve the API on the embedded store (or --store URL)
 //	zenne demo     serve a live Brussels demo city from a fresh data directory
+//	zenne import   import history in bulk (zenne import history FILE)
 //	zenne version  print the version
 package main
 
@@ -39,6 +40,8 @@ const usage = `zenne: the open urban data platform (NGSI-LD context broker)
 Usage:
   zenne serve [flags]    serve the NGSI-LD API
   zenne demo [flags]     serve a live Brussels demo city from a fresh data directory
+  zenne import history [flags] FILE
+                         import recorded history (CSV or temporal JSON) into the store
   zenne version          print the version
 
 Run 'zenne serve -h' for the flags. Every flag has an environment variable
@@ -55,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stdout, stderr, false)
 	case "demo":
 		return serve(args[1:], stdout, stderr, true)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "zenne", versionString())
 		return nil

@@ -88,6 +88,12 @@ func (a *App) WaitIndexed(ctx context.Context) error {
 	return nil
 }
 
+// OpenStore opens the store cfg names (DataDir or StoreURL) without
+// serving it, for commands that work on the store itself (zenne import).
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	return openStore(ctx, cfg)
+}
+
 // openStore opens the backend the store URL names.
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	u := cfg.StoreURL
