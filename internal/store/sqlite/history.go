@@ -99,12 +99,18 @@ func (t *tx) flushHistory(now time.Time) error {
 		return nil
 	}
 	args := make([]any, 0, 4*len(t.hist))
+	// seq orders an entity's head records and says when they were
+	// recorded (sealing takes the old ones): the commit time, made strictly
+	// increasing so no two records share one.
+	seq := max(now.UnixNano(), t.w.lastSeq+1)
 	for _, h := range t.hist {
 		doc, err := t.headRecord(h, now)
 		if err != nil {
 			return fmt.Errorf("record history of %s: %w", h.id, err)
 		}
-		args = append(args, h.tid, h.id, now.UnixNano(), doc)
+		args = append(args, h.tid, h.id, seq, doc)
+		t.lastSeq = seq
+		seq++
 	}
 	if err := t.execRows(opHead, args); err != nil {
 		return fmt.Errorf("record history: %w", err)

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
 	"github.com/zenne-city/zenne/internal/store"
@@ -56,11 +58,13 @@ func (s *Store) EntityHistory(ctx context.Context, tenant, id string, attrs []st
 	defer conn.ExecContext(context.Background(), `COMMIT`)
 
 	r := &histReader{q: q, want: want, series: map[seriesKey][]tsz.Sample{}}
-	found, err := r.readSealed(ctx, conn, tid, id)
+	// The head first: with lastN, the chunks are read newest first only
+	// until the series has enough (see enough).
+	inHead, err := r.readHead(ctx, conn, tid, id)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", id, err)
 	}
-	inHead, err := r.readHead(ctx, conn, tid, id)
+	found, err := r.readSealed(ctx, conn, tid, id)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", id, err)
 	}
@@ -76,6 +80,31 @@ type histReader struct {
 	want   map[int64]bool
 	types  []int64
 	series map[seriesKey][]tsz.Sample
+	// enough, when set, makes scanChunks read each series newest day
+	// first and stop once it reports that the series has all it needs.
+	enough func(k seriesKey, day int64) bool
+}
+
+// lastN reports whether q asks for the last instances by observedAt, which
+// reading days newest first can answer without reading all of them.
+func (r *histReader) lastN() bool {
+	return r.q.LastN > 0 && (r.q.Property == "" || r.q.Property == temporal.ObservedAt)
+}
+
+// hasLastN reports whether series k already holds q.LastN instances in q's
+// window timed at or after the start of day: older days cannot change its
+// last n.
+func (r *histReader) hasLastN(k seriesKey, day int64) bool {
+	n := 0
+	for i := range r.series[k] {
+		t := r.series[k][i].T
+		if t >= day*dayNS && r.q.Contains(time.Unix(0, t).UTC()) {
+			if n++; n >= r.q.LastN {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[name] }
@@ -83,6 +112,9 @@ func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[nam
 // readSealed reads the entity's chunks in q's window. It reports whether the
 // entity has sealed history.
 func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
+	if r.lastN() {
+		r.enough = r.hasLastN
+	}
 	return r.scanChunks(ctx, conn, tid, id, func(k seriesKey, day int64, level int, data []byte) error {
 		if level != levelRaw {
 			return nil // rollups hold no instances
@@ -135,11 +167,16 @@ func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, 
 		return false, err
 	}
 	lo, hi := r.days()
+	query := `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day, part`
+	if r.enough != nil {
+		query = `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day DESC, part`
+	}
 	for _, x := range sers {
-		rows, err := conn.QueryContext(ctx, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day, part`, x.sid, lo, hi)
+		rows, err := conn.QueryContext(ctx, query, x.sid, lo, hi)
 		if err != nil {
 			return false, err
 		}
+		prev := int64(math.MinInt64)
 		for rows.Next() {
 			var day int64
 			var level int
@@ -148,6 +185,10 @@ func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, 
 				rows.Close()
 				return false, err
 			}
+			if r.enough != nil && day != prev && prev != math.MinInt64 && r.enough(x.key, prev) {
+				break // every part of day prev is read: older days do not matter
+			}
+			prev = day
 			if err := f(x.key, day, level, data); err != nil {
 				rows.Close()
 				return false, fmt.Errorf("series %d, day %d: %w", x.sid, day, err)

@@ -53,12 +53,13 @@ func (s *Store) sealer() {
 // returns how many it moved. It runs in slices between write groups.
 func (s *Store) Seal(ctx context.Context, cutoff time.Time) (int, error) {
 	total := 0
+	var from headKey
 	for {
 		var n int
 		var more bool
 		err := s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
 			return inTx(ctx, c, func() (err error) {
-				n, more, err = sealOnce(ctx, c, cutoff.UnixNano())
+				n, more, from, err = sealOnce(ctx, c, cutoff.UnixNano(), from)
 				return err
 			})
 		})
@@ -82,12 +83,22 @@ func inTx(ctx context.Context, c *sql.Conn, f func() error) error {
 	return err
 }
 
-// sealOnce moves up to sealSlice head records recorded before cutoff (ns),
-// oldest first. more reports whether there may be others.
-func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool, err error) {
-	rows, err := c.QueryContext(ctx, `SELECT seq, tid, id, r, doc FROM h_head ORDER BY seq LIMIT ?`, sealSlice)
+// headKey is an h_head row's key.
+type headKey struct {
+	tid int64
+	id  string
+	seq int64
+}
+
+// sealOnce moves up to sealSlice head records recorded before cutoff (ns)
+// that come after from in key order (entity by entity: the head is small,
+// so a seal run scans it once in slices). more reports whether there may be
+// others; last is where the next slice starts.
+func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64, from headKey) (n int, more bool, last headKey, err error) {
+	rows, err := c.QueryContext(ctx, `SELECT tid, id, seq, doc FROM h_head WHERE (tid, id, seq) > (?, ?, ?) AND seq < ?
+		ORDER BY tid, id, seq LIMIT ?`, from.tid, from.id, from.seq, cutoff, sealSlice)
 	if err != nil {
-		return 0, false, err
+		return 0, false, from, err
 	}
 	type rec struct {
 		tid   int64
@@ -96,32 +107,29 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 		insts []headInst
 	}
 	var recs []rec
-	var last int64
+	var keys []headKey
 	for rows.Next() {
-		var seq, r int64
+		var k headKey
 		var x rec
 		var doc []byte
-		if err := rows.Scan(&seq, &x.tid, &x.id, &r, &doc); err != nil {
+		if err := rows.Scan(&k.tid, &k.id, &k.seq, &doc); err != nil {
 			rows.Close()
-			return 0, false, err
+			return 0, false, from, err
 		}
-		if r >= cutoff {
-			break
-		}
+		x.tid, x.id = k.tid, k.id
 		if x.types, x.insts, err = decodeHead(doc); err != nil {
 			rows.Close()
-			return 0, false, fmt.Errorf("head record %d: %w", seq, err)
+			return 0, false, from, fmt.Errorf("head record %s/%d: %w", k.id, k.seq, err)
 		}
 		recs = append(recs, x)
-		last = seq
+		keys = append(keys, k)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, false, err
+		return 0, false, from, err
 	}
 	if len(recs) == 0 {
-		return 0, false, nil
+		return 0, false, from, nil
 	}
-	// Group the samples by series and day.
 	type dayKey struct {
 		sid, day int64
 	}
@@ -136,7 +144,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 		if err := c.QueryRowContext(ctx, `INSERT INTO h_entities (tid, id, types) VALUES (?, ?, ?)
 			ON CONFLICT (tid, id) DO UPDATE SET types = excluded.types RETURNING hid`,
 			k.tid, k.id, encodeNids(types)).Scan(&hid); err != nil {
-			return 0, false, fmt.Errorf("history entity %s: %w", k.id, err)
+			return 0, false, from, fmt.Errorf("history entity %s: %w", k.id, err)
 		}
 		hids[k] = hid
 	}
@@ -151,7 +159,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 				if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
 					ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
 					hid, in.name, in.dataset).Scan(&sid); err != nil {
-					return 0, false, fmt.Errorf("history series: %w", err)
+					return 0, false, from, fmt.Errorf("history series: %w", err)
 				}
 				sids[sk] = sid
 			}
@@ -159,25 +167,27 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (n int, more bool,
 			add[ck] = append(add[ck], in.s)
 		}
 	}
-	keys := make([]dayKey, 0, len(add))
+	days := make([]dayKey, 0, len(add))
 	for k := range add {
-		keys = append(keys, k)
+		days = append(days, k)
 	}
-	slices.SortFunc(keys, func(a, b dayKey) int {
+	slices.SortFunc(days, func(a, b dayKey) int {
 		if c := cmp.Compare(a.sid, b.sid); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.day, b.day)
 	})
-	for _, k := range keys {
+	for _, k := range days {
 		if err := mergeChunk(ctx, c, k.sid, k.day, add[k], false); err != nil {
-			return 0, false, err
+			return 0, false, from, err
 		}
 	}
-	if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE seq <= ?`, last); err != nil {
-		return 0, false, err
+	last = keys[len(keys)-1]
+	if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE (tid, id, seq) > (?, ?, ?) AND (tid, id, seq) <= (?, ?, ?) AND seq < ?`,
+		from.tid, from.id, from.seq, last.tid, last.id, last.seq, cutoff); err != nil {
+		return 0, false, from, err
 	}
-	return len(recs), len(recs) == sealSlice, nil
+	return len(recs), len(recs) == sealSlice, last, nil
 }
 
 // partMax is the most samples one chunk row holds: a day of a dense series
@@ -438,11 +448,11 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 		switch {
 		case !changed:
 		case len(kept) == 0:
-			if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE seq = ?`, h.seq); err != nil {
+			if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE tid = ? AND id = ? AND seq = ?`, tid, id, h.seq); err != nil {
 				return err
 			}
 		default:
-			if _, err := c.ExecContext(ctx, `UPDATE h_head SET doc = ? WHERE seq = ?`, encodeHead(types, kept), h.seq); err != nil {
+			if _, err := c.ExecContext(ctx, `UPDATE h_head SET doc = ? WHERE tid = ? AND id = ? AND seq = ?`, encodeHead(types, kept), tid, id, h.seq); err != nil {
 				return err
 			}
 		}

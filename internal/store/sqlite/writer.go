@@ -105,6 +105,7 @@ type writer struct {
 	maxKnown int
 
 	nextEID int64                  // the eid of the next new entity (eids are allocated here, never reused while open)
+	lastSeq int64                  // the last committed h_head seq (history.go)
 	multi   map[multiKey]*sql.Stmt // multi-row statements by operation and row count (see flush.go)
 
 	selMany, selDoc    *sql.Stmt
@@ -122,6 +123,9 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	}
 	if err := w.c.QueryRowContext(ctx, `SELECT COALESCE(MAX(eid), 0) + 1 FROM entities`).Scan(&w.nextEID); err != nil {
 		return nil, fmt.Errorf("read last entity: %w", err)
+	}
+	if err := w.c.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM h_head`).Scan(&w.lastSeq); err != nil {
+		return nil, fmt.Errorf("read last history record: %w", err)
 	}
 	prep := []struct {
 		p   **sql.Stmt
@@ -311,7 +315,8 @@ type tx struct {
 	attrN   map[[2]int64]int64
 	taN     map[typeAttrKey]int64
 
-	hist []histEntry // what the group records in history, in op order
+	hist    []histEntry // what the group records in history, in op order
+	lastSeq int64       // the last h_head seq the group used
 }
 
 // commit runs reqs in one transaction and fills their results. On error
@@ -391,6 +396,7 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 // visible.
 func (w *writer) publish(t *tx) {
 	w.ver = t.ver
+	w.lastSeq = max(w.lastSeq, t.lastSeq)
 	s := w.s
 	if len(t.tenants) > 0 || len(t.names) > 0 {
 		s.mu.Lock()
