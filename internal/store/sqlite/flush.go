@@ -55,7 +55,7 @@ var multiSQL = [numOps]struct {
 	opEntDel: {cols: 1, head: `DELETE FROM entities WHERE eid IN (`, tuple: `?`, tail: `)`},
 	opTypeN:  {cols: 3, head: `INSERT INTO type_counts (tid, type, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, type) DO UPDATE SET n = n + excluded.n`},
 	opAttrN:  {cols: 3, head: `INSERT INTO attr_counts (tid, name, n) VALUES `, tuple: `(?,?,?)`, tail: ` ON CONFLICT (tid, name) DO UPDATE SET n = n + excluded.n`},
-	opHead:   {cols: 4, head: `INSERT INTO h_head (tid, id, seq, doc) VALUES `, tuple: `(?,?,?,?)`},
+	opHead:   {cols: 4, head: `INSERT INTO h_head (seq, tid, id, doc) VALUES `, tuple: `(?,?,?,?)`},
 	opTAN:    {cols: 5, head: `INSERT INTO type_attrs (tid, type, name, kind, n) VALUES `, tuple: `(?,?,?,?,?)`, tail: ` ON CONFLICT (tid, type, name, kind) DO UPDATE SET n = n + excluded.n`},
 }
 

@@ -56,6 +56,7 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 		distinct: slices.Contains(methods, temporal.DistinctCount),
 		series:   map[seriesKey]*aggSeries{},
 	}
+	seqs := s.heads.get(entKey{tid, id}) // before the read transaction: see headIndex
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -70,7 +71,7 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
 	}
-	inHead, err := r.readHead(ctx, conn, tid, id)
+	inHead, err := r.readHead(ctx, conn, seqs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
 	}

@@ -108,7 +108,8 @@ func (t *tx) flushHistory(now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("record history of %s: %w", h.id, err)
 		}
-		args = append(args, h.tid, h.id, seq, doc)
+		args = append(args, seq, h.tid, h.id, doc)
+		t.heads = append(t.heads, headRow{entKey{h.tid, h.id}, seq})
 		t.lastSeq = seq
 		seq++
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"cmp"
 	"context"
 	"database/sql"
@@ -47,6 +48,7 @@ func (s *Store) EntityHistory(ctx context.Context, tenant, id string, attrs []st
 			return nil, store.ErrNotFound
 		}
 	}
+	seqs := s.heads.get(entKey{tid, id}) // before the read transaction: see headIndex
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -60,7 +62,7 @@ func (s *Store) EntityHistory(ctx context.Context, tenant, id string, attrs []st
 	r := &histReader{q: q, want: want, series: map[seriesKey][]tsz.Sample{}}
 	// The head first: with lastN, the chunks are read newest first only
 	// until the series has enough (see enough).
-	inHead, err := r.readHead(ctx, conn, tid, id)
+	inHead, err := r.readHead(ctx, conn, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", id, err)
 	}
@@ -218,9 +220,17 @@ func (r *histReader) days() (lo, hi int64) {
 	return lo, hi
 }
 
-// readHead reads the entity's head records. It reports whether there were any.
-func (r *histReader) readHead(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT doc FROM h_head WHERE tid = ? AND id = ? ORDER BY seq`, tid, id)
+// readHead reads the head records seqs names (taken from the headIndex
+// before the read transaction started). It reports whether there were any.
+func (r *histReader) readHead(ctx context.Context, conn *sql.Conn, seqs []int64) (bool, error) {
+	if len(seqs) == 0 {
+		return false, nil
+	}
+	js, err := json.Marshal(seqs)
+	if err != nil {
+		return false, err
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT doc FROM h_head WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, string(js))
 	if err != nil {
 		return false, err
 	}

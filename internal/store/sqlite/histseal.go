@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"cmp"
+	"encoding/json"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -53,15 +54,20 @@ func (s *Store) sealer() {
 // returns how many it moved. It runs in slices between write groups.
 func (s *Store) Seal(ctx context.Context, cutoff time.Time) (int, error) {
 	total := 0
-	var from headKey
 	for {
 		var n int
 		var more bool
 		err := s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
-			return inTx(ctx, c, func() (err error) {
-				n, more, from, err = sealOnce(ctx, c, cutoff.UnixNano(), from)
+			var moved []headRow
+			err := inTx(ctx, c, func() (err error) {
+				moved, more, err = sealOnce(ctx, c, cutoff.UnixNano())
 				return err
 			})
+			if err == nil {
+				s.heads.remove(moved)
+				n = len(moved)
+			}
+			return err
 		})
 		total += n
 		if err != nil || !more {
@@ -83,22 +89,12 @@ func inTx(ctx context.Context, c *sql.Conn, f func() error) error {
 	return err
 }
 
-// headKey is an h_head row's key.
-type headKey struct {
-	tid int64
-	id  string
-	seq int64
-}
-
-// sealOnce moves up to sealSlice head records recorded before cutoff (ns)
-// that come after from in key order (entity by entity: the head is small,
-// so a seal run scans it once in slices). more reports whether there may be
-// others; last is where the next slice starts.
-func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64, from headKey) (n int, more bool, last headKey, err error) {
-	rows, err := c.QueryContext(ctx, `SELECT tid, id, seq, doc FROM h_head WHERE (tid, id, seq) > (?, ?, ?) AND seq < ?
-		ORDER BY tid, id, seq LIMIT ?`, from.tid, from.id, from.seq, cutoff, sealSlice)
+// sealOnce moves up to sealSlice head records recorded before cutoff (ns),
+// oldest first, and returns them. more reports whether there may be others.
+func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (moved []headRow, more bool, err error) {
+	rows, err := c.QueryContext(ctx, `SELECT seq, tid, id, doc FROM h_head WHERE seq < ? ORDER BY seq LIMIT ?`, cutoff, sealSlice)
 	if err != nil {
-		return 0, false, from, err
+		return nil, false, err
 	}
 	type rec struct {
 		tid   int64
@@ -107,28 +103,27 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64, from headKey) (n i
 		insts []headInst
 	}
 	var recs []rec
-	var keys []headKey
 	for rows.Next() {
-		var k headKey
+		var hr headRow
 		var x rec
 		var doc []byte
-		if err := rows.Scan(&k.tid, &k.id, &k.seq, &doc); err != nil {
+		if err := rows.Scan(&hr.seq, &hr.k.tid, &hr.k.id, &doc); err != nil {
 			rows.Close()
-			return 0, false, from, err
+			return nil, false, err
 		}
-		x.tid, x.id = k.tid, k.id
+		x.tid, x.id = hr.k.tid, hr.k.id
 		if x.types, x.insts, err = decodeHead(doc); err != nil {
 			rows.Close()
-			return 0, false, from, fmt.Errorf("head record %s/%d: %w", k.id, k.seq, err)
+			return nil, false, fmt.Errorf("head record %d: %w", hr.seq, err)
 		}
 		recs = append(recs, x)
-		keys = append(keys, k)
+		moved = append(moved, hr)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, false, from, err
+		return nil, false, err
 	}
 	if len(recs) == 0 {
-		return 0, false, from, nil
+		return nil, false, nil
 	}
 	type dayKey struct {
 		sid, day int64
@@ -144,7 +139,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64, from headKey) (n i
 		if err := c.QueryRowContext(ctx, `INSERT INTO h_entities (tid, id, types) VALUES (?, ?, ?)
 			ON CONFLICT (tid, id) DO UPDATE SET types = excluded.types RETURNING hid`,
 			k.tid, k.id, encodeNids(types)).Scan(&hid); err != nil {
-			return 0, false, from, fmt.Errorf("history entity %s: %w", k.id, err)
+			return nil, false, fmt.Errorf("history entity %s: %w", k.id, err)
 		}
 		hids[k] = hid
 	}
@@ -159,7 +154,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64, from headKey) (n i
 				if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
 					ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
 					hid, in.name, in.dataset).Scan(&sid); err != nil {
-					return 0, false, from, fmt.Errorf("history series: %w", err)
+					return nil, false, fmt.Errorf("history series: %w", err)
 				}
 				sids[sk] = sid
 			}
@@ -179,15 +174,13 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64, from headKey) (n i
 	})
 	for _, k := range days {
 		if err := mergeChunk(ctx, c, k.sid, k.day, add[k], false); err != nil {
-			return 0, false, from, err
+			return nil, false, err
 		}
 	}
-	last = keys[len(keys)-1]
-	if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE (tid, id, seq) > (?, ?, ?) AND (tid, id, seq) <= (?, ?, ?) AND seq < ?`,
-		from.tid, from.id, from.seq, last.tid, last.id, last.seq, cutoff); err != nil {
-		return 0, false, from, err
+	if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE seq <= ?`, moved[len(moved)-1].seq); err != nil {
+		return nil, false, err
 	}
-	return len(recs), len(recs) == sealSlice, last, nil
+	return moved, len(moved) == sealSlice, nil
 }
 
 // partMax is the most samples one chunk row holds: a day of a dense series
@@ -339,10 +332,22 @@ func (s *Store) DeleteHistory(ctx context.Context, tenant, id string, sel store.
 		return store.ErrNoTenant
 	}
 	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
-		return inTx(ctx, c, func() error {
-			return s.editHistory(ctx, c, tid, id, sel, nil)
-		})
+		return s.editHistoryTx(ctx, c, tid, id, sel, nil)
 	})
+}
+
+// editHistoryTx runs editHistory in a transaction and, once committed,
+// drops the head records it deleted from the head index.
+func (s *Store) editHistoryTx(ctx context.Context, c *sql.Conn, tid int64, id string, sel store.HistorySelector, with *ngsild.Attribute) error {
+	var gone []headRow
+	err := inTx(ctx, c, func() (err error) {
+		gone, err = s.editHistory(ctx, c, tid, id, sel, with)
+		return err
+	})
+	if err == nil {
+		s.heads.remove(gone)
+	}
+	return err
 }
 
 // ReplaceInstance replaces one recorded instance (see store.History). The
@@ -353,21 +358,19 @@ func (s *Store) ReplaceInstance(ctx context.Context, tenant, id, attr, instanceI
 		return store.ErrNoTenant
 	}
 	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
-		return inTx(ctx, c, func() error {
-			return s.editHistory(ctx, c, tid, id, store.HistorySelector{Attr: attr, InstanceID: instanceID}, a)
-		})
+		return s.editHistoryTx(ctx, c, tid, id, store.HistorySelector{Attr: attr, InstanceID: instanceID}, a)
 	})
 }
 
 // editHistory deletes the instances sel selects or, when with is not nil,
-// replaces the one instance sel names with it. It returns ErrNotFound when
-// nothing matched.
-func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id string, sel store.HistorySelector, with *ngsild.Attribute) error {
+// replaces the one instance sel names with it, and returns the head records
+// it deleted. It returns ErrNotFound when nothing matched.
+func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id string, sel store.HistorySelector, with *ngsild.Attribute) (gone []headRow, err error) {
 	var name int64 = -1
 	if sel.Attr != "" {
 		nid, ok := s.nameID(sel.Attr)
 		if !ok {
-			return store.ErrNotFound
+			return nil, store.ErrNotFound
 		}
 		name = nid
 	}
@@ -375,7 +378,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 	if sel.InstanceID != "" {
 		var ok bool
 		if it, _, ok = parseInstanceID(sel.InstanceID); !ok {
-			return store.ErrNotFound
+			return nil, store.ErrNotFound
 		}
 	}
 	matchInst := func(n int64, dataset string, smp *tsz.Sample) bool {
@@ -403,31 +406,35 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 	}
 	matched := 0
 
-	// Head records.
-	type headRow struct {
+	// Head records (the writer is not running: the head index is exact).
+	type headDoc struct {
 		seq int64
 		doc []byte
 	}
-	var heads []headRow
-	rows, err := c.QueryContext(ctx, `SELECT seq, doc FROM h_head WHERE tid = ? AND id = ? ORDER BY seq`, tid, id)
+	var heads []headDoc
+	js, err := json.Marshal(s.heads.get(entKey{tid, id}))
 	if err != nil {
-		return err
+		return nil, err
+	}
+	rows, err := c.QueryContext(ctx, `SELECT seq, doc FROM h_head WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, string(js))
+	if err != nil {
+		return nil, err
 	}
 	for rows.Next() {
-		var h headRow
+		var h headDoc
 		if err := rows.Scan(&h.seq, &h.doc); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		heads = append(heads, h)
 	}
 	if err := rows.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	for _, h := range heads {
 		types, insts, err := decodeHead(h.doc)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		kept := insts[:0:0]
 		changed := false
@@ -440,7 +447,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 			changed = true
 			if with != nil {
 				if in.s, err = replacement(&in.s, in.dataset); err != nil {
-					return err
+					return nil, err
 				}
 				kept = append(kept, in)
 			}
@@ -448,12 +455,13 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 		switch {
 		case !changed:
 		case len(kept) == 0:
-			if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE tid = ? AND id = ? AND seq = ?`, tid, id, h.seq); err != nil {
-				return err
+			if _, err := c.ExecContext(ctx, `DELETE FROM h_head WHERE seq = ?`, h.seq); err != nil {
+				return nil, err
 			}
+			gone = append(gone, headRow{entKey{tid, id}, h.seq})
 		default:
-			if _, err := c.ExecContext(ctx, `UPDATE h_head SET doc = ? WHERE tid = ? AND id = ? AND seq = ?`, encodeHead(types, kept), tid, id, h.seq); err != nil {
-				return err
+			if _, err := c.ExecContext(ctx, `UPDATE h_head SET doc = ? WHERE seq = ?`, encodeHead(types, kept), h.seq); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -462,7 +470,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 	var hid int64
 	err = c.QueryRowContext(ctx, `SELECT hid FROM h_entities WHERE tid = ? AND id = ?`, tid, id).Scan(&hid)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+		return nil, err
 	}
 	if err == nil {
 		type ser struct {
@@ -473,18 +481,18 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 		var sers []ser
 		rows, err := c.QueryContext(ctx, `SELECT sid, name, dataset FROM h_series WHERE hid = ?`, hid)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for rows.Next() {
 			var x ser
 			if err := rows.Scan(&x.sid, &x.name, &x.dataset); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			sers = append(sers, x)
 		}
 		if err := rows.Close(); err != nil {
-			return err
+			return nil, err
 		}
 		for _, x := range sers {
 			if (name >= 0 && x.name != name) || (sel.DatasetID != nil && x.dataset != *sel.DatasetID) {
@@ -494,20 +502,20 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				// The whole series.
 				r, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ?`, x.sid)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if n, _ := r.RowsAffected(); n > 0 {
 					matched++
 				}
 				if _, err := c.ExecContext(ctx, `DELETE FROM h_series WHERE sid = ?`, x.sid); err != nil {
-					return err
+					return nil, err
 				}
 				continue
 			}
 			day := dayOf(it)
 			samples, level, _, err := readDay(ctx, c, x.sid, day)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if level != levelRaw {
 				continue // rolled up: no instances left
@@ -524,25 +532,25 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				if with != nil {
 					n, err := replacement(&samples[i], x.dataset)
 					if err != nil {
-						return err
+						return nil, err
 					}
 					kept = append(kept, n)
 				}
 			}
 			if changed {
 				if err := writeDay(ctx, c, x.sid, day, kept); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 		if sel.Attr == "" {
 			if _, err := c.ExecContext(ctx, `DELETE FROM h_entities WHERE hid = ?`, hid); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if matched == 0 {
-		return store.ErrNotFound
+		return nil, store.ErrNotFound
 	}
-	return nil
+	return gone, nil
 }

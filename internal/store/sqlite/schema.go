@@ -18,8 +18,9 @@ import (
 //	entities(eid, tid, id, ver, created, modified, doc)   unique (tid,id), index (tid) for scans in creation order
 //	type_counts, attr_counts, type_attrs     counters kept in the write transaction (count, Types, Attributes)
 //	contexts(id, kind, body, created)        @contexts, global
-//	h_head(tid, id, seq, doc)                history records not yet sealed, one per entity write (history.go);
-//	                                         seq is the commit time in ns, made strictly increasing
+//	h_head(seq, tid, id, doc)                history records not yet sealed, one per entity write (history.go);
+//	                                         seq is the commit time in ns, made strictly increasing; found by entity
+//	                                         through the in-memory headIndex
 //	h_entities(hid, tid, id, types)          entities with sealed history
 //	h_series(sid, hid, name, dataset)        one per attribute instance with sealed history
 //	h_chunks(sid, day, part, level, n, data) a series' samples of one UTC day, compressed (internal/tsz), in parts
@@ -135,12 +136,11 @@ ALTER TABLE attr_counts DROP COLUMN nx;
 	// 3: history (history.go).
 	{sql: `
 CREATE TABLE h_head (
+	seq  INTEGER PRIMARY KEY,
 	tid  INTEGER NOT NULL,
 	id   TEXT NOT NULL,
-	seq  INTEGER NOT NULL,
-	doc  BLOB NOT NULL,
-	PRIMARY KEY (tid, id, seq)
-) WITHOUT ROWID;
+	doc  BLOB NOT NULL
+);
 
 CREATE TABLE h_entities (
 	hid   INTEGER PRIMARY KEY,

@@ -146,6 +146,8 @@ type Store struct {
 	buildErr  error         // why the build failed (queries then use SQL); read after memDone
 
 	lock *os.File // held while open (lock_unix.go)
+
+	heads *headIndex // each entity's unsealed history rows (headindex.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -223,6 +225,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if err := s.loadDictionaries(ctx); err != nil {
 		return fail(err)
+	}
+	s.heads = newHeadIndex()
+	if err := s.heads.load(ctx, s.wconn); err != nil {
+		return fail(fmt.Errorf("read history head: %w", err))
 	}
 	if s.rdb, err = sql.Open("sqlite", dsn(max(2048, opts.CacheKiB/4), true)); err != nil {
 		return fail(err)

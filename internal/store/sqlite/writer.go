@@ -317,6 +317,7 @@ type tx struct {
 
 	hist    []histEntry // what the group records in history, in op order
 	lastSeq int64       // the last h_head seq the group used
+	heads   []headRow   // the head records the group adds
 }
 
 // commit runs reqs in one transaction and fills their results. On error
@@ -396,8 +397,9 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 // visible.
 func (w *writer) publish(t *tx) {
 	w.ver = t.ver
-	w.lastSeq = max(w.lastSeq, t.lastSeq)
 	s := w.s
+	w.lastSeq = max(w.lastSeq, t.lastSeq)
+	s.heads.add(t.heads)
 	if len(t.tenants) > 0 || len(t.names) > 0 {
 		s.mu.Lock()
 		for k, v := range t.tenants {
