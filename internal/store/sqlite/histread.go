@@ -1,10 +1,10 @@
 package sqlite
 
 import (
-	"encoding/json"
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"

@@ -2,10 +2,10 @@ package sqlite
 
 import (
 	"cmp"
-	"encoding/json"
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
