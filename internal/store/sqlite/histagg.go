@@ -38,7 +38,7 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 	if !ok {
 		return nil, nil, store.ErrNoTenant
 	}
-	r := &histReader{q: q, series: map[seriesKey][]tsz.Sample{}}
+	r := &histReader{s: s, q: q, series: map[seriesKey][]tsz.Sample{}}
 	if len(attrs) > 0 {
 		r.want = map[int64]bool{}
 		for _, a := range attrs {
@@ -57,21 +57,18 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 		series:   map[seriesKey]*aggSeries{},
 	}
 	seqs := s.heads.get(entKey{tid, id}) // before the read transaction: see headIndex
-	conn, err := s.rdb.Conn(ctx)
+	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		return nil, nil, err
-	}
-	defer conn.ExecContext(context.Background(), `COMMIT`)
+	defer tx.Rollback() // it only read
+	r.tx = tx
 
-	found, err := r.scanChunks(ctx, conn, tid, id, ag.chunk)
+	found, err := r.scanChunks(ctx, tid, id, ag.chunk)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
 	}
-	inHead, err := r.readHead(ctx, conn, seqs)
+	inHead, err := r.readHead(ctx, seqs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
 	}

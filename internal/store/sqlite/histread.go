@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -49,24 +48,20 @@ func (s *Store) EntityHistory(ctx context.Context, tenant, id string, attrs []st
 		}
 	}
 	seqs := s.heads.get(entKey{tid, id}) // before the read transaction: see headIndex
-	conn, err := s.rdb.Conn(ctx)
+	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		return nil, err
-	}
-	defer conn.ExecContext(context.Background(), `COMMIT`)
+	defer tx.Rollback() // it only read
 
-	r := &histReader{q: q, want: want, series: map[seriesKey][]tsz.Sample{}}
+	r := &histReader{s: s, tx: tx, q: q, want: want, series: map[seriesKey][]tsz.Sample{}}
 	// The head first: with lastN, the chunks are read newest first only
 	// until the series has enough (see enough).
-	inHead, err := r.readHead(ctx, conn, seqs)
+	inHead, err := r.readHead(ctx, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", id, err)
 	}
-	found, err := r.readSealed(ctx, conn, tid, id)
+	found, err := r.readSealed(ctx, tid, id)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", id, err)
 	}
@@ -78,6 +73,8 @@ func (s *Store) EntityHistory(ctx context.Context, tenant, id string, attrs []st
 
 // histReader collects the samples of one entity's series.
 type histReader struct {
+	s      *Store
+	tx     *sql.Tx // the read transaction: one snapshot
 	q      *temporal.Query
 	want   map[int64]bool
 	types  []int64
@@ -113,11 +110,11 @@ func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[nam
 
 // readSealed reads the entity's chunks in q's window. It reports whether the
 // entity has sealed history.
-func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, id string) (bool, error) {
+func (r *histReader) readSealed(ctx context.Context, tid int64, id string) (bool, error) {
 	if r.lastN() {
 		r.enough = r.hasLastN
 	}
-	return r.scanChunks(ctx, conn, tid, id, func(k seriesKey, day int64, level int, data []byte) error {
+	return r.scanChunks(ctx, tid, id, func(k seriesKey, day int64, level int, data []byte) error {
 		if level != levelRaw {
 			return nil // rollups hold no instances
 		}
@@ -133,20 +130,8 @@ func (r *histReader) readSealed(ctx context.Context, conn *sql.Conn, tid int64, 
 // scanChunks calls f with every chunk of the entity's wanted series that
 // can hold instances of q's window, in day order per series, and reports
 // whether the entity has sealed history (and its types, in r.types).
-func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, id string, f func(k seriesKey, day int64, level int, data []byte) error) (bool, error) {
-	var hid int64
-	var types []byte
-	err := conn.QueryRowContext(ctx, `SELECT hid, types FROM h_entities WHERE tid = ? AND id = ?`, tid, id).Scan(&hid, &types)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if r.types, err = decodeNids(types); err != nil {
-		return false, err
-	}
-	rows, err := conn.QueryContext(ctx, `SELECT sid, name, dataset FROM h_series WHERE hid = ?`, hid)
+func (r *histReader) scanChunks(ctx context.Context, tid int64, id string, f func(k seriesKey, day int64, level int, data []byte) error) (bool, error) {
+	rows, err := r.tx.StmtContext(ctx, r.s.rs.histSeries).QueryContext(ctx, tid, id)
 	if err != nil {
 		return false, err
 	}
@@ -155,26 +140,40 @@ func (r *histReader) scanChunks(ctx context.Context, conn *sql.Conn, tid int64, 
 		key seriesKey
 	}
 	var sers []ser
+	found := false
 	for rows.Next() {
-		var x ser
-		if err := rows.Scan(&x.sid, &x.key.name, &x.key.dataset); err != nil {
+		var types []byte
+		var sid, name sql.NullInt64
+		var dataset sql.NullString
+		if err := rows.Scan(&types, &sid, &name, &dataset); err != nil {
 			rows.Close()
 			return false, err
 		}
-		if r.wants(x.key.name) {
+		if !found {
+			found = true
+			if r.types, err = decodeNids(types); err != nil {
+				rows.Close()
+				return false, err
+			}
+		}
+		x := ser{sid.Int64, seriesKey{name.Int64, dataset.String}}
+		if sid.Valid && r.wants(x.key.name) {
 			sers = append(sers, x)
 		}
 	}
 	if err := rows.Close(); err != nil {
 		return false, err
 	}
+	if !found {
+		return false, nil
+	}
 	lo, hi := r.days()
-	query := `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day, part`
+	query := r.tx.StmtContext(ctx, r.s.rs.chunksAsc)
 	if r.enough != nil {
-		query = `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day DESC, part`
+		query = r.tx.StmtContext(ctx, r.s.rs.chunksDesc)
 	}
 	for _, x := range sers {
-		rows, err := conn.QueryContext(ctx, query, x.sid, lo, hi)
+		rows, err := query.QueryContext(ctx, x.sid, lo, hi)
 		if err != nil {
 			return false, err
 		}
@@ -222,7 +221,7 @@ func (r *histReader) days() (lo, hi int64) {
 
 // readHead reads the head records seqs names (taken from the headIndex
 // before the read transaction started). It reports whether there were any.
-func (r *histReader) readHead(ctx context.Context, conn *sql.Conn, seqs []int64) (bool, error) {
+func (r *histReader) readHead(ctx context.Context, seqs []int64) (bool, error) {
 	if len(seqs) == 0 {
 		return false, nil
 	}
@@ -230,7 +229,7 @@ func (r *histReader) readHead(ctx context.Context, conn *sql.Conn, seqs []int64)
 	if err != nil {
 		return false, err
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT doc FROM h_head WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, string(js))
+	rows, err := r.tx.StmtContext(ctx, r.s.rs.headDocs).QueryContext(ctx, string(js))
 	if err != nil {
 		return false, err
 	}

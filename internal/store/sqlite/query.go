@@ -14,6 +14,8 @@ import (
 // prepared copy per connection.
 type readStmts struct {
 	get, loadMany, idLookup *sql.Stmt
+	// history (histread.go)
+	histSeries, chunksAsc, chunksDesc, headDocs *sql.Stmt
 }
 
 func (s *Store) prepareReads(ctx context.Context) error {
@@ -25,6 +27,10 @@ func (s *Store) prepareReads(ctx context.Context) error {
 		{&rs.get, `SELECT eid, ver, doc FROM entities WHERE tid = ? AND id = ?`},
 		{&rs.loadMany, `SELECT e.eid, e.ver, e.doc FROM json_each(?) AS j JOIN entities AS e ON e.eid = j.value`},
 		{&rs.idLookup, `SELECT eid FROM entities WHERE tid = ? AND id = ?`},
+		{&rs.histSeries, `SELECT e.types, s.sid, s.name, s.dataset FROM h_entities AS e LEFT JOIN h_series AS s ON s.hid = e.hid WHERE e.tid = ? AND e.id = ?`},
+		{&rs.chunksAsc, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day, part`},
+		{&rs.chunksDesc, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day DESC, part`},
+		{&rs.headDocs, `SELECT doc FROM h_head WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`},
 	}
 	for _, p := range list {
 		st, err := s.rdb.PrepareContext(ctx, p.sql)
