@@ -85,6 +85,25 @@ func (b *Broker) TemporalQuery(ctx context.Context, tenant string, sel *store.Qu
 		return nil, 0, mapErr(err, "")
 	}
 	out := make([]*Temporal, 0, len(res.Entities))
+	if agg == nil {
+		ids := make([]string, len(res.Entities))
+		for i, e := range res.Entities {
+			ids[i] = e.ID
+		}
+		hs, err := b.store.EntityHistories(ctx, tenant, ids, attrs, q)
+		if err != nil {
+			return nil, 0, mapErr(err, "")
+		}
+		for i, e := range res.Entities {
+			h := hs[i]
+			if h == nil {
+				h = &temporal.Entity{ID: e.ID, Attrs: map[string][]temporal.Instance{}}
+			}
+			withCurrent(h, e)
+			out = append(out, &Temporal{Entity: h})
+		}
+		return out, res.Count, nil
+	}
 	for _, e := range res.Entities {
 		t, err := b.history(ctx, tenant, e.ID, attrs, q, agg)
 		switch {

@@ -17,6 +17,9 @@ type History interface {
 	// (all of them when attrs is empty; expanded names) that q selects, with
 	// the entity's types. ErrNotFound when the entity has no history.
 	EntityHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query) (*temporal.Entity, error)
+	// EntityHistories is EntityHistory for several entities at once (a page
+	// of a temporal query); an entity without history is nil.
+	EntityHistories(ctx context.Context, tenant string, ids []string, attrs []string, q *temporal.Query) ([]*temporal.Entity, error)
 	// AggregateHistory aggregates what EntityHistory would return, as
 	// temporal.AggregateEntity does, into periods of d for methods, and
 	// returns the entity (without instances) and the series. A store may

@@ -151,9 +151,11 @@ func (r *histReader) scanChunks(ctx context.Context, tid int64, id string, f fun
 		}
 		if !found {
 			found = true
-			if r.types, err = decodeNids(types); err != nil {
-				rows.Close()
-				return false, err
+			if r.types == nil { // the unsealed rows' types are newer
+				if r.types, err = decodeNids(types); err != nil {
+					rows.Close()
+					return false, err
+				}
 			}
 		}
 		x := ser{sid.Int64, seriesKey{name.Int64, dataset.String}}
@@ -240,20 +242,28 @@ func (r *histReader) readHead(ctx context.Context, seqs []int64) (bool, error) {
 		if err := rows.Scan(&doc); err != nil {
 			return false, err
 		}
-		types, insts, err := decodeHead(doc)
-		if err != nil {
+		if err := r.addHead(doc); err != nil {
 			return false, err
 		}
 		any = true
-		r.types = types
-		for _, in := range insts {
-			if r.wants(in.name) {
-				k := seriesKey{in.name, in.dataset}
-				r.series[k] = append(r.series[k], in.s)
-			}
-		}
 	}
 	return any, rows.Err()
+}
+
+// addHead adds the wanted instances of one head record.
+func (r *histReader) addHead(doc []byte) error {
+	types, insts, err := decodeHead(doc)
+	if err != nil {
+		return err
+	}
+	r.types = types
+	for _, in := range insts {
+		if r.wants(in.name) {
+			k := seriesKey{in.name, in.dataset}
+			r.series[k] = append(r.series[k], in.s)
+		}
+	}
+	return nil
 }
 
 // entity turns the collected samples into the temporal entity: q's window,
@@ -272,7 +282,7 @@ func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
 		return cmp.Compare(a.dataset, b.dataset)
 	})
 	for _, k := range keys {
-		samples := r.series[k]
+		samples := r.preselect(r.series[k])
 		insts := make([]temporal.Instance, len(samples))
 		for i := range samples {
 			a, err := attrOf(&samples[i])
@@ -294,6 +304,27 @@ func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
 		e.Attrs[name] = insts
 	}
 	return e, nil
+}
+
+// preselect narrows a series' samples (which the reader owns: it changes
+// them in place) to those q can select before they are decoded into
+// instances, most of a read's work: by observedAt, a sample's time is T, so
+// the window and lastN apply to the samples as they are. Select then
+// decides exactly, as for any other time property.
+func (r *histReader) preselect(samples []tsz.Sample) []tsz.Sample {
+	if p := r.q.Property; p != "" && p != temporal.ObservedAt {
+		return samples
+	}
+	if r.q.Rel != temporal.RelNone {
+		samples = slices.DeleteFunc(samples, func(x tsz.Sample) bool {
+			return !r.q.Contains(time.Unix(0, x.T).UTC())
+		})
+	}
+	if n := r.q.LastN; n > 0 && len(samples) > n {
+		slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
+		samples = samples[len(samples)-n:]
+	}
+	return samples
 }
 
 func decodeNids(b []byte) ([]int64, error) {

@@ -426,3 +426,63 @@ func sameSeries(got, want []temporal.Series, methods []temporal.Method) error {
 	}
 	return nil
 }
+
+// testHistoryMany holds EntityHistories equal to EntityHistory of each
+// entity, for entities with recent and sealed history, types changed since
+// sealing, and none.
+func testHistoryMany(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	ids := []string{"urn:ngsi-ld:Sensor:m1", "urn:ngsi-ld:Sensor:m2", "urn:ngsi-ld:Sensor:none", "urn:ngsi-ld:Sensor:m3"}
+	for k, id := range []string{ids[0], ids[1], ids[3]} {
+		mustWrite(t, s, "", Create(Ent(id, []string{"Sensor"}, "v", at(float64(k), 0), "w", at("a", 0))))
+		for i := 1; i <= 4; i++ {
+			mustWrite(t, s, "", setAttr(id, "v", at(float64(10*k+i), i*600)))
+		}
+	}
+	check := func(t *testing.T) {
+		for _, q := range []temporal.Query{{}, {LastN: 1}, {LastN: 3}, {Rel: temporal.RelBetween, At: h0.Add(500 * time.Minute), EndAt: h0.Add(2000 * time.Minute), LastN: 1}, {Rel: temporal.RelAfter, At: h0.Add(1200 * time.Minute)}} {
+			for _, attrs := range [][]string{nil, {Expand("v")}} {
+				many, err := s.EntityHistories(ctx, "", ids, attrs, &q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, id := range ids {
+					one, err := s.EntityHistory(ctx, "", id, attrs, &q)
+					if errors.Is(err, store.ErrNotFound) {
+						if many[i] != nil {
+							t.Errorf("%s %+v: EntityHistories has history, EntityHistory none", id, q)
+						}
+						continue
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if many[i] == nil {
+						t.Errorf("%s %+v: EntityHistories has no history", id, q)
+						continue
+					}
+					for _, name := range []string{"v", "w"} {
+						if a, b := timeline(many[i], name), timeline(one, name); a != b {
+							t.Errorf("%s %+v %s: EntityHistories %q, EntityHistory %q", id, q, name, a, b)
+						}
+					}
+					if !slices.Equal(many[i].Types, one.Types) {
+						t.Errorf("%s: types %v and %v", id, many[i].Types, one.Types)
+					}
+				}
+			}
+		}
+	}
+	forms(t, s, check)
+	// Recent history on top of sealed history, and a type added since.
+	mustWrite(t, s, "", setAttr(ids[0], "v", at(99.0, 5000)))
+	mustWrite(t, s, "", Update(ids[1], func(e *ngsild.Entity) {
+		e.Types = append(e.Types, Expand("Thing"))
+		e.Attrs[Expand("v")] = []*ngsild.Attribute{at(77.0, 4000)}
+	}))
+	t.Run("mixed", check)
+	if h := history(t, s, "", ids[1], nil, &temporal.Query{}); !slices.Contains(h.Types, Expand("Thing")) {
+		t.Errorf("types %v: the newest record's types should win", h.Types)
+	}
+}

@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HistoryReopen", testHistoryReopen},
 		{"HistoryImport", testHistoryImport},
 		{"HistoryAggregate", testHistoryAggregate},
+		{"HistoryMany", testHistoryMany},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
