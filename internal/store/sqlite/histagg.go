@@ -31,24 +31,9 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 		h.Attrs = nil
 		return h, series, nil
 	}
-	if err := s.checkOpen(); err != nil {
+	tid, want, err := s.historyScope(tenant, attrs)
+	if err != nil {
 		return nil, nil, err
-	}
-	tid, ok := s.tenantID(tenant)
-	if !ok {
-		return nil, nil, store.ErrNoTenant
-	}
-	r := &histReader{s: s, q: q, series: map[seriesKey][]tsz.Sample{}}
-	if len(attrs) > 0 {
-		r.want = map[int64]bool{}
-		for _, a := range attrs {
-			if nid, ok := s.nameID(a); ok {
-				r.want[nid] = true
-			}
-		}
-		if len(r.want) == 0 {
-			return nil, nil, store.ErrNotFound
-		}
 	}
 	ag := &aggregator{
 		bk:       temporal.NewBucketer(q.At, q.EndAt, d),
@@ -56,24 +41,30 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 		distinct: slices.Contains(methods, temporal.DistinctCount),
 		series:   map[seriesKey]*aggSeries{},
 	}
-	seqs := s.heads.get(entKey{tid, id}) // before the read transaction: see headIndex
+	seqs, _ := s.headSeqs(tid, []string{id}) // before the read transaction: see headIndex
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer tx.Rollback() // it only read
-	r.tx = tx
-
-	found, err := r.scanChunks(ctx, tid, id, ag.chunk)
+	r := &histReader{s: s, tx: tx, q: q, want: want, series: map[seriesKey][]tsz.Sample{}}
+	if err := readHeads(ctx, tx, s.rs.headDocs, seqs, func(_ int64, doc []byte) error { return r.addHead(doc) }); err != nil {
+		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
+	}
+	sers, err := s.loadSeries(ctx, tx, tid, []string{id}, []*histReader{r})
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
 	}
-	inHead, err := r.readHead(ctx, seqs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
-	}
-	if !found && !inHead {
+	if !r.found {
 		return nil, nil, store.ErrNotFound
+	}
+	lo, hi := r.days()
+	for _, x := range sers {
+		if err := r.scanSeries(ctx, x.sid, x.key, lo, hi, func(day int64, level int, data []byte) error {
+			return ag.chunk(x.key, day, level, data)
+		}); err != nil {
+			return nil, nil, fmt.Errorf("aggregate history of %s: %w", id, err)
+		}
 	}
 	for k, samples := range r.series { // the head's samples
 		for i := range samples {

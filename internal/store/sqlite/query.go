@@ -15,7 +15,7 @@ import (
 type readStmts struct {
 	get, loadMany, idLookup *sql.Stmt
 	// history (histread.go)
-	histSeries, chunksAsc, chunksDesc, headDocs *sql.Stmt
+	histSeries, newestChunks, chunksAsc, chunksDesc, headDocs *sql.Stmt
 }
 
 func (s *Store) prepareReads(ctx context.Context) error {
@@ -27,10 +27,16 @@ func (s *Store) prepareReads(ctx context.Context) error {
 		{&rs.get, `SELECT eid, ver, doc FROM entities WHERE tid = ? AND id = ?`},
 		{&rs.loadMany, `SELECT e.eid, e.ver, e.doc FROM json_each(?) AS j JOIN entities AS e ON e.eid = j.value`},
 		{&rs.idLookup, `SELECT eid FROM entities WHERE tid = ? AND id = ?`},
-		{&rs.histSeries, `SELECT e.types, s.sid, s.name, s.dataset FROM h_entities AS e LEFT JOIN h_series AS s ON s.hid = e.hid WHERE e.tid = ? AND e.id = ?`},
+		// The series of a JSON array of entity ids (j.key: the index); CROSS
+		// JOIN keeps json_each outside, or SQLite scans the tenant's entities.
+		{&rs.histSeries, `SELECT j.key, e.types, s.sid, s.name, s.dataset FROM json_each(?) AS j
+			CROSS JOIN h_entities AS e ON e.tid = ? AND e.id = j.value LEFT JOIN h_series AS s ON s.hid = e.hid`},
+		// The newest day in [?, ?] of each of a JSON array of series.
+		{&rs.newestChunks, `SELECT c.sid, c.day, c.level, c.data FROM json_each(?) AS j JOIN h_chunks AS c ON c.sid = j.value
+			AND c.day = (SELECT max(day) FROM h_chunks WHERE sid = j.value AND day BETWEEN ? AND ?) ORDER BY c.sid, c.part`},
 		{&rs.chunksAsc, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day, part`},
 		{&rs.chunksDesc, `SELECT day, level, data FROM h_chunks WHERE sid = ? AND day BETWEEN ? AND ? ORDER BY day DESC, part`},
-		{&rs.headDocs, `SELECT doc FROM h_head WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`},
+		{&rs.headDocs, `SELECT seq, doc FROM h_head WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq`},
 	}
 	for _, p := range list {
 		st, err := s.rdb.PrepareContext(ctx, p.sql)
