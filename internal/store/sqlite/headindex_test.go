@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,12 +19,7 @@ import (
 // is never missed nor seen twice (see headIndex).
 func TestHistoryReadsDuringSealing(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "zenne.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMemIndex(t, s)
+	s := openTemp(t, Options{})
 	const id = "urn:ngsi-ld:Counter:c"
 	name := storetest.Expand("n")
 	set := func(v int) store.Op {

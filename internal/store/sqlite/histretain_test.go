@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,12 +22,7 @@ func TestRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "zenne.db"), Options{Retention: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMemIndex(t, s)
+	s := openTemp(t, Options{Retention: rules})
 
 	now := time.Date(2026, 6, 13, 6, 0, 0, 0, time.UTC)
 	day0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) // 12 whole days before now's day
@@ -171,12 +165,7 @@ func near(a, b any) bool {
 // and reads, aggregation and late data see the whole day.
 func TestDenseDayParts(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "zenne.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMemIndex(t, s)
+	s := openTemp(t, Options{})
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	const id = "urn:ngsi-ld:Counter:dense"
 	n := partMax + partMax/2

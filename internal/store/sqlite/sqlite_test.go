@@ -35,6 +35,19 @@ func (ts *tempStores) open(t *testing.T) store.Store {
 	return s
 }
 
+// openTemp opens a store in a fresh temporary directory, closed when the
+// test ends, and waits for its query index.
+func openTemp(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "zenne.db"), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitMemIndex(t, s)
+	return s
+}
+
 // waitMemIndex waits for the in-memory index build, so that queries use it.
 func waitMemIndex(t testing.TB, s *Store) {
 	t.Helper()
@@ -60,12 +73,7 @@ func TestConformanceNoCache(t *testing.T) {
 // Readiness waits for the query index: queries would wait for it.
 func TestPingWaitsForIndex(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "zenne.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	waitMemIndex(t, s)
+	s := openTemp(t, Options{})
 	built := s.memDone
 	s.memDone = make(chan struct{}) // as while the build runs
 	if err := s.Ping(ctx); err == nil {
