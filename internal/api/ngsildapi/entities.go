@@ -399,14 +399,24 @@ func (a *API) replaceAttr(req *request) error {
 	return nil
 }
 
+// datasetIDParam reads the datasetId URL parameter of an attribute
+// deletion ("" for the default instance).
+func (req *request) datasetIDParam() (string, error) {
+	ds := req.r.URL.Query().Get("datasetId")
+	if ds != "" && ngsild.ValidURI(ds) != nil {
+		return "", ngsild.Errorf(ngsild.BadRequestData, "datasetId %q is not a URI", ds)
+	}
+	return ds, nil
+}
+
 func (a *API) deleteAttr(req *request) error {
 	id, name, err := req.pathIDAttr()
 	if err != nil {
 		return err
 	}
-	ds := req.r.URL.Query().Get("datasetId")
-	if ds != "" && ngsild.ValidURI(ds) != nil {
-		return ngsild.Errorf(ngsild.BadRequestData, "datasetId %q is not a URI", ds)
+	ds, err := req.datasetIDParam()
+	if err != nil {
+		return err
 	}
 	all, err := boolParam(req.r, "deleteAll")
 	if err != nil {

@@ -337,15 +337,14 @@ func (a *API) deleteTemporalAttr(req *request) error {
 		return err
 	}
 	sel := store.HistorySelector{Attr: name}
-	p := req.r.URL.Query()
 	deleteAll, err := boolParam(req.r, "deleteAll")
 	if err != nil {
 		return err
 	}
 	if !deleteAll {
-		ds := p.Get("datasetId")
-		if ds != "" && ngsild.ValidURI(ds) != nil {
-			return ngsild.Errorf(ngsild.BadRequestData, "datasetId %q is not a URI", ds)
+		ds, err := req.datasetIDParam()
+		if err != nil {
+			return err
 		}
 		sel.DatasetID = &ds
 	}
@@ -356,16 +355,24 @@ func (a *API) deleteTemporalAttr(req *request) error {
 	return nil
 }
 
+// pathInstance reads the {id}, {attr} and {instanceId} path segments.
+func (req *request) pathInstance() (id, name, inst string, err error) {
+	if id, name, err = req.pathIDAttr(); err != nil {
+		return "", "", "", err
+	}
+	inst = req.r.PathValue("instanceId")
+	if ngsild.ValidURI(inst) != nil {
+		return "", "", "", ngsild.Errorf(ngsild.BadRequestData, "instanceId %q is not a URI", inst)
+	}
+	return id, name, inst, nil
+}
+
 // deleteTemporalInstance serves DELETE
 // /temporal/entities/{id}/attrs/{attr}/{instanceId}.
 func (a *API) deleteTemporalInstance(req *request) error {
-	id, name, err := req.pathIDAttr()
+	id, name, inst, err := req.pathInstance()
 	if err != nil {
 		return err
-	}
-	inst := req.r.PathValue("instanceId")
-	if ngsild.ValidURI(inst) != nil {
-		return ngsild.Errorf(ngsild.BadRequestData, "instanceId %q is not a URI", inst)
 	}
 	if err := a.broker.DeleteHistory(req.r.Context(), req.storeTenant(), id, store.HistorySelector{Attr: name, InstanceID: inst}); err != nil {
 		return err
@@ -378,13 +385,9 @@ func (a *API) deleteTemporalInstance(req *request) error {
 // /temporal/entities/{id}/attrs/{attr}/{instanceId}: the instance gets the
 // body's value and metadata and keeps its time.
 func (a *API) replaceTemporalInstance(req *request) error {
-	id, name, err := req.pathIDAttr()
+	id, name, inst, err := req.pathInstance()
 	if err != nil {
 		return err
-	}
-	inst := req.r.PathValue("instanceId")
-	if ngsild.ValidURI(inst) != nil {
-		return ngsild.Errorf(ngsild.BadRequestData, "instanceId %q is not a URI", inst)
 	}
 	insts, err := req.attrBody(name, false)
 	if err != nil {
