@@ -24,6 +24,9 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/dustin/go-humanize"
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
+
 	"github.com/zenne-city/zenne/internal/app"
 )
 
@@ -103,7 +106,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	rep := &report{rows: rows, size: size, sensors: cfg.sensors, days: cfg.days, every: cfg.every}
 
 	// The machine's limits, measured first.
-	m := startCPU()
+	m := benchutil.StartCPU()
 	parse, err := parseLimit(ctx, csv, cfg)
 	if err != nil {
 		return fmt.Errorf("parse limit: %w", err)
@@ -112,7 +115,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	fmt.Fprintf(out, "limit  parse without storing: %d rows in %s, %.0f rows/s, %.0f MB/s (%s)\n",
 		parse.rows, parse.d.Round(time.Millisecond), parse.rate(), float64(size)/1e6/parse.d.Seconds(), m)
 	if cfg.storeRows > 0 {
-		m := startCPU()
+		m := benchutil.StartCPU()
 		s, err := storeLimit(ctx, csv, filepath.Join(dir, "store-limit"), cfg)
 		if err != nil {
 			return fmt.Errorf("store limit: %w", err)
@@ -138,7 +141,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 	}
-	m = startCPU()
+	m = benchutil.StartCPU()
 	imp, err := importFile(ctx, csv, data, cfg, out)
 	if stopProfile != nil {
 		stopProfile()
@@ -156,7 +159,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 	rep.sz = sz
 	fmt.Fprintf(out, "store  %d chunks, %s of chunk data (%.2f bytes/sample), database %s (%.2f bytes/sample)\n",
-		sz.chunks, human(sz.chunkBytes), float64(sz.chunkBytes)/float64(sz.samples), human(sz.fileBytes), float64(sz.fileBytes)/float64(sz.samples))
+		sz.chunks, humanize.IBytes(uint64(sz.chunkBytes)), float64(sz.chunkBytes)/float64(sz.samples), humanize.IBytes(uint64(sz.fileBytes)), float64(sz.fileBytes)/float64(sz.samples))
 	if sz.samples != rows {
 		fmt.Fprintf(out, "NOTE   the store holds %d samples, the file %d rows\n", sz.samples, rows)
 		rep.notes = append(rep.notes, fmt.Sprintf("the store holds %d samples, the file has %d rows", sz.samples, rows))
@@ -177,7 +180,7 @@ func dataSet(path string, cfg *config, out io.Writer) (rows, size int64, err err
 	steps := int64(time.Duration(cfg.days) * 24 * time.Hour / cfg.every)
 	want := steps * int64(cfg.sensors)
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		fmt.Fprintf(out, "data   reusing %s (%s, %d rows)\n", path, human(fi.Size()), want)
+		fmt.Fprintf(out, "data   reusing %s (%s, %d rows)\n", path, humanize.IBytes(uint64(fi.Size())), want)
 		return want, fi.Size(), nil
 	}
 	t := time.Now()
@@ -192,20 +195,8 @@ func dataSet(path string, cfg *config, out io.Writer) (rows, size int64, err err
 	if err != nil {
 		return 0, 0, err
 	}
-	fmt.Fprintf(out, "data   generated %s: %d rows, %s in %s\n", path, rows, human(fi.Size()), time.Since(t).Round(time.Millisecond))
+	fmt.Fprintf(out, "data   generated %s: %d rows, %s in %s\n", path, rows, humanize.IBytes(uint64(fi.Size())), time.Since(t).Round(time.Millisecond))
 	return rows, fi.Size(), nil
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}

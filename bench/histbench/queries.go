@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/zenne-city/zenne/internal/app"
 )
 
@@ -79,7 +80,7 @@ func queries(ctx context.Context, data string, cfg *config, out io.Writer) ([]*q
 			q.bytes = len(body)
 			q.what = describe(body, c.what)
 		}
-		fmt.Fprintf(out, "query  %s: p50 %s, max %s (%s, %s)\n", q.name, ms(q.pct(50)), ms(q.pct(100)), q.what, human(int64(q.bytes)))
+		fmt.Fprintf(out, "query  %s: p50 %s, max %s (%s, %s)\n", q.name, ms(q.pct(50)), ms(q.pct(100)), q.what, humanize.IBytes(uint64(q.bytes)))
 		res = append(res, q)
 	}
 	return res, nil

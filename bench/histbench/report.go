@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // report collects the figures and prints them as a markdown table.
@@ -19,13 +22,6 @@ type report struct {
 	notes        []string
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "**no**"
-}
-
 // The goals of issue 3: a year of 15-minute readings of 1,000 sensors
 // (35,040,000 rows) in under 2 minutes, at most 4 bytes per sample.
 const (
@@ -36,7 +32,7 @@ const (
 )
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n<!-- histbench, %d sensors × %d days every %s: %d rows, %s CSV -->\n", r.sensors, r.days, r.every, r.rows, human(r.size))
+	fmt.Fprintf(w, "\n<!-- histbench, %d sensors × %d days every %s: %d rows, %s CSV -->\n", r.sensors, r.days, r.every, r.rows, humanize.IBytes(uint64(r.size)))
 	fmt.Fprintln(w, "| Scenario | Figure | Goal | Met | Limit (same run) | Ratio to limit |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	row := func(scenario, figure, goal, met, limit, ratio string) {
@@ -52,10 +48,10 @@ func (r *report) print(w io.Writer) {
 	}
 	goal := fmt.Sprintf("≥ %d rows/s (35,040,000 in < 2 min)", goalRate)
 	row(fmt.Sprintf("import history, %d rows", r.imp.rows),
-		fmt.Sprintf("%s, %.0f rows/s", r.imp.d.Round(100*time.Millisecond), r.imp.rate()), goal, verdict(r.imp.rate() >= goalRate), limit, ratio)
+		fmt.Sprintf("%s, %.0f rows/s", r.imp.d.Round(100*time.Millisecond), r.imp.rate()), goal, benchutil.Verdict(r.imp.rate() >= goalRate), limit, ratio)
 	perChunk := float64(r.sz.chunkBytes) / float64(r.sz.samples)
-	row("history size: chunk data", fmt.Sprintf("%s, %.2f bytes/sample", human(r.sz.chunkBytes), perChunk), "≤ 4 bytes/sample", verdict(perChunk <= goalPerSamp), "—", "—")
-	row("history size: database file", fmt.Sprintf("%s, %.2f bytes/sample", human(r.sz.fileBytes), float64(r.sz.fileBytes)/float64(r.sz.samples)), "(not a goal)", "—", "—", "—")
+	row("history size: chunk data", fmt.Sprintf("%s, %.2f bytes/sample", humanize.IBytes(uint64(r.sz.chunkBytes)), perChunk), "≤ 4 bytes/sample", benchutil.Verdict(perChunk <= goalPerSamp), "—", "—")
+	row("history size: database file", fmt.Sprintf("%s, %.2f bytes/sample", humanize.IBytes(uint64(r.sz.fileBytes)), float64(r.sz.fileBytes)/float64(r.sz.samples)), "(not a goal)", "—", "—", "—")
 	for _, q := range r.queries {
 		row(q.name+" ("+q.what+")", fmt.Sprintf("p50 %s, max %s", ms(q.pct(50)), ms(q.pct(100))), "(not a goal)", "—", "—", "—")
 	}

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
+
 	"github.com/zenne-city/zenne/internal/app"
 )
 
@@ -110,7 +112,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	var noop *stats
 	var rawInsert float64
 	if cfg.wants("limits") || cfg.wants("patch") || cfg.wants("query") {
-		m := startCPU()
+		m := benchutil.StartCPU()
 		s, err := noopLimit(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("no-op handler limit: %w", err)
@@ -234,7 +236,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 // profiled runs f under the CPU profiler when -cpuprofile is set, and says
 // how much CPU the process got meanwhile.
 func profiled(cfg *config, name string, out io.Writer, f func() error) error {
-	m := startCPU()
+	m := benchutil.StartCPU()
 	defer func() { fmt.Fprintf(out, "       %s: %s\n", name, m) }()
 	if cfg.cpuProfile == "" {
 		return f()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // report collects the figures and prints them as a markdown table.
@@ -17,15 +19,8 @@ type row struct {
 	scenario, figure, goal, met, limit, ratio string
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "**no**"
-}
-
 func (r *report) add(scenario, figure, goal string, ok bool, limit, ratio string) {
-	r.rows = append(r.rows, row{scenario, figure, goal, verdict(ok), limit, ratio})
+	r.rows = append(r.rows, row{scenario, figure, goal, benchutil.Verdict(ok), limit, ratio})
 }
 
 func (r *report) limits(cfg *config, noop *stats, raw float64) {

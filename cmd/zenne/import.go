@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/zenne-city/zenne/internal/app"
 	"github.com/zenne-city/zenne/internal/histimport"
 	"github.com/zenne-city/zenne/internal/jsonld"
@@ -225,13 +226,13 @@ func (p *progress) update(x histimport.Progress) {
 		what += fmt.Sprintf(", %d rejected", x.Rejected)
 	}
 	if !p.tty {
-		fmt.Fprintf(p.w, "%5.1f%%  %s / %s  %s\n", 100*frac, size(x.Bytes), size(x.Size), what)
+		fmt.Fprintf(p.w, "%5.1f%%  %s / %s  %s\n", 100*frac, humanize.IBytes(uint64(x.Bytes)), humanize.IBytes(uint64(x.Size)), what)
 		return
 	}
 	const width = 30
 	n := int(frac * width)
 	bar := strings.Repeat("█", n) + strings.Repeat("░", width-n)
-	fmt.Fprintf(p.w, "\r%s %5.1f%%  %s / %s  %s\x1b[K", bar, 100*frac, size(x.Bytes), size(x.Size), what)
+	fmt.Fprintf(p.w, "\r%s %5.1f%%  %s / %s  %s\x1b[K", bar, 100*frac, humanize.IBytes(uint64(x.Bytes)), humanize.IBytes(uint64(x.Size)), what)
 	p.drawn = true
 }
 
@@ -250,16 +251,4 @@ func (p *progress) done() {
 		fmt.Fprintln(p.w)
 		p.drawn = false
 	}
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -1,4 +1,5 @@
-package main
+// Package benchutil holds what the benchmark programs under bench/ share.
+package benchutil
 
 import (
 	"fmt"
@@ -9,17 +10,18 @@ import (
 	"time"
 )
 
-// cpuMeter tells how much CPU this process got while a scenario ran: on a
+// CPUMeter tells how much CPU this process got while a scenario ran: on a
 // shared machine the figures only mean something beside it.
-type cpuMeter struct {
+type CPUMeter struct {
 	wall time.Time
 	cpu  time.Duration
 }
 
-func startCPU() cpuMeter { return cpuMeter{wall: time.Now(), cpu: processCPU()} }
+// StartCPU starts measuring.
+func StartCPU() CPUMeter { return CPUMeter{wall: time.Now(), cpu: processCPU()} }
 
 // String is e.g. "1.85 of 2 cores, loadavg 2.10".
-func (m cpuMeter) String() string {
+func (m CPUMeter) String() string {
 	used := (processCPU() - m.cpu).Seconds() / time.Since(m.wall).Seconds()
 	return fmt.Sprintf("this process used %.2f of %d cores, loadavg %s", used, runtime.NumCPU(), loadavg())
 }
@@ -43,4 +45,12 @@ func loadavg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// Verdict is a report's "Met" column.
+func Verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
 }
