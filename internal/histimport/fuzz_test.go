@@ -15,8 +15,9 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 )
 
-// drain runs a source and returns what it read.
-func drain(t testing.TB, src source, size int) ([]store.ImportRecord, []Reject, error) {
+// pump runs a source through a pipeline of two batches, as the importer
+// does, and calls each with every batch it fills.
+func pump(src source, size int, each func(b *batch)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	free, full := make(chan *batch, 2), make(chan *batch, 2)
@@ -35,18 +36,26 @@ func drain(t testing.TB, src source, size int) ([]store.ImportRecord, []Reject, 
 		}
 		errc <- src.run(k)
 	}()
+	for b := range full {
+		each(b)
+		free <- b
+	}
+	return <-errc
+}
+
+// drain runs a source and returns what it read.
+func drain(src source, size int) ([]store.ImportRecord, []Reject, error) {
 	var recs []store.ImportRecord
 	var rejects []Reject
-	for b := range full {
+	err := pump(src, size, func(b *batch) {
 		for _, r := range b.recs {
-			a := *r.Attr
+			a := *r.Attr // batches are reused
 			r.Attr = &a
 			recs = append(recs, r)
 		}
 		rejects = append(rejects, b.rejects...)
-		free <- b
-	}
-	return recs, rejects, <-errc
+	})
+	return recs, rejects, err
 }
 
 // checkRecord holds what every imported instance must be.
@@ -115,7 +124,7 @@ func FuzzCSVRow(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs, rejects, err := drain(t, src, 3)
+		recs, rejects, err := drain(src, 3)
 		if err != nil {
 			if strings.Contains(err.Error(), "not closed") {
 				return // a quoted field open at the end of the file
@@ -160,7 +169,7 @@ func FuzzTemporalJSON(f *testing.F) {
 		}
 		n := newNames(res.Core())
 		src := newJSONSource(context.Background(), bytes.NewReader(data), n, res.Core(), res, time.Time{})
-		recs, rejects, _ := drain(t, src, 2)
+		recs, rejects, _ := drain(src, 2)
 		for _, r := range recs {
 			checkRecord(t, r)
 		}
@@ -225,29 +234,10 @@ func BenchmarkCSV(b *testing.B) {
 }
 
 // drainCount runs a source and counts what it read.
-func drainCount(src source, size int) (int, int, error) {
-	ctx := context.Background()
-	free, full := make(chan *batch, 2), make(chan *batch, 2)
-	for range 2 {
-		b := &batch{size: size}
-		b.ensureAttrs()
-		free <- b
-	}
-	k := &sink{ctx: ctx, free: free, full: full}
-	errc := make(chan error, 1)
-	go func() {
-		defer close(full)
-		if err := k.take(); err != nil {
-			errc <- err
-			return
-		}
-		errc <- src.run(k)
-	}()
-	recs, rejects := 0, 0
-	for b := range full {
+func drainCount(src source, size int) (recs, rejects int, err error) {
+	err = pump(src, size, func(b *batch) {
 		recs += len(b.recs)
 		rejects += len(b.rejects)
-		free <- b
-	}
-	return recs, rejects, <-errc
+	})
+	return recs, rejects, err
 }
