@@ -93,7 +93,7 @@ func storeLimit(ctx context.Context, csv, dir string, cfg *config) (rated, error
 	if err := app.EnsureDir(dir); err != nil {
 		return rated{}, err
 	}
-	st, err := app.OpenStore(ctx, app.Config{DataDir: dir, Log: discardLog()})
+	st, err := app.OpenStore(ctx, app.Config{DataDir: dir, Log: discardLog()}, nil)
 	if err != nil {
 		return rated{}, err
 	}
@@ -115,7 +115,7 @@ type importResult struct {
 
 // importFile runs the import as `zenne import history --data dir csv` does.
 func importFile(ctx context.Context, csv, data string, cfg *config, out io.Writer) (importResult, error) {
-	st, err := app.OpenStore(ctx, app.Config{DataDir: data, Log: discardLog()})
+	st, err := app.OpenStore(ctx, app.Config{DataDir: data, Log: discardLog()}, nil)
 	if err != nil {
 		return importResult{}, err
 	}

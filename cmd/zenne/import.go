@@ -105,7 +105,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		storeID = "sqlite://" + absPath(filepath.Join(*data, "zenne.db"))
 	}
-	st, err := app.OpenStore(ctx, cfg)
+	st, err := app.OpenStore(ctx, cfg, resolver.Core())
 	if err != nil {
 		if strings.Contains(err.Error(), "in use by another zenne process") {
 			return fmt.Errorf("%w\n\nA running zenne holds this store. Either stop it (zenne serve) and run the import again, "+

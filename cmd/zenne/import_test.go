@@ -48,7 +48,7 @@ func TestImportHistoryCommand(t *testing.T) {
 		t.Errorf("second run said:\n%s", out.String())
 	}
 
-	st, err := app.OpenStore(context.Background(), app.Config{DataDir: data})
+	st, err := app.OpenStore(context.Background(), app.Config{DataDir: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestImportHistoryCommand(t *testing.T) {
 
 func TestImportWhileStoreInUse(t *testing.T) {
 	data := t.TempDir()
-	st, err := app.OpenStore(context.Background(), app.Config{DataDir: data})
+	st, err := app.OpenStore(context.Background(), app.Config{DataDir: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,11 +63,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	st, err := openStore(ctx, cfg)
+	// The resolver first: the store's retention rules name attributes in
+	// the core @context. Its registry reads the store once it is open.
+	hosted := &hostedContexts{}
+	resolver := jsonld.NewResolver(jsonld.Options{Registry: hosted})
+	st, err := OpenStore(ctx, cfg, resolver.Core())
 	if err != nil {
 		return nil, err
 	}
-	resolver := jsonld.NewResolver(jsonld.Options{Registry: hostedContexts{st}})
+	hosted.s = st
 	broker := core.New(st, core.Options{})
 	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
 	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize}).Register(srv.Mux)
@@ -88,14 +92,9 @@ func (a *App) WaitIndexed(ctx context.Context) error {
 	return nil
 }
 
-// OpenStore opens the store cfg names (DataDir or StoreURL) without
-// serving it, for commands that work on the store itself (zenne import).
-func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
-	return openStore(ctx, cfg)
-}
-
-// openStore opens the backend the store URL names.
-func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+// OpenStore opens the backend the store URL names; core expands the
+// attribute names of cfg.HistoryRetention (nil: the default core @context).
+func OpenStore(ctx context.Context, cfg Config, core *jsonld.Context) (store.Store, error) {
 	u := cfg.StoreURL
 	if u == "" {
 		if cfg.DataDir == "" {
@@ -113,7 +112,10 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if p, err := url.PathUnescape(rest); err == nil {
 			path = p
 		}
-		retention, err := store.ParseRetention(cfg.HistoryRetention, jsonld.NewResolver(jsonld.Options{}).Core().ExpandTerm)
+		if core == nil && cfg.HistoryRetention != "" {
+			core = jsonld.NewResolver(jsonld.Options{}).Core()
+		}
+		retention, err := store.ParseRetention(cfg.HistoryRetention, func(s string) string { return core.ExpandTerm(s) })
 		if err != nil {
 			return nil, fmt.Errorf("history retention: %w", err)
 		}
@@ -180,7 +182,7 @@ func (a *App) Handler() http.Handler { return a.server.Handler() }
 // /jsonldContexts by their URL, on whatever host name the client used.
 type hostedContexts struct{ s store.Contexts }
 
-func (h hostedContexts) GetContext(ctx context.Context, u string) ([]byte, bool, error) {
+func (h *hostedContexts) GetContext(ctx context.Context, u string) ([]byte, bool, error) {
 	i := strings.Index(u, ngsildapi.HostedPath)
 	if i < 0 {
 		return nil, false, nil
