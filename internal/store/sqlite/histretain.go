@@ -84,6 +84,9 @@ func (d *decoder) rollup() rollup {
 	return r
 }
 
+// hourOf is the UTC hour of day (0-23) of a time in ns.
+func hourOf(ns int64) int { return int((ns%dayNS + dayNS) % dayNS / int64(time.Hour)) }
+
 // hourRollups are the rollups of one day by hour (index 0-23).
 type hourRollups [24]rollup
 
@@ -98,7 +101,7 @@ func decodeLevel(level int, data []byte) (h hourRollups, hourly bool, err error)
 		}
 		for i := range samples {
 			if samples[i].Num {
-				h[(samples[i].T%dayNS+dayNS)%dayNS/int64(time.Hour)].add(samples[i].V)
+				h[hourOf(samples[i].T)].add(samples[i].V)
 			}
 		}
 		return h, true, nil

@@ -143,12 +143,16 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (moved []headRow, 
 		}
 		hids[k] = hid
 	}
-	sids := map[[2]any]int64{}
+	type entSeries struct {
+		hid int64
+		seriesKey
+	}
+	sids := map[entSeries]int64{}
 	add := map[dayKey][]tsz.Sample{}
 	for _, x := range recs {
 		hid := hids[entKey{x.tid, x.id}]
 		for _, in := range x.insts {
-			sk := [2]any{hid, seriesKey{in.name, in.dataset}}
+			sk := entSeries{hid, seriesKey{in.name, in.dataset}}
 			sid, ok := sids[sk]
 			if !ok {
 				if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
@@ -224,7 +228,7 @@ func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, h
 		}
 		hr := 0
 		if level == levelHourly {
-			hr = int((samples[i].T%dayNS + dayNS) % dayNS / int64(time.Hour))
+			hr = hourOf(samples[i].T)
 		}
 		h[hr].add(samples[i].V)
 	}
