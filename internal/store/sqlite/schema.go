@@ -25,6 +25,11 @@ import (
 //	h_series(sid, hid, name, dataset)        one per attribute instance with sealed history
 //	h_chunks(sid, day, part, level, n, data) a series' samples of one UTC day, compressed (internal/tsz), in parts
 //	                                         of at most partMax samples; level 1 and 2: rollups instead (histretain.go)
+//	changes(seq, n, data)                    the change log (changes.go): one row per write group, holding its n
+//	                                         changes numbered seq, seq+1, ...
+//	subscriptions(tenant, id, doc, status)   NGSI-LD subscriptions (subscriptions.go), opaque documents
+//	n_queue(nid, tenant, sub, created, body) notifications waiting for delivery
+//	n_cursor(k, seq)                         how far the notifier has read the change log
 var migrations = []migration{
 	// 1: initial schema.
 	{sql: `
@@ -167,6 +172,33 @@ CREATE TABLE h_chunks (
 	data  BLOB NOT NULL,
 	PRIMARY KEY (sid, day, part)
 ) WITHOUT ROWID;
+`},
+	// 4: the change log, subscriptions and their notification queue.
+	{sql: `
+CREATE TABLE changes (
+	seq  INTEGER PRIMARY KEY,
+	n    INTEGER NOT NULL,
+	data BLOB NOT NULL
+);
+
+CREATE TABLE subscriptions (
+	tenant TEXT NOT NULL,
+	id     TEXT NOT NULL,
+	doc    BLOB NOT NULL,
+	status BLOB NOT NULL,
+	PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE n_queue (
+	nid     INTEGER PRIMARY KEY AUTOINCREMENT,
+	tenant  TEXT NOT NULL,
+	sub     TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	body    BLOB NOT NULL
+);
+CREATE INDEX n_queue_sub ON n_queue (tenant, sub, nid);
+
+CREATE TABLE n_cursor (k TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 `},
 }
 

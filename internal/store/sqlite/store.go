@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -148,6 +149,9 @@ type Store struct {
 	lock *os.File // held while open (lock_unix.go)
 
 	heads *headIndex // each entity's unsealed history rows (headindex.go)
+
+	lastVer atomic.Int64                         // the last committed version = the last change's Seq (changes.go)
+	watch   atomic.Pointer[func([]store.Change)] // WatchChanges
 }
 
 var _ store.Store = (*Store)(nil)
@@ -246,6 +250,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.w, err = newWriter(ctx, s); err != nil {
 		return fail(err)
 	}
+	s.lastVer.Store(s.w.ver)
 	if s.cdb, err = sql.Open("sqlite", dsn(2048, false)); err != nil {
 		return fail(err)
 	}

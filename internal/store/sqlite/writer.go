@@ -110,6 +110,7 @@ type writer struct {
 
 	selMany, selDoc    *sql.Stmt
 	insTenant, insName *sql.Stmt
+	insChanges         *sql.Stmt
 	addTenantN         *sql.Stmt
 	setVer             *sql.Stmt
 	all                []*sql.Stmt
@@ -138,6 +139,7 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 		{&w.insName, `INSERT INTO names (name) VALUES (?)`},
 		{&w.addTenantN, `UPDATE tenants SET n = n + ? WHERE tid = ?`},
 		{&w.setVer, `UPDATE meta SET v = ? WHERE k = 'ver'`},
+		{&w.insChanges, `INSERT INTO changes (seq, n, data) VALUES (?, ?, ?)`},
 	}
 	for _, p := range prep {
 		st, err := w.c.PrepareContext(ctx, p.sql)
@@ -315,9 +317,10 @@ type tx struct {
 	attrN   map[[2]int64]int64
 	taN     map[typeAttrKey]int64
 
-	hist    []histEntry // what the group records in history, in op order
-	lastSeq int64       // the last h_head seq the group used
-	heads   []headRow   // the head records the group adds
+	changes []store.Change // what the group's ops changed, in op order (changes.go)
+	hist    []histEntry    // what the group records in history, in op order
+	lastSeq int64          // the last h_head seq the group used
+	heads   []headRow      // the head records the group adds
 }
 
 // commit runs reqs in one transaction and fills their results. On error
@@ -354,7 +357,7 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 		for i, r := range reqs {
 			res := make([]store.Result, len(r.ops))
 			for j, op := range r.ops {
-				if res[j], err = t.apply(tids[i], op); err != nil {
+				if res[j], err = t.apply(tids[i], r.tenant, op); err != nil {
 					return fmt.Errorf("write %s: %w", op.ID, err)
 				}
 			}
@@ -379,6 +382,9 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 		return err
 	}
 	w.publish(t)
+	if f := w.s.watch.Load(); f != nil && len(t.changes) > 0 {
+		(*f)(t.changes)
+	}
 	select {
 	case w.s.kick <- struct{}{}:
 	default:
@@ -398,6 +404,7 @@ func (w *writer) commit(reqs []*writeReq) (err error) {
 func (w *writer) publish(t *tx) {
 	w.ver = t.ver
 	s := w.s
+	s.lastVer.Store(t.ver)
 	w.lastSeq = max(w.lastSeq, t.lastSeq)
 	s.heads.add(t.heads)
 	if len(t.tenants) > 0 || len(t.names) > 0 {
@@ -593,7 +600,7 @@ func callApply(op store.Op, cur *ngsild.Entity) (next *ngsild.Entity, err error)
 // apply runs one op in memory: the entity's new state is what later ops of
 // the group see, and flush writes it. An error returned is a storage error
 // that breaks the transaction; Apply's own error goes into the Result.
-func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
+func (t *tx) apply(tid int64, tenant string, op store.Op) (store.Result, error) {
 	cur, err := t.load(tid, op.ID)
 	if err != nil {
 		return store.Result{}, err
@@ -629,6 +636,7 @@ func (t *tx) apply(tid int64, op store.Op) (store.Result, error) {
 		t.order = append(t.order, eid)
 	}
 	t.ver++
+	t.noteChange(t.ver, tenant, op.ID, cur.ent, next)
 	// Only the final state of the group needs its facts and index record:
 	// flush computes them.
 	st := &entState{eid: eid, ver: t.ver, ent: next}

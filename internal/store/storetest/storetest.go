@@ -71,6 +71,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TypesAttributes", testTypesAttributes},
 		{"Contexts", testContexts},
 		{"Reopen", testReopen},
+		{"ChangeLog", testChangeLog},
+		{"ChangeLogReopen", testChangeLogReopen},
 		{"HistoryRecording", testHistoryRecording},
 		{"HistoryTimeQueries", testHistoryTimeQueries},
 		{"HistoryKeptAndDeleted", testHistoryKeptAndDeleted},
@@ -79,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HistoryImport", testHistoryImport},
 		{"HistoryAggregate", testHistoryAggregate},
 		{"HistoryMany", testHistoryMany},
+		{"Subscriptions", testSubscriptions},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
