@@ -32,6 +32,8 @@ type Store interface {
 	Entities
 	History
 	Contexts
+	ChangeLog
+	Subscriptions
 	// Tenants lists the tenants that exist (the default tenant included).
 	Tenants(ctx context.Context) ([]string, error)
 	// Ping reports whether the store can serve requests (readiness).
