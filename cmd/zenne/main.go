@@ -100,7 +100,7 @@ func versionString() string {
 
 type flags struct {
 	listen, data, store, logLevel string
-	sealAfter                     time.Duration
+	sealAfter, notifyMaxAge       time.Duration
 	pageSize                      int
 	history                       bool
 	retention                     string
@@ -122,6 +122,8 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&sealAfter, "history-seal-after", sealAfter, "how long history stays uncompressed before it is sealed into chunks (ZENNE_HISTORY_SEAL_AFTER)")
 	fs.BoolVar(&f.history, "history", env("ZENNE_HISTORY", "true") != "false", "record the history of every change (ZENNE_HISTORY)")
 	fs.StringVar(&f.retention, "history-retention", env("ZENNE_HISTORY_RETENTION", ""), `how long history is kept, e.g. "*=raw:90d,hourly:2y,daily:forever; energy=raw:400d" (ZENNE_HISTORY_RETENTION; default: all of it)`)
+	notifyMaxAge := env("ZENNE_NOTIFY_MAX_AGE", "24h")
+	fs.StringVar(&notifyMaxAge, "notify-max-age", notifyMaxAge, "how long a notification waits for an unreachable receiver before it is dropped (ZENNE_NOTIFY_MAX_AGE)")
 	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
 	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +132,9 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	var err error
 	if f.pageSize, err = strconv.Atoi(pageSize); err != nil || f.pageSize <= 0 {
 		return nil, fmt.Errorf("--temporal-page-size %q: give a positive number of instances, such as 1000", pageSize)
+	}
+	if f.notifyMaxAge, err = time.ParseDuration(notifyMaxAge); err != nil || f.notifyMaxAge <= 0 {
+		return nil, fmt.Errorf("--notify-max-age %q: give a positive duration such as 24h or 90m", notifyMaxAge)
 	}
 	if f.sealAfter, err = time.ParseDuration(sealAfter); err != nil || f.sealAfter <= 0 {
 		return nil, fmt.Errorf("--history-seal-after %q: give a positive duration such as 10m or 1h", sealAfter)
@@ -191,7 +196,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge})
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,12 @@ import (
 	"time"
 
 	"github.com/zenne-city/zenne/internal/api/ngsildapi"
+	"github.com/zenne-city/zenne/internal/api/stream"
+	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/notify"
+	"github.com/zenne-city/zenne/internal/notify/endpoint"
 	"github.com/zenne-city/zenne/internal/server"
 	"github.com/zenne-city/zenne/internal/store"
 	"github.com/zenne-city/zenne/internal/store/sqlite"
@@ -45,6 +49,9 @@ type Config struct {
 	// (store.ParseRetention; attribute names expand with the NGSI-LD core
 	// @context); empty keeps all history.
 	HistoryRetention string
+	// NotifyMaxAge is how long a notification waits for an unreachable
+	// receiver before it is dropped (default 24h).
+	NotifyMaxAge time.Duration
 }
 
 // App is a running zenne.
@@ -53,6 +60,10 @@ type App struct {
 	Store    store.Store
 	Broker   *core.Broker
 	Resolver *jsonld.Resolver
+	Bus      bus.Bus
+	Notify   *notify.Service
+	stream   *stream.Handler
+	sender   *endpoint.Sender
 	server   *server.Server
 	http     *http.Server
 	listener net.Listener
@@ -74,12 +85,25 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	hosted.s = st
 	broker := core.New(st, core.Options{})
 	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
-	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize}).Register(srv.Mux)
+	// Every committed change goes on the bus; subscriptions and the live
+	// stream read it.
+	b := bus.NewLocal(st, bus.DefaultWindow)
+	sender := endpoint.New(endpoint.Options{UserAgent: "zenne/" + cfg.Version, Log: cfg.Log})
+	ns, err := notify.New(ctx, st, b, resolver, sender, notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry})
+	if err != nil {
+		sender.Close()
+		st.Close()
+		return nil, err
+	}
+	live := stream.New(b, resolver.Core(), cfg.Log, stream.Options{})
+	live.Register(srv.Mux)
+	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize,
+		Subscriptions: ns}).Register(srv.Mux)
 	srv.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
 	})
-	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, server: srv}, nil
+	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, stream: live, sender: sender, server: srv}, nil
 }
 
 // WaitIndexed waits until the store answers queries at full speed (the
@@ -137,6 +161,7 @@ func (a *App) Start() error {
 		return fmt.Errorf("listen on %s: %w (is another zenne or broker running? choose another --listen)", a.cfg.Listen, err)
 	}
 	a.listener = ln
+	a.Notify.Start()
 	a.http = &http.Server{
 		Handler:           a.server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -168,10 +193,11 @@ func (a *App) URL() string {
 // Close stops serving (letting requests in flight finish) and closes the store.
 func (a *App) Close(ctx context.Context) error {
 	var errs []error
+	a.stream.Close() // live streams never end by themselves: end them first
 	if a.http != nil {
 		errs = append(errs, a.http.Shutdown(ctx))
 	}
-	errs = append(errs, a.Store.Close())
+	errs = append(errs, a.Notify.Close(), a.sender.Close(), a.Store.Close())
 	return errors.Join(errs...)
 }
 

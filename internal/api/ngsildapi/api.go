@@ -35,6 +35,8 @@ type Options struct {
 	// response holds; longer histories are paginated with 206 and
 	// Content-Range (default 1,000).
 	TemporalPageSize int
+	// Subscriptions serves /subscriptions (nil: answered as not supported).
+	Subscriptions Subscriptions
 }
 
 // API serves the NGSI-LD HTTP API.
@@ -102,6 +104,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("PATCH "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", a.replaceTemporalInstance)
 	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", a.deleteTemporalInstance)
 	h("POST "+p+"/temporal/entityOperations/query", a.queryTemporalPost)
+
+	a.registerSubscriptions(h)
 
 	h("GET "+p+"/types", a.listTypes)
 	h("GET "+p+"/types/{type}", a.typeInfo)

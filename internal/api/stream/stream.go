@@ -1,0 +1,568 @@
+// Package stream serves committed changes as Server-Sent Events at
+// GET /api/stream, for the live map and console and for dashboards that
+// should not poll.
+//
+// One hub goroutine reads the event bus in batches and appends them to a
+// linked list of batches (nodes). Every client goroutine follows the list at
+// its own pace: it filters each batch's events, takes each matching event's
+// frame (rendered once per representation and shared by all clients) and
+// writes them with one Write and one Flush. The hub never waits for a client:
+// a client that falls more than Options.ClientBuffer changes behind is cut
+// off, and reconnects with Last-Event-ID. A client that resumes from an older
+// event reads the bus itself until it is close to the hub, then joins it.
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/bus"
+	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// Options tune the stream. Zero values take the defaults.
+type Options struct {
+	// Heartbeat is how often an idle stream gets a comment line, so proxies
+	// keep it open (default 15 s).
+	Heartbeat time.Duration
+	// ClientBuffer is how many changes a client may be behind the newest
+	// before it is cut off (default 4096).
+	ClientBuffer int
+	// MaxClients bounds the open streams; more are answered 503 with
+	// Retry-After (default 10,000).
+	MaxClients int
+	// BatchDelay is how long the hub gathers changes into one batch after the
+	// first arrives: clients write once per batch (default 5 ms; negative:
+	// no delay).
+	BatchDelay time.Duration
+	// Retry is the reconnection delay the stream asks browsers for
+	// (default 2 s).
+	Retry time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.ClientBuffer <= 0 {
+		o.ClientBuffer = 4096
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = 10000
+	}
+	if o.BatchDelay == 0 {
+		o.BatchDelay = 5 * time.Millisecond
+	}
+	if o.Retry <= 0 {
+		o.Retry = 2 * time.Second
+	}
+}
+
+const (
+	readMax  = 1000    // changes per bus read
+	writeMax = 1 << 20 // bytes gathered into one write at most
+)
+
+// Handler serves GET /api/stream.
+type Handler struct {
+	bus  bus.Bus
+	core *jsonld.Context
+	log  *slog.Logger
+	opts Options
+
+	ctx     context.Context // ends with Close
+	cancel  context.CancelFunc
+	hubDone chan struct{}
+	streams sync.WaitGroup
+	active  atomic.Int64 // streams served (MaxClients)
+	dropped atomic.Uint64
+
+	mu      sync.Mutex
+	closed  bool
+	tail    *node  // the next node the hub fills
+	last    uint64 // Seq of the last change in the list
+	clients map[*client]struct{}
+	views   map[string]*view
+}
+
+// node is one batch of the hub's list. A node is filled once, then ready is
+// closed; its fields never change after that.
+type node struct {
+	ready  chan struct{}
+	events []event
+	last   uint64 // Seq the list has reached with this node
+	gap    bool   // changes before this node's were lost: clients send reset
+	next   *node
+}
+
+func newNode() *node { return &node{ready: make(chan struct{})} }
+
+// Stats describe the streams.
+type Stats struct {
+	Clients int    // open streams
+	Dropped uint64 // streams cut off for being too slow
+}
+
+// New returns a handler streaming b's changes, compacted with core (the
+// core @context), and starts its hub; Close stops it.
+func New(b bus.Bus, core *jsonld.Context, log *slog.Logger, opts Options) *Handler {
+	opts.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Handler{
+		bus: b, core: core, log: log, opts: opts,
+		ctx: ctx, cancel: cancel, hubDone: make(chan struct{}),
+		tail: newNode(), last: b.Last(),
+		clients: map[*client]struct{}{}, views: map[string]*view{},
+	}
+	go h.run()
+	return h
+}
+
+// Register adds GET /api/stream to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/stream", h.serve)
+}
+
+// Close ends every stream and stops the hub; it returns when they are done.
+// Requests after Close are answered 503.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	for c := range h.clients {
+		c.kick()
+	}
+	h.mu.Unlock()
+	h.cancel()
+	<-h.hubDone
+	h.streams.Wait()
+}
+
+// Stats reports the open streams and how many were cut off.
+func (h *Handler) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{Clients: len(h.clients), Dropped: h.dropped.Load()}
+}
+
+// run is the hub: it reads the bus and appends batches to the list.
+func (h *Handler) run() {
+	defer close(h.hubDone)
+	after := h.last
+	for {
+		cs, err := h.bus.Read(h.ctx, after, readMax)
+		if err == nil && len(cs) > 0 && len(cs) < readMax && h.opts.BatchDelay > 0 {
+			cs = h.gather(cs)
+		}
+		switch {
+		case h.ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrChangesGone):
+			// The hub fell behind what the bus keeps (it cannot, short of a
+			// stall of the whole process): clients start over from now.
+			after = h.bus.Last()
+			h.log.Warn("stream: changes lost by the hub, clients reset", "seq", after)
+			h.publish(nil, after, true)
+			continue
+		case err != nil:
+			h.log.Error("stream: read changes", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-h.ctx.Done():
+				return
+			}
+			continue
+		case len(cs) == 0:
+			continue
+		}
+		after = cs[len(cs)-1].Seq
+		h.publish(cs, after, false)
+	}
+}
+
+// gather waits BatchDelay and adds what arrived meanwhile to cs.
+func (h *Handler) gather(cs []store.Change) []store.Change {
+	t := time.NewTimer(h.opts.BatchDelay)
+	select {
+	case <-t.C:
+	case <-h.ctx.Done():
+		t.Stop()
+		return cs
+	}
+	for len(cs) < readMax {
+		last := cs[len(cs)-1].Seq
+		if h.bus.Last() <= last {
+			break
+		}
+		more, err := h.bus.Read(h.ctx, last, readMax-len(cs))
+		if err != nil || len(more) == 0 {
+			break // what we have goes out; the error comes back on the next read
+		}
+		cs = append(cs, more...)
+	}
+	return cs
+}
+
+// publish appends a batch to the list and cuts off the clients too far behind.
+func (h *Handler) publish(cs []store.Change, last uint64, gap bool) {
+	evs := make([]event, len(cs))
+	for i := range cs {
+		evs[i].c = cs[i]
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.tail
+	n.events, n.last, n.gap, n.next = evs, last, gap, newNode()
+	h.tail, h.last = n.next, last
+	close(n.ready)
+	limit := uint64(h.opts.ClientBuffer)
+	for c := range h.clients {
+		if !c.joined {
+			continue
+		}
+		if pos := c.pos.Load(); last > pos && last-pos > limit {
+			if c.kick() {
+				h.dropped.Add(1)
+				h.log.Info("stream: client too slow, cut off", "tenant", c.p.tenant, "behind", last-pos)
+			}
+		}
+	}
+}
+
+// client is one open stream.
+type client struct {
+	p      *params
+	view   *view
+	pos    atomic.Uint64 // the Seq the client has been sent everything up to
+	joined bool          // following the hub's list (guarded by Handler.mu)
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	rc     *http.ResponseController
+	alive  bool // the handler runs: rc may be used
+	kicked bool
+}
+
+// kick ends the stream: its context ends and a write it is blocked in fails.
+// It reports whether this call did it.
+func (c *client) kick() bool {
+	c.cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kicked {
+		return false
+	}
+	c.kicked = true
+	if c.alive {
+		c.rc.SetWriteDeadline(time.Now())
+	}
+	return true
+}
+
+// serve answers GET /api/stream.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r.URL.Query(), r.Header, h.core)
+	if err != nil {
+		writeProblem(w, ngsild.AsError(err))
+		return
+	}
+	if n := h.active.Add(1); n > int64(h.opts.MaxClients) {
+		h.active.Add(-1)
+		unavailable(w, "too many open streams; retry later")
+		return
+	}
+	defer h.active.Add(-1)
+
+	rc := http.NewResponseController(w)
+	// A stream outlives any server write timeout.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	c := &client{p: p, cancel: cancel, rc: rc, alive: true}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		unavailable(w, "the server is shutting down")
+		return
+	}
+	h.streams.Add(1)
+	defer h.streams.Done()
+	h.clients[c] = struct{}{}
+	c.view = h.internView(p)
+	h.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.alive = false
+		c.mu.Unlock()
+		h.mu.Lock()
+		delete(h.clients, c)
+		h.releaseView(c.view)
+		h.mu.Unlock()
+	}()
+
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if p.tenant != "" {
+		hd.Set("NGSILD-Tenant", p.tenant)
+	}
+	w.WriteHeader(http.StatusOK)
+	s := &sender{h: h, c: c, w: w, ctx: ctx}
+	if err := s.run(); err != nil && ctx.Err() == nil && h.ctx.Err() == nil {
+		h.log.Debug("stream ended", "tenant", p.tenant, "err", err)
+	}
+}
+
+// internView returns the shared view p asks for (h.mu held).
+func (h *Handler) internView(p *params) *view {
+	k := viewKey(p)
+	v := h.views[k]
+	if v == nil {
+		v = &view{key: k, format: p.format, attrs: p.attrSet}
+		h.views[k] = v
+	}
+	v.refs++
+	return v
+}
+
+func (h *Handler) releaseView(v *view) {
+	if v.refs--; v.refs == 0 {
+		delete(h.views, v.key)
+	}
+}
+
+// join makes c follow the list from its tail if c, at pos, is less than half
+// its buffer behind the hub (or force). It returns the node to follow and
+// the Seq the list has reached before it.
+func (h *Handler) join(c *client, pos uint64, force bool) (*node, uint64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !force && h.last > pos && h.last-pos > uint64(h.opts.ClientBuffer/2) {
+		return nil, h.last, false
+	}
+	c.pos.Store(pos)
+	c.joined = true
+	return h.tail, h.last, true
+}
+
+// sender writes one client's stream.
+type sender struct {
+	h   *Handler
+	c   *client
+	w   http.ResponseWriter
+	ctx context.Context
+	buf []byte
+	pos uint64 // everything up to here was sent (or filtered out)
+	id  uint64 // the last id: line written (0: none)
+}
+
+func (s *sender) run() error {
+	h, p := s.h, s.c.p
+	s.buf = append(s.buf, "retry: "...)
+	s.buf = strconv.AppendInt(s.buf, s.h.opts.Retry.Milliseconds(), 10)
+	s.buf = append(s.buf, '\n')
+	if !p.resume {
+		// Only new changes. The id lets a browser that got nothing before
+		// losing the connection resume from here.
+		s.pos = h.bus.Last()
+		s.buf = s.appendID(s.buf, s.pos)
+	}
+	s.buf = append(s.buf, '\n')
+	if err := s.flush(); err != nil {
+		return err
+	}
+	var n *node
+	if !p.resume {
+		n, _, _ = h.join(s.c, s.pos, true)
+	} else {
+		var err error
+		if n, err = s.catchUp(p.after); err != nil {
+			return err
+		}
+	}
+	return s.follow(n)
+}
+
+// catchUp sends the changes after `after` from the bus until the client is
+// close enough to join the hub; it returns the node to follow.
+func (s *sender) catchUp(after uint64) (*node, error) {
+	h := s.h
+	s.pos = after
+	if after > h.bus.Last() {
+		// An id this bus never gave (another store, or a restart on a new one).
+		s.pos = h.bus.Last()
+		s.buf = resetFrame(s.buf, s.pos)
+		s.id = s.pos
+		if err := s.flush(); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		n, base, ok := h.join(s.c, s.pos, false)
+		if ok {
+			// Joined: the node has what follows base; send what lies between.
+			return n, s.readUpTo(base, true)
+		}
+		if err := s.readUpTo(base, false); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readUpTo sends changes from the bus after s.pos up to base: all of them
+// when joined, one read's worth otherwise. Changes no longer kept make it
+// send a reset and go on from the bus's end.
+func (s *sender) readUpTo(base uint64, joined bool) error {
+	for s.pos < base {
+		cs, err := s.h.bus.Read(s.ctx, s.pos, int(min(uint64(readMax), base-s.pos)))
+		if errors.Is(err, store.ErrChangesGone) {
+			s.pos = max(base, s.h.bus.Last())
+			s.buf = resetFrame(s.buf, s.pos)
+			s.id = s.pos
+			s.c.pos.Store(s.pos)
+			return s.flush()
+		}
+		if err != nil {
+			return err
+		}
+		for i := range cs {
+			if cs[i].Seq > base {
+				// Past base (the log had gaps): the list, or the next
+				// read once joined, has it.
+				s.pos = base
+				break
+			}
+			s.add(&event{c: cs[i]})
+			s.pos = cs[i].Seq
+		}
+		s.c.pos.Store(s.pos)
+		if err := s.flush(); err != nil {
+			return err
+		}
+		if !joined {
+			return nil
+		}
+	}
+	return nil
+}
+
+// add appends e's frame if the client wants it.
+func (s *sender) add(e *event) {
+	if !s.c.p.match(e) {
+		return
+	}
+	if f := e.frame(s.c.view, s.h.core); f != nil {
+		s.buf = append(s.buf, f...)
+		s.id = e.c.Seq
+	}
+}
+
+// follow sends the hub's batches from n on.
+func (s *sender) follow(n *node) error {
+	hb := time.NewTicker(s.h.opts.Heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-n.ready:
+		case <-hb.C:
+			s.buf = append(s.buf, ":\n"...)
+			if s.pos > s.id {
+				// Filtered-out changes move the client on too: a reconnection
+				// starts here rather than at its last matching event.
+				s.buf = s.appendID(s.buf, s.pos)
+			}
+			s.buf = append(s.buf, '\n')
+			if err := s.flush(); err != nil {
+				return err
+			}
+			continue
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case <-s.h.ctx.Done():
+			return nil
+		}
+		// Take every batch that is ready, up to one write's worth.
+	batches:
+		for len(s.buf) < writeMax {
+			select {
+			case <-n.ready:
+			default:
+				break batches
+			}
+			if n.gap {
+				s.buf = resetFrame(s.buf, n.last)
+				s.id = n.last
+			}
+			for i := range n.events {
+				if e := &n.events[i]; e.c.Seq > s.pos {
+					s.add(e)
+				}
+			}
+			s.pos = max(s.pos, n.last)
+			n = n.next
+		}
+		s.c.pos.Store(s.pos)
+		if len(s.buf) > 0 {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *sender) appendID(b []byte, seq uint64) []byte {
+	s.id = seq
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, '\n')
+}
+
+// flush writes the gathered frames and flushes them to the client.
+func (s *sender) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(s.buf)
+	if err == nil {
+		err = s.c.rc.Flush()
+	}
+	if cap(s.buf) > 4*writeMax {
+		s.buf = nil
+	} else {
+		s.buf = s.buf[:0]
+	}
+	return err
+}
+
+func writeProblem(w http.ResponseWriter, e *ngsild.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status())
+	data, _ := ngsild.Marshal(e.Object())
+	w.Write(data)
+}
+
+func unavailable(w http.ResponseWriter, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	data, _ := ngsild.Marshal(ngsild.Object{{Key: "type", Value: "about:blank"},
+		{Key: "title", Value: "Service unavailable"}, {Key: "detail", Value: detail}})
+	w.Write(data)
+}

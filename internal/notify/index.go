@@ -1,0 +1,149 @@
+package notify
+
+import (
+	"github.com/tidwall/rtree"
+	"github.com/zenne-city/zenne/internal/ngsild/geo"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// The matching index: a change is checked only against the subscriptions
+// that could match it, never against all of them. A subscription is filed
+// by what every change it matches must have:
+//
+//   - its entity ids, when each entities entry names one;
+//   - else its types, when each entry's type is a plain list of types;
+//   - else in the tenant's "other" bucket (id patterns, type expressions,
+//     no entities at all).
+//
+// Within a bucket, a subscription with a geoQ that has a bounding box is
+// filed in an R-tree by that box (the change's entity must lie in it), else
+// one with watchedAttributes by each of them (the change must touch one),
+// else in the bucket's plain list. Subscription.Match decides every
+// candidate exactly: the index only has to hold a superset.
+//
+// Indexes are immutable once built: a subscription change builds its
+// tenant's index anew and swaps it in, so the matcher reads without locks
+// held for long.
+
+type tenantIndex struct {
+	byID   map[string]*bucket
+	byType map[string]*bucket
+	other  *bucket
+}
+
+type bucket struct {
+	all    []*entry
+	byAttr map[string][]*entry
+	geo    map[string]*rtree.RTreeG[*entry] // by GeoProperty (expanded)
+}
+
+func newBucket() *bucket {
+	return &bucket{byAttr: map[string][]*entry{}, geo: map[string]*rtree.RTreeG[*entry]{}}
+}
+
+func buildIndex(es []*entry) *tenantIndex {
+	ix := &tenantIndex{byID: map[string]*bucket{}, byType: map[string]*bucket{}, other: newBucket()}
+	get := func(m map[string]*bucket, k string) *bucket {
+		b := m[k]
+		if b == nil {
+			b = newBucket()
+			m[k] = b
+		}
+		return b
+	}
+	for _, e := range es {
+		sub := e.sub.Load()
+		if sub.TimeInterval > 0 {
+			continue // periodic: not notified on change
+		}
+		ids, types := true, true
+		for _, sel := range sub.Entities {
+			ids = ids && sel.ID != ""
+			types = types && sel.Type != nil && sel.Type.AnyOf() != nil
+		}
+		switch {
+		case len(sub.Entities) > 0 && ids:
+			for _, sel := range sub.Entities {
+				get(ix.byID, sel.ID).add(e)
+			}
+		case len(sub.Entities) > 0 && types:
+			seen := map[string]bool{}
+			for _, sel := range sub.Entities {
+				for _, t := range sel.Type.AnyOf() {
+					if !seen[t] {
+						seen[t] = true
+						get(ix.byType, t).add(e)
+					}
+				}
+			}
+		default:
+			ix.other.add(e)
+		}
+	}
+	return ix
+}
+
+func (b *bucket) add(e *entry) {
+	sub := e.sub.Load()
+	if box, ok := sub.GeoQ.Bound(); ok {
+		t := b.geo[sub.GeoQ.Property]
+		if t == nil {
+			t = &rtree.RTreeG[*entry]{}
+			b.geo[sub.GeoQ.Property] = t
+		}
+		t.Insert([2]float64(box.Min), [2]float64(box.Max), e)
+		return
+	}
+	if len(sub.WatchedAttributes) > 0 {
+		for _, a := range sub.WatchedAttributes {
+			b.byAttr[a] = append(b.byAttr[a], e)
+		}
+		return
+	}
+	b.all = append(b.all, e)
+}
+
+// candidates calls visit once for every subscription c could match.
+func (ix *tenantIndex) candidates(c *store.Change, stamp uint64, visit func(*entry)) {
+	once := func(e *entry) {
+		if e.stamp != stamp {
+			e.stamp = stamp
+			visit(e)
+		}
+	}
+	if b := ix.byID[c.ID]; b != nil {
+		b.candidates(c, once)
+	}
+	for _, t := range c.Entity().Types {
+		if b := ix.byType[t]; b != nil {
+			b.candidates(c, once)
+		}
+	}
+	ix.other.candidates(c, once)
+}
+
+func (b *bucket) candidates(c *store.Change, visit func(*entry)) {
+	for _, e := range b.all {
+		visit(e)
+	}
+	if len(b.byAttr) > 0 {
+		for _, a := range c.Attrs {
+			for _, e := range b.byAttr[a.Name] {
+				visit(e)
+			}
+		}
+	}
+	for prop, t := range b.geo {
+		for _, a := range c.Entity().Attrs[prop] {
+			g, err := geo.ValueGeometry(a.Value)
+			if err != nil || g == nil {
+				continue
+			}
+			box := geo.Bound(g)
+			t.Search([2]float64(box.Min), [2]float64(box.Max), func(_, _ [2]float64, e *entry) bool {
+				visit(e)
+				return true
+			})
+		}
+	}
+}

@@ -1,0 +1,511 @@
+// Package notify runs NGSI-LD subscriptions: it keeps them (in the store),
+// reads every committed change from the bus, matches changes against the
+// subscriptions through an index, queues the notifications durably and
+// delivers them (HTTP, MQTT) with retries, in order per subscription.
+//
+// Nothing is lost between a write and its notification: the store logs each
+// change in the write's own transaction (store.ChangeLog), and the matcher
+// saves how far it read the log in the same transaction as the
+// notifications it queued (store.Subscriptions.Enqueue). After a crash it
+// reads on from there. A notification leaves the queue only once its
+// receiver accepted it or it grew older than Options.MaxAge; one in flight
+// at a crash is sent again (its id stays the same, so a receiver can drop
+// the repeat).
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zenne-city/zenne/internal/bus"
+	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/ngsild/subscription"
+	"github.com/zenne-city/zenne/internal/notify/endpoint"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// Store is what the service needs from the store.
+type Store interface {
+	store.Subscriptions
+	store.ChangeLog
+	Query(ctx context.Context, tenant string, q *store.Query) (*store.QueryResult, error)
+}
+
+// Resolver resolves a subscription's @context (implemented by *jsonld.Resolver).
+type Resolver interface {
+	Resolve(ctx context.Context, raw any) (*jsonld.Context, error)
+	Core() *jsonld.Context
+}
+
+// Sender delivers one notification (implemented by *endpoint.Sender).
+type Sender interface {
+	Send(ctx context.Context, m *endpoint.Message) error
+}
+
+// Options tune the service.
+type Options struct {
+	// MaxAge is how long a notification waits for its receiver before it
+	// is dropped (default 24 hours). A drop counts as a failure.
+	MaxAge time.Duration
+	// RetryMin and RetryMax bound the pause between attempts, which
+	// doubles from RetryMin (defaults 1 second and 5 minutes).
+	RetryMin, RetryMax time.Duration
+	// MaxEntities is the most entities one notification carries (default 100).
+	MaxEntities int
+	// Concurrency is how many notifications are sent at once (default 256).
+	Concurrency int
+	// MemQueue is how many queued notifications of one subscription are
+	// kept in memory; more wait in the store only (default 1,000).
+	MemQueue int
+	Log      *slog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+	Now      func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.MaxAge <= 0 {
+		o.MaxAge = 24 * time.Hour
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
+	}
+	if o.MaxEntities <= 0 {
+		o.MaxEntities = 100
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 256
+	}
+	if o.MemQueue <= 0 {
+		o.MemQueue = 1000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Service runs the subscriptions of every tenant.
+type Service struct {
+	st       Store
+	bus      bus.Bus
+	resolver Resolver
+	send     Sender
+	opts     Options
+	log      *slog.Logger
+	m        *metrics
+
+	mu      sync.RWMutex
+	entries map[string]map[string]*entry // tenant -> id -> subscription
+	index   atomic.Pointer[map[string]*tenantIndex]
+
+	enqMu  sync.Mutex // Enqueue calls, so the saved cursor never goes back
+	cursor uint64     // the change log position saved with the last Enqueue
+
+	sem    chan struct{} // sends in flight
+	acks   chan int64    // delivered or dropped notifications to remove from the store
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// entry is one subscription and its delivery state.
+type entry struct {
+	tenant string
+	sub    atomic.Pointer[subscription.Subscription]
+	ctx    atomic.Pointer[jsonld.Context]
+
+	stamp uint64 // the matcher's dedupe mark (matcher goroutine only)
+
+	mu       sync.Mutex
+	status   subscription.Status
+	dirty    bool                        // status not saved yet
+	pending  []*store.QueuedNotification // the first queued notifications, in order
+	spilled  bool                        // more are queued in the store than in pending
+	spillGen int                         // incremented each time one is not kept in memory
+	lastID   int64                       // the last notification id taken into pending
+	queued   int                         // queued in all
+	running  bool                        // a delivery goroutine works on it
+	deleted  bool
+	timer    *time.Timer // periodic notifications
+}
+
+// New loads the subscriptions; Start runs them.
+func New(ctx context.Context, st Store, b bus.Bus, r Resolver, send Sender, opts Options) (*Service, error) {
+	opts.defaults()
+	s := &Service{st: st, bus: b, resolver: r, send: send, opts: opts, log: opts.Log,
+		entries: map[string]map[string]*entry{}, sem: make(chan struct{}, opts.Concurrency),
+		acks: make(chan int64, 4096)}
+	s.m = newMetrics(s, opts.Registry)
+	recs, err := st.ListSubscriptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load subscriptions: %w", err)
+	}
+	counts, err := st.QueuedCounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load notification queue: %w", err)
+	}
+	for _, rec := range recs {
+		e, err := s.load(ctx, rec)
+		if err != nil {
+			// One unreadable subscription must not stop the others.
+			s.log.Error("subscription not loaded", "tenant", rec.Tenant, "id", rec.ID, "err", err)
+			continue
+		}
+		if n := counts[rec.Tenant+"\x00"+rec.ID]; n > 0 {
+			e.queued, e.spilled = n, true
+		}
+		s.tenant(rec.Tenant)[rec.ID] = e
+	}
+	if s.cursor, err = st.NotifierCursor(ctx); err != nil {
+		return nil, fmt.Errorf("read notifier cursor: %w", err)
+	}
+	if s.cursor == 0 || s.cursor > b.Last() {
+		// A new store (or one whose log restarted): only what comes next.
+		s.cursor = b.Last()
+	}
+	s.reindexAll()
+	return s, nil
+}
+
+func (s *Service) tenant(t string) map[string]*entry {
+	m := s.entries[t]
+	if m == nil {
+		m = map[string]*entry{}
+		s.entries[t] = m
+	}
+	return m
+}
+
+// storedSub is how a subscription is kept in the store: its JSON
+// representation compacted with its own @context, and that context.
+func (s *Service) load(ctx context.Context, rec store.SubscriptionRecord) (*entry, error) {
+	var body map[string]any
+	if err := json.Unmarshal(rec.Doc, &body); err != nil {
+		return nil, err
+	}
+	raw := body["@context"]
+	delete(body, "@context")
+	c, err := s.resolve(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := subscription.ParseStored(body, c)
+	if err != nil {
+		return nil, err
+	}
+	sub.Context = raw
+	e := &entry{tenant: rec.Tenant}
+	e.sub.Store(sub)
+	e.ctx.Store(c)
+	if len(rec.Status) > 0 {
+		if err := json.Unmarshal(rec.Status, &e.status); err != nil {
+			return nil, fmt.Errorf("status: %w", err)
+		}
+	}
+	return e, nil
+}
+
+func (s *Service) resolve(ctx context.Context, raw any) (*jsonld.Context, error) {
+	if raw == nil {
+		return s.resolver.Core(), nil
+	}
+	return s.resolver.Resolve(ctx, raw)
+}
+
+func encodeSub(sub *subscription.Subscription, c *jsonld.Context) ([]byte, error) {
+	obj := subscription.Render(sub, subscription.Status{}, subscription.RenderOptions{Compact: c, SysAttrs: true})
+	raw := sub.Context
+	if raw == nil {
+		raw = jsonld.CoreContext
+	}
+	obj.Set("@context", raw)
+	return ngsild.Marshal(obj)
+}
+
+func encodeStatus(st subscription.Status) []byte {
+	b, _ := json.Marshal(st) // plain struct: cannot fail
+	return b
+}
+
+// reindexAll rebuilds the matching index of every tenant.
+func (s *Service) reindexAll() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ix := map[string]*tenantIndex{}
+	for t, m := range s.entries {
+		ix[t] = buildIndex(sortedEntries(m))
+	}
+	s.index.Store(&ix)
+}
+
+// reindex rebuilds one tenant's index (s.mu held).
+func (s *Service) reindex(tenant string) {
+	old := *s.index.Load()
+	ix := make(map[string]*tenantIndex, len(old)+1)
+	for t, x := range old {
+		ix[t] = x
+	}
+	ix[tenant] = buildIndex(sortedEntries(s.entries[tenant]))
+	s.index.Store(&ix)
+}
+
+// sortedEntries orders a tenant's subscriptions by id, so candidates (and
+// so notifications of one change to several subscriptions) come in a
+// stable order.
+func sortedEntries(m map[string]*entry) []*entry {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	es := make([]*entry, len(ids))
+	for i, id := range ids {
+		es[i] = m[id]
+	}
+	return es
+}
+
+// Start runs the matcher, delivery of what is queued, periodic
+// notifications and the background savers until Close.
+func (s *Service) Start() {
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.RLock()
+	for _, m := range s.entries {
+		for _, e := range m {
+			s.schedule(e)
+			if e.queued > 0 {
+				s.wake(e)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	s.wg.Add(3)
+	go s.matcher()
+	go s.acker()
+	go s.saver()
+}
+
+// Close stops the service, saving statuses; notifications not delivered
+// stay queued for the next start.
+func (s *Service) Close() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	s.mu.RLock()
+	for _, m := range s.entries {
+		for _, e := range m {
+			e.mu.Lock()
+			if e.timer != nil {
+				e.timer.Stop()
+			}
+			e.mu.Unlock()
+		}
+	}
+	s.mu.RUnlock()
+	s.wg.Wait()
+	return s.saveStatuses(context.Background())
+}
+
+// SubscriptionView is a subscription with its status, as the API shows it.
+type SubscriptionView struct {
+	Sub     *subscription.Subscription
+	Status  subscription.Status
+	Context *jsonld.Context // the subscription's own @context
+}
+
+func (e *entry) view() SubscriptionView {
+	e.mu.Lock()
+	st := e.status
+	e.mu.Unlock()
+	return SubscriptionView{Sub: e.sub.Load(), Status: st, Context: e.ctx.Load()}
+}
+
+// Create adds a subscription. sub.ID "" gets a new id; sub.Context is the
+// @context it was created with.
+func (s *Service) Create(ctx context.Context, tenant string, sub *subscription.Subscription) error {
+	if sub.ID == "" {
+		sub.ID = newID()
+	}
+	c, err := s.resolve(ctx, sub.Context)
+	if err != nil {
+		return err
+	}
+	doc, err := encodeSub(sub, c)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.entries[tenant][sub.ID]; ok {
+		return ngsild.Errorf(ngsild.AlreadyExists, "subscription %s already exists", sub.ID)
+	}
+	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: sub.ID, Doc: doc, Status: encodeStatus(subscription.Status{})}); err != nil {
+		return err
+	}
+	e := &entry{tenant: tenant}
+	e.sub.Store(sub)
+	e.ctx.Store(c)
+	s.tenant(tenant)[sub.ID] = e
+	s.reindex(tenant)
+	if s.ctx != nil {
+		s.schedule(e)
+	}
+	return nil
+}
+
+func notFound(id string) error {
+	return ngsild.Errorf(ngsild.ResourceNotFound, "subscription %s not found", id)
+}
+
+// Get returns one subscription.
+func (s *Service) Get(_ context.Context, tenant, id string) (SubscriptionView, error) {
+	s.mu.RLock()
+	e := s.entries[tenant][id]
+	s.mu.RUnlock()
+	if e == nil {
+		return SubscriptionView{}, notFound(id)
+	}
+	return e.view(), nil
+}
+
+// List returns a tenant's subscriptions in id order.
+func (s *Service) List(_ context.Context, tenant string) []SubscriptionView {
+	s.mu.RLock()
+	es := sortedEntries(s.entries[tenant])
+	s.mu.RUnlock()
+	out := make([]SubscriptionView, len(es))
+	for i, e := range es {
+		out[i] = e.view()
+	}
+	return out
+}
+
+// Update replaces a subscription with what change makes of it (change must
+// not modify its argument). Its queued notifications stay queued.
+func (s *Service) Update(ctx context.Context, tenant, id string, change func(old *subscription.Subscription, c *jsonld.Context) (*subscription.Subscription, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[tenant][id]
+	if e == nil {
+		return notFound(id)
+	}
+	sub, err := change(e.sub.Load(), e.ctx.Load())
+	if err != nil {
+		return err
+	}
+	sub.ID, sub.Context = id, e.sub.Load().Context
+	doc, err := encodeSub(sub, e.ctx.Load())
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	st := encodeStatus(e.status)
+	e.mu.Unlock()
+	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: id, Doc: doc, Status: st}); err != nil {
+		return err
+	}
+	e.sub.Store(sub)
+	s.reindex(tenant)
+	if s.ctx != nil {
+		s.schedule(e)
+		s.wake(e) // a resumed subscription delivers what waited
+	}
+	return nil
+}
+
+// Delete removes a subscription and drops its queued notifications.
+func (s *Service) Delete(ctx context.Context, tenant, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[tenant][id]
+	if e == nil {
+		return notFound(id)
+	}
+	if err := s.st.DeleteSubscription(ctx, tenant, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	delete(s.entries[tenant], id)
+	s.reindex(tenant)
+	e.mu.Lock()
+	e.deleted = true
+	e.pending = nil
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "urn:ngsi-ld:Subscription:" + hex.EncodeToString(b[:])
+}
+
+// saver writes changed statuses every second, and trims the change log
+// behind the matcher.
+func (s *Service) saver() {
+	defer s.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var trimmed uint64
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := s.saveStatuses(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("saving subscription statuses failed", "err", err)
+		}
+		s.enqMu.Lock()
+		cur := s.cursor
+		s.enqMu.Unlock()
+		if cur > trimmed {
+			if err := s.st.TrimChanges(s.ctx, cur); err != nil {
+				if s.ctx.Err() == nil {
+					s.log.Warn("trimming the change log failed", "err", err)
+				}
+			} else {
+				trimmed = cur
+			}
+		}
+	}
+}
+
+func (s *Service) saveStatuses(ctx context.Context) error {
+	var recs []store.SubscriptionRecord
+	s.mu.RLock()
+	for t, m := range s.entries {
+		for id, e := range m {
+			e.mu.Lock()
+			if e.dirty {
+				e.dirty = false
+				recs = append(recs, store.SubscriptionRecord{Tenant: t, ID: id, Status: encodeStatus(e.status)})
+			}
+			e.mu.Unlock()
+		}
+	}
+	s.mu.RUnlock()
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.st.SaveStatuses(ctx, recs)
+}
