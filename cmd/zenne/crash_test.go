@@ -174,8 +174,15 @@ type crashWriter struct {
 
 	counter  int64
 	acked    int
-	inFlight bool  // a write got no answer (the server was killed)
-	err      error // a failure before the kill
+	acks     []crashAck // every acknowledged write
+	inFlight bool       // a write got no answer (the server was killed)
+	err      error      // a failure before the kill
+}
+
+// crashAck is one acknowledged write: the entity's counter became counter.
+type crashAck struct {
+	id      string
+	counter int64
 }
 
 func (w *crashWriter) run(killed *atomic.Bool) {
@@ -216,6 +223,7 @@ func (w *crashWriter) run(killed *atomic.Bool) {
 		}
 		e.acked = w.counter
 		w.acked++
+		w.acks = append(w.acks, crashAck{id, w.counter})
 	}
 }
 
