@@ -224,6 +224,11 @@ func (s *Service) message(e *entry, sub *subscription.Subscription, batch []*sto
 		}
 		m.Link = "<" + u + `>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`
 	}
+	if e.tenant != store.DefaultTenant {
+		// A receiver serving several tenants knows whose data it is
+		// (6.3.14); receiverInfo may still override it.
+		m.Headers = append(m.Headers, endpoint.KV{Key: "NGSILD-Tenant", Value: e.tenant})
+	}
 	for _, kv := range ep.ReceiverInfo {
 		m.Headers = append(m.Headers, endpoint.KV{Key: kv.Key, Value: kv.Value})
 	}

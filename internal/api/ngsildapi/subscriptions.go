@@ -11,6 +11,7 @@ import (
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/subscription"
 	"github.com/zenne-city/zenne/internal/notify"
+	"github.com/zenne-city/zenne/internal/store"
 )
 
 // Subscriptions is what the subscription routes need (*notify.Service).
@@ -74,13 +75,17 @@ func (a *API) createSubscription(req *request) error {
 	return nil
 }
 
-// subscriptionPathID reads and checks the {id} path segment.
-func (req *request) subscriptionPathID() (string, error) {
+// subscription returns the service and the {id} path segment.
+func (a *API) subscription(req *request) (Subscriptions, string, error) {
+	subs, err := a.subscriptions()
+	if err != nil {
+		return nil, "", err
+	}
 	id := req.r.PathValue("id")
 	if ngsild.ValidURI(id) != nil {
-		return "", ngsild.Errorf(ngsild.BadRequestData, "the subscription id %q is not a URI", id)
+		return nil, "", ngsild.Errorf(ngsild.BadRequestData, "the subscription id %q is not a URI", id)
 	}
-	return id, nil
+	return subs, id, nil
 }
 
 func (a *API) renderSubscription(req *request, v notify.SubscriptionView) (ngsild.Object, error) {
@@ -110,11 +115,7 @@ func (req *request) sysAttrsOption() (bool, error) {
 }
 
 func (a *API) retrieveSubscription(req *request) error {
-	subs, err := a.subscriptions()
-	if err != nil {
-		return err
-	}
-	id, err := req.subscriptionPathID()
+	subs, id, err := a.subscription(req)
 	if err != nil {
 		return err
 	}
@@ -143,30 +144,15 @@ func (a *API) listSubscriptions(req *request) error {
 	if err != nil {
 		return err
 	}
-	p := req.r.URL.Query()
-	limit, err := intParam(p.Get("limit"), a.opts.DefaultLimit, "limit")
-	if err != nil {
+	var pg store.Query // limit, offset and count, as entity queries take them
+	if err := a.page(req, &pg); err != nil {
 		return err
-	}
-	if limit > a.opts.MaxLimit {
-		return ngsild.Errorf(ngsild.TooManyResults, "limit %d is over the maximum of %d: page with offset", limit, a.opts.MaxLimit)
-	}
-	offset, err := intParam(p.Get("offset"), 0, "offset")
-	if err != nil {
-		return err
-	}
-	count, err := boolParam(req.r, "count")
-	if err != nil {
-		return err
-	}
-	if limit == 0 && !count {
-		return ngsild.Errorf(ngsild.BadRequestData, "limit=0 is only allowed with count=true")
 	}
 	all := subs.List(req.r.Context(), req.storeTenant())
-	if count {
+	if pg.Count {
 		req.w.Header().Set("NGSILD-Results-Count", strconv.Itoa(len(all)))
 	}
-	page := all[min(offset, len(all)):min(offset+limit, len(all))]
+	page := all[min(pg.Offset, len(all)):min(pg.Offset+pg.Limit, len(all))]
 	list := make([]any, len(page))
 	for i, v := range page {
 		if list[i], err = a.renderSubscription(req, v); err != nil {
@@ -178,11 +164,7 @@ func (a *API) listSubscriptions(req *request) error {
 }
 
 func (a *API) updateSubscription(req *request) error {
-	subs, err := a.subscriptions()
-	if err != nil {
-		return err
-	}
-	id, err := req.subscriptionPathID()
+	subs, id, err := a.subscription(req)
 	if err != nil {
 		return err
 	}
@@ -204,11 +186,7 @@ func (a *API) updateSubscription(req *request) error {
 }
 
 func (a *API) deleteSubscription(req *request) error {
-	subs, err := a.subscriptions()
-	if err != nil {
-		return err
-	}
-	id, err := req.subscriptionPathID()
+	subs, id, err := a.subscription(req)
 	if err != nil {
 		return err
 	}
