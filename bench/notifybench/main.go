@@ -160,9 +160,9 @@ type sub struct {
 	match func(int, float64) bool
 }
 
-// mixedSubs are n subscriptions, a quarter of each kind. About 1.25 of them
+// mixedSubs are n subscriptions, a quarter of each kind. About one of them
 // match an update: type (25 of the 100 types have one), id pattern (a
-// quarter of the entities have one), q (value >= 99, 25 per type), geo (1 km
+// quarter of the entities have one), q (value >= 99, 25 per type), geo (500 m
 // around a random point, 25 per type).
 func mixedSubs(n int, recv string) []*sub {
 	r := rand.New(rand.NewPCG(4, 4))
@@ -192,12 +192,12 @@ func mixedSubs(n int, recv string) []*sub {
 			s.typ = entityType(j)
 			p := point(r)
 			coords := fmt.Sprintf("[%.6f,%.6f]", p[0], p[1])
-			q, err := geo.ParseQuery("near;maxDistance==1000", "Point", coords, "", nil)
+			q, err := geo.ParseQuery("near;maxDistance==500", "Point", coords, "", nil)
 			if err != nil {
 				panic(err)
 			}
 			s.geo = q
-			s.body = fmt.Sprintf(`{"type":"Subscription","entities":[{"type":%q}],"geoQ":{"georel":"near;maxDistance==1000","geometry":"Point","coordinates":%s},%s}`, s.typ, coords, endpoint)
+			s.body = fmt.Sprintf(`{"type":"Subscription","entities":[{"type":%q}],"geoQ":{"georel":"near;maxDistance==500","geometry":"Point","coordinates":%s},%s}`, s.typ, coords, endpoint)
 			s.match = func(k int, _ float64) bool {
 				if entityType(k) != s.typ {
 					return false

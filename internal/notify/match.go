@@ -46,7 +46,7 @@ func (s *Service) matcher() {
 		if len(cs) == 0 {
 			continue
 		}
-		idx := *s.index.Load()
+		idx := s.freshIndex()
 		b := batchBuilder{s: s, rows: map[rowKey]*rowBuild{}}
 		for i := range cs {
 			c := &cs[i]

@@ -110,9 +110,11 @@ type Service struct {
 	log      *slog.Logger
 	m        *metrics
 
-	mu      sync.RWMutex
-	entries map[string]map[string]*entry // tenant -> id -> subscription
-	index   atomic.Pointer[map[string]*tenantIndex]
+	mu       sync.RWMutex
+	entries  map[string]map[string]*entry // tenant -> id -> subscription
+	index    atomic.Pointer[map[string]*tenantIndex]
+	stale    map[string]bool // tenants whose index must be rebuilt (under mu)
+	staleAny atomic.Bool
 
 	enqMu  sync.Mutex // Enqueue calls, so the saved cursor never goes back
 	cursor uint64     // the change log position saved with the last Enqueue
@@ -149,7 +151,7 @@ type entry struct {
 func New(ctx context.Context, st Store, b bus.Bus, r Resolver, send Sender, opts Options) (*Service, error) {
 	opts.defaults()
 	s := &Service{st: st, bus: b, resolver: r, send: send, opts: opts, log: opts.Log,
-		entries: map[string]map[string]*entry{}, sem: make(chan struct{}, opts.Concurrency),
+		entries: map[string]map[string]*entry{}, stale: map[string]bool{}, sem: make(chan struct{}, opts.Concurrency),
 		acks: make(chan int64, 4096)}
 	s.m = newMetrics(s, opts.Registry)
 	recs, err := st.ListSubscriptions(ctx)
@@ -254,15 +256,33 @@ func (s *Service) reindexAll() {
 	s.index.Store(&ix)
 }
 
-// reindex rebuilds one tenant's index (s.mu held).
+// reindex marks a tenant's index stale (s.mu held): the matcher rebuilds it
+// before it matches the next changes it reads, which are all the changes
+// committed after this call. Creating 10,000 subscriptions thus costs a
+// few rebuilds, not 10,000.
 func (s *Service) reindex(tenant string) {
-	old := *s.index.Load()
-	ix := make(map[string]*tenantIndex, len(old)+1)
-	for t, x := range old {
-		ix[t] = x
+	s.stale[tenant] = true
+	s.staleAny.Store(true)
+}
+
+// freshIndex returns the index, rebuilding stale tenants first.
+func (s *Service) freshIndex() map[string]*tenantIndex {
+	if s.staleAny.Load() {
+		s.mu.Lock()
+		old := *s.index.Load()
+		ix := make(map[string]*tenantIndex, len(old)+len(s.stale))
+		for t, x := range old {
+			ix[t] = x
+		}
+		for t := range s.stale {
+			ix[t] = buildIndex(sortedEntries(s.entries[t]))
+		}
+		clear(s.stale)
+		s.staleAny.Store(false)
+		s.index.Store(&ix)
+		s.mu.Unlock()
 	}
-	ix[tenant] = buildIndex(sortedEntries(s.entries[tenant]))
-	s.index.Store(&ix)
+	return *s.index.Load()
 }
 
 // sortedEntries orders a tenant's subscriptions by id, so candidates (and
