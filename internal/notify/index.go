@@ -1,8 +1,11 @@
 package notify
 
 import (
+	"regexp/syntax"
+
 	"github.com/tidwall/rtree"
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
+	"github.com/zenne-city/zenne/internal/ngsild/subscription"
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -58,13 +61,13 @@ func buildIndex(es []*entry) *tenantIndex {
 		}
 		ids, types := true, true
 		for _, sel := range sub.Entities {
-			ids = ids && sel.ID != ""
+			ids = ids && selectedID(sel) != ""
 			types = types && sel.Type != nil && sel.Type.AnyOf() != nil
 		}
 		switch {
 		case len(sub.Entities) > 0 && ids:
 			for _, sel := range sub.Entities {
-				get(ix.byID, sel.ID).add(e)
+				get(ix.byID, selectedID(sel)).add(e)
 			}
 		case len(sub.Entities) > 0 && types:
 			seen := map[string]bool{}
@@ -146,4 +149,22 @@ func (b *bucket) candidates(c *store.Change, visit func(*entry)) {
 			})
 		}
 	}
+}
+
+// selectedID is the one entity id a selector can match, if there is one:
+// its id, or the literal of an id pattern like ^urn:ngsi-ld:Sensor:42$.
+func selectedID(sel subscription.Selector) string {
+	if sel.ID != "" || sel.IDPattern == nil {
+		return sel.ID
+	}
+	re, err := syntax.Parse(sel.IDPattern.String(), syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) != 3 || re.Sub[0].Op != syntax.OpBeginText ||
+		re.Sub[1].Op != syntax.OpLiteral || re.Sub[1].Flags&syntax.FoldCase != 0 || re.Sub[2].Op != syntax.OpEndText {
+		return ""
+	}
+	return string(re.Sub[1].Rune)
 }

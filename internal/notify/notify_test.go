@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,9 +53,11 @@ func TestIndexFindsEveryMatch(t *testing.T) {
 	for i := range 400 {
 		var sel []string
 		for range 1 + r.IntN(2) {
-			switch r.IntN(4) {
+			switch r.IntN(5) {
 			case 0:
 				sel = append(sel, fmt.Sprintf(`{"id":"urn:e:%d"}`, r.IntN(20)))
+			case 4:
+				sel = append(sel, fmt.Sprintf(`{"idPattern":"^urn:e:%d$"}`, r.IntN(20)))
 			case 1:
 				sel = append(sel, fmt.Sprintf(`{"type":%q}`, types[r.IntN(3)]))
 			case 2:
@@ -125,6 +128,23 @@ func TestIndexFindsEveryMatch(t *testing.T) {
 	}
 	if matched < 1000 {
 		t.Fatalf("only %d matches: the test proves little", matched)
+	}
+}
+
+func TestSelectedID(t *testing.T) {
+	for pattern, want := range map[string]string{
+		`^urn:e:1$`:     "urn:e:1",
+		`^urn:e:1`:      "",
+		`urn:e:1$`:      "",
+		`^urn:e:1.$`:    "",
+		`^urn:e:\.$`:    "urn:e:.",
+		`(?i)^urn:e:a$`: "",
+		`^urn:e:(1|2)$`: "",
+	} {
+		sel := parseSub(t, `{"type":"Subscription","entities":[{"idPattern":`+strconv.Quote(pattern)+`}],"notification":{"endpoint":{"uri":"http://x"}}}`).Entities[0]
+		if got := selectedID(sel); got != want {
+			t.Errorf("selectedID(%s) = %q, want %q", pattern, got, want)
+		}
 	}
 }
 

@@ -132,7 +132,8 @@ type entry struct {
 	sub    atomic.Pointer[subscription.Subscription]
 	ctx    atomic.Pointer[jsonld.Context]
 
-	stamp uint64 // the matcher's dedupe mark (matcher goroutine only)
+	stamp uint64        // the matcher's dedupe mark (matcher goroutine only)
+	from  atomic.Uint64 // changes up to this one came before it was created or resumed
 
 	mu       sync.Mutex
 	status   subscription.Status
@@ -382,6 +383,7 @@ func (s *Service) Create(ctx context.Context, tenant string, sub *subscription.S
 	e := &entry{tenant: tenant}
 	e.sub.Store(sub)
 	e.ctx.Store(c)
+	e.from.Store(s.bus.Last())
 	s.tenant(tenant)[sub.ID] = e
 	s.reindex(tenant)
 	if s.ctx != nil {
@@ -440,6 +442,9 @@ func (s *Service) Update(ctx context.Context, tenant, id string, change func(old
 	e.mu.Unlock()
 	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: id, Doc: doc, Status: st}); err != nil {
 		return err
+	}
+	if sub.IsActive && !e.sub.Load().IsActive {
+		e.from.Store(s.bus.Last()) // resumed: what changed while paused is not notified
 	}
 	e.sub.Store(sub)
 	s.reindex(tenant)
