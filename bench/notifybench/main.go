@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ type config struct {
 	duration    time.Duration
 	idleFor     time.Duration
 	concurrency int
+	cpuprofile  string
 }
 
 func main() {
@@ -61,9 +63,22 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long updates arrive (deliver)")
 	flag.DurationVar(&cfg.idleFor, "idle-duration", 10*time.Second, "length of each measurement (idle)")
 	flag.IntVar(&cfg.concurrency, "concurrency", 32, "concurrent update clients")
+	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "notifybench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "notifybench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
