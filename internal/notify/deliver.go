@@ -304,6 +304,9 @@ func (s *Service) acker() {
 			return
 		}
 		if err := s.st.Dequeue(ctx, ids); err != nil {
+			if s.ctx.Err() != nil && ctx == s.ctx {
+				return // shutting down: the final flush below removes them
+			}
 			s.log.Warn("removing delivered notifications failed; they may be sent again after a restart", "err", err)
 		}
 		ids = ids[:0]

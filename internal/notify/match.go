@@ -57,7 +57,7 @@ func (s *Service) matcher() {
 			continue
 		}
 		idx := s.freshIndex()
-		b := batchBuilder{s: s, rows: map[rowKey]*rowBuild{}}
+		b := batchBuilder{s: s, rows: map[*entry]*rowBuild{}}
 		for i := range cs {
 			c := &cs[i]
 			ix := idx[c.Tenant]
@@ -88,7 +88,7 @@ func (s *Service) matcher() {
 	}
 }
 
-// rowKey groups one read's notifications: one per subscription and trigger.
+// rowKey is what one notification is for: a subscription and a trigger.
 type rowKey struct {
 	e   *entry
 	trg subscription.Trigger
@@ -104,9 +104,8 @@ type rowBuild struct {
 // batchBuilder gathers the notifications of one read from the bus.
 type batchBuilder struct {
 	s     *Service
-	rows  map[rowKey]*rowBuild
+	rows  map[*entry]*rowBuild // each subscription's last notification
 	order []*rowBuild
-	done  []*rowBuild
 }
 
 // offer adds change c to e's notification if it triggers e.
@@ -119,14 +118,14 @@ func (b *batchBuilder) offer(e *entry, c *store.Change) {
 	if !ok {
 		return
 	}
+	// A change joins its subscription's last notification if that has the
+	// same trigger, else starts the next one: the notifications of one
+	// subscription keep the order of its changes.
 	k := rowKey{e, trg}
-	r := b.rows[k]
-	if r == nil || r.n >= b.s.opts.MaxEntities {
-		if r != nil {
-			b.done = append(b.done, r)
-		}
+	r := b.rows[e]
+	if r == nil || r.key != k || r.n >= b.s.opts.MaxEntities {
 		r = &rowBuild{key: k, created: c.At}
-		b.rows[k] = r
+		b.rows[e] = r
 		b.order = append(b.order, r)
 	}
 	obj := sub.Data(c, trg, e.ctx.Load())

@@ -312,16 +312,48 @@ func (q *Query) String() string {
 	if q == nil || q.root == nil {
 		return ""
 	}
+	return q.render(asWritten)
+}
+
+// Compact renders q like String with every attribute name written as
+// compact writes its IRI, so q keeps its meaning under the @context compact
+// stands for; a name compact cannot write as a q name stays as written.
+func (q *Query) Compact(compact func(iri string) string) string {
+	if q == nil || q.root == nil {
+		return ""
+	}
+	return q.render(compactedName(compact))
+}
+
+func (q *Query) render(name func(seg) string) string {
 	var b strings.Builder
-	q.root.write(&b, '|', (*term).write)
+	q.root.write(&b, '|', func(t *term, b *strings.Builder) { t.write(b, name) })
 	return b.String()
 }
 
-func (t *term) write(b *strings.Builder) {
+func asWritten(s seg) string { return s.term }
+
+// compactedName writes a name compacted, if the result can be read back.
+func compactedName(compact func(iri string) string) func(seg) string {
+	return func(s seg) string {
+		c := compact(s.iri)
+		if c == "" {
+			return s.term
+		}
+		for _, r := range c {
+			if !nameRune(r) {
+				return s.term
+			}
+		}
+		return c
+	}
+}
+
+func (t *term) write(b *strings.Builder, name func(seg) string) {
 	if t.op == tNotExists {
 		b.WriteByte('!')
 	}
-	t.path.write(b)
+	t.path.write(b, name)
 	switch t.op {
 	case tExists, tNotExists:
 		return
@@ -343,11 +375,11 @@ func (t *term) write(b *strings.Builder) {
 	}
 }
 
-func (pa *path) write(b *strings.Builder) {
-	b.WriteString(pa.attr.term)
+func (pa *path) write(b *strings.Builder, name func(seg) string) {
+	b.WriteString(name(pa.attr))
 	for _, s := range pa.subs {
 		b.WriteByte('.')
-		b.WriteString(s.term)
+		b.WriteString(name(s))
 	}
 	if pa.meta != "" {
 		b.WriteByte('.')

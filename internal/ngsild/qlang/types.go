@@ -64,11 +64,25 @@ func (t *TypeQuery) AnyOf() []string {
 }
 
 // String renders t canonically with the names as written (',' for OR).
-func (t *TypeQuery) String() string {
+func (t *TypeQuery) String() string { return t.render(asWritten) }
+
+// Compact renders t like String with every type written as compact writes
+// its IRI (a name that would not read back stays as written).
+func (t *TypeQuery) Compact(compact func(iri string) string) string {
+	return t.render(func(s seg) string {
+		c := compact(s.iri)
+		if c == "" || strings.ContainsAny(c, ",|;() ") {
+			return s.term
+		}
+		return c
+	})
+}
+
+func (t *TypeQuery) render(name func(seg) string) string {
 	if t == nil || t.root == nil {
 		return ""
 	}
 	var b strings.Builder
-	t.root.write(&b, ',', func(name seg, b *strings.Builder) { b.WriteString(name.term) })
+	t.root.write(&b, ',', func(s seg, b *strings.Builder) { b.WriteString(name(s)) })
 	return b.String()
 }

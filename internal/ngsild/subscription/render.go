@@ -73,7 +73,7 @@ func Render(s *Subscription, st Status, opts RenderOptions) ngsild.Object {
 				so.Set("idPattern", sel.IDPattern.String())
 			}
 			if sel.Type != nil {
-				so.Set("type", sel.Type.String())
+				so.Set("type", sel.Type.Compact(c.CompactIRI))
 			}
 			sels[i] = so
 		}
@@ -93,7 +93,7 @@ func Render(s *Subscription, st Status, opts RenderOptions) ngsild.Object {
 		o.Set("timeInterval", durationSeconds(s.TimeInterval))
 	}
 	if s.Q != nil {
-		o.Set("q", s.Q.String())
+		o.Set("q", s.Q.Compact(c.CompactIRI))
 	}
 	if s.GeoQRaw != nil {
 		o.Set("geoQ", s.GeoQRaw)
