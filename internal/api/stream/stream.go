@@ -2,14 +2,48 @@
 // GET /api/stream, for the live map and console and for dashboards that
 // should not poll.
 //
+// Query parameters, all optional and combinable (a bad value is a 400
+// BadRequestData ProblemDetails, an unknown parameter too):
+//
+//	type=T1,T2          entity types, short names (core @context) or IRIs
+//	id=I1,I2            entity ids
+//	idPattern=RE        a regular expression (RE2) over the id
+//	bbox=W,S,E,N        the location GeoProperty's bounds meet the box: an
+//	                    update's old location counts too (an entity moving
+//	                    out is sent), a deleted entity's last one; W > E
+//	                    crosses the antimeridian
+//	attrs=A1,A2         only changes to these attributes, only these in the
+//	                    payload
+//	format=keyValues    (default) | normalized | concise
+//	tenant=NAME         or the NGSILD-Tenant header: only that tenant's
+//	                    changes are ever sent
+//	lastEventId=N       or the Last-Event-ID header (which wins): resume
+//	                    after event N
+//
+// The stream starts with "retry: 2000" and, for a new client, the id it
+// starts from. Each change is one event:
+//
+//	id: <seq>
+//	event: entityCreated | entityUpdated | entityDeleted
+//	data: {"id":..,"type":..,"seq":..,"at":..,"attrs":[..],"entity":{..}}
+//
+// attrs lists the changed attributes, entity is the entity after the change
+// in the format asked (absent for a deletion). Without an id to resume from
+// a client gets the changes committed after it connected; with one, every
+// change after it, in order, without gaps. When those are no longer kept
+// (or the id is unknown) it gets "event: reset" with the id to go on from,
+// and should reload its state. Idle streams get a comment every Heartbeat,
+// with the id the stream has reached when it filtered changes out.
+//
 // One hub goroutine reads the event bus in batches and appends them to a
-// linked list of batches (nodes). Every client goroutine follows the list at
-// its own pace: it filters each batch's events, takes each matching event's
-// frame (rendered once per representation and shared by all clients) and
-// writes them with one Write and one Flush. The hub never waits for a client:
-// a client that falls more than Options.ClientBuffer changes behind is cut
-// off, and reconnects with Last-Event-ID. A client that resumes from an older
-// event reads the bus itself until it is close to the hub, then joins it.
+// linked list of batches (nodes). Every client goroutine follows the list
+// at its own pace: it filters each batch's events, takes each matching
+// event's frame (rendered once per representation and shared by all
+// clients) and writes them with one Write and one Flush. The hub never
+// waits for a client: one that falls more than Options.ClientBuffer changes
+// behind and stops taking them is cut off, and reconnects with
+// Last-Event-ID. A client that resumes from an older event reads the bus
+// itself until it is close to the hub, then joins it.
 package stream
 
 import (
@@ -33,15 +67,17 @@ type Options struct {
 	// Heartbeat is how often an idle stream gets a comment line, so proxies
 	// keep it open (default 15 s).
 	Heartbeat time.Duration
-	// ClientBuffer is how many changes a client may be behind the newest
-	// before it is cut off (default 4096).
+	// ClientBuffer is how many changes a client may be behind the newest:
+	// a client further behind that takes nothing for a second (its
+	// connection does not drain) is cut off (default 4096).
 	ClientBuffer int
 	// MaxClients bounds the open streams; more are answered 503 with
 	// Retry-After (default 10,000).
 	MaxClients int
-	// BatchDelay is how long the hub gathers changes into one batch after the
-	// first arrives: clients write once per batch (default 5 ms; negative:
-	// no delay).
+	// BatchDelay is the least time between two batches of the hub: changes
+	// that come sooner after a batch wait and go out together in the next
+	// one, and clients write once per batch. Changes that come after a quiet
+	// spell go out at once (default 5 ms; negative: no batching).
 	BatchDelay time.Duration
 	// Retry is the reconnection delay the stream asks browsers for
 	// (default 2 s).
@@ -163,10 +199,13 @@ func (h *Handler) Stats() Stats {
 func (h *Handler) run() {
 	defer close(h.hubDone)
 	after := h.last
+	var published time.Time
 	for {
 		cs, err := h.bus.Read(h.ctx, after, readMax)
-		if err == nil && len(cs) > 0 && len(cs) < readMax && h.opts.BatchDelay > 0 {
-			cs = h.gather(cs)
+		if err == nil && len(cs) > 0 && len(cs) < readMax {
+			if wait := time.Until(published.Add(h.opts.BatchDelay)); wait > 0 {
+				cs = h.gather(cs, wait)
+			}
 		}
 		switch {
 		case h.ctx.Err() != nil:
@@ -191,12 +230,13 @@ func (h *Handler) run() {
 		}
 		after = cs[len(cs)-1].Seq
 		h.publish(cs, after, false)
+		published = time.Now()
 	}
 }
 
-// gather waits BatchDelay and adds what arrived meanwhile to cs.
-func (h *Handler) gather(cs []store.Change) []store.Change {
-	t := time.NewTimer(h.opts.BatchDelay)
+// gather waits and adds what arrived meanwhile to cs.
+func (h *Handler) gather(cs []store.Change, wait time.Duration) []store.Change {
+	t := time.NewTimer(wait)
 	select {
 	case <-t.C:
 	case <-h.ctx.Done():
@@ -229,16 +269,44 @@ func (h *Handler) publish(cs []store.Change, last uint64, gap bool) {
 	n.events, n.last, n.gap, n.next = evs, last, gap, newNode()
 	h.tail, h.last = n.next, last
 	close(n.ready)
+	h.cutOffSlow(last)
+}
+
+// stallTimeout is how long a client more than ClientBuffer behind may go
+// without taking anything before it is cut off.
+const stallTimeout = time.Second
+
+// cutOffSlow ends the streams of the clients that cannot keep up (h.mu
+// held): those more than ClientBuffer changes behind that took nothing for
+// stallTimeout. A client takes changes in writes of up to 1 MiB, so one
+// whose connection drains slower than changes come is soon stuck in a write
+// that long; a client behind only because a burst came in faster than the
+// processors could render it makes progress, and is left alone.
+func (h *Handler) cutOffSlow(last uint64) {
 	limit := uint64(h.opts.ClientBuffer)
+	var now time.Time
 	for c := range h.clients {
 		if !c.joined {
 			continue
 		}
-		if pos := c.pos.Load(); last > pos && last-pos > limit {
-			if c.kick() {
-				h.dropped.Add(1)
-				h.log.Info("stream: client too slow, cut off", "tenant", c.p.tenant, "behind", last-pos)
-			}
+		pos := c.pos.Load()
+		if last <= pos || last-pos <= limit {
+			c.behindAt = time.Time{}
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if c.behindAt.IsZero() || c.behindPos != pos {
+			c.behindAt, c.behindPos = now, pos
+			continue
+		}
+		if now.Sub(c.behindAt) < stallTimeout {
+			continue
+		}
+		if c.kick() {
+			h.dropped.Add(1)
+			h.log.Info("stream: client too slow, cut off", "tenant", c.p.tenant, "behind", last-pos)
 		}
 	}
 }
@@ -249,7 +317,11 @@ type client struct {
 	view   *view
 	pos    atomic.Uint64 // the Seq the client has been sent everything up to
 	joined bool          // following the hub's list (guarded by Handler.mu)
-	cancel context.CancelFunc
+	// behindAt is when the hub saw the client more than ClientBuffer behind
+	// at behindPos (zero: it was not); guarded by Handler.mu.
+	behindAt  time.Time
+	behindPos uint64
+	cancel    context.CancelFunc
 
 	mu     sync.Mutex
 	rc     *http.ResponseController
@@ -349,12 +421,15 @@ func (h *Handler) releaseView(v *view) {
 }
 
 // join makes c follow the list from its tail if c, at pos, is less than half
-// its buffer behind the hub (or force). It returns the node to follow and
-// the Seq the list has reached before it.
+// its buffer behind the hub, or at once (force: c is then where the hub is,
+// or at pos if that is further). It returns the node to follow and the Seq
+// the list has reached before it (base).
 func (h *Handler) join(c *client, pos uint64, force bool) (*node, uint64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !force && h.last > pos && h.last-pos > uint64(h.opts.ClientBuffer/2) {
+	if force {
+		pos = max(pos, h.last)
+	} else if h.last > pos && h.last-pos > uint64(h.opts.ClientBuffer/2) {
 		return nil, h.last, false
 	}
 	c.pos.Store(pos)
@@ -375,23 +450,26 @@ type sender struct {
 
 func (s *sender) run() error {
 	h, p := s.h, s.c.p
+	var n *node
 	s.buf = append(s.buf, "retry: "...)
 	s.buf = strconv.AppendInt(s.buf, s.h.opts.Retry.Milliseconds(), 10)
 	s.buf = append(s.buf, '\n')
 	if !p.resume {
-		// Only new changes. The id lets a browser that got nothing before
-		// losing the connection resume from here.
-		s.pos = h.bus.Last()
+		// Only new changes: those after the bus's end once the client
+		// follows the list (the list holds every change after base).
+		var base uint64
+		n, base, _ = h.join(s.c, 0, true)
+		s.pos = max(base, h.bus.Last())
+		s.c.pos.Store(s.pos)
+		// The id lets a browser that got nothing before losing the
+		// connection resume from here.
 		s.buf = s.appendID(s.buf, s.pos)
 	}
 	s.buf = append(s.buf, '\n')
 	if err := s.flush(); err != nil {
 		return err
 	}
-	var n *node
-	if !p.resume {
-		n, _, _ = h.join(s.c, s.pos, true)
-	} else {
+	if p.resume {
 		var err error
 		if n, err = s.catchUp(p.after); err != nil {
 			return err

@@ -156,6 +156,7 @@ type sseClient struct {
 
 	mu       sync.Mutex
 	lastID   string
+	firstID  string // the id of the first dispatch (the stream's opening id)
 	retry    string
 	comments int
 	err      error
@@ -193,7 +194,9 @@ func (e *env) tryDial(query string, hdr http.Header) (*sseClient, int, string) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		e.t.Fatalf("Content-Type %q", ct)
 	}
-	c := &sseClient{t: e.t, resp: resp, events: make(chan sseEvent, 100000), done: make(chan struct{})}
+	// Like a browser, the client keeps its last event id across reconnections.
+	c := &sseClient{t: e.t, resp: resp, events: make(chan sseEvent, 100000), done: make(chan struct{}),
+		lastID: req.Header.Get("Last-Event-Id")}
 	go c.read()
 	e.t.Cleanup(c.close)
 	return c, resp.StatusCode, ""
@@ -219,6 +222,9 @@ func (c *sseClient) read() {
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line == "" { // dispatch
 			c.mu.Lock()
+			if c.firstID == "" {
+				c.firstID = idBuf
+			}
 			c.lastID = idBuf
 			c.mu.Unlock()
 			if len(data) > 0 {
@@ -268,6 +274,18 @@ func (c *sseClient) next(d time.Duration) sseEvent {
 		c.t.Fatalf("no event within %v", d)
 	}
 	return sseEvent{}
+}
+
+// tryNext returns the next event; false if the stream ended.
+func (c *sseClient) tryNext(d time.Duration) (sseEvent, bool) {
+	c.t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		return ev, ok
+	case <-time.After(d):
+		c.t.Fatalf("no event within %v", d)
+	}
+	return sseEvent{}, false
 }
 
 func (c *sseClient) error() error {
@@ -705,6 +723,26 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 }
 
+// TestBurstKeepsReaders: a burst far larger than ClientBuffer cuts off no
+// client that keeps reading.
+func TestBurstKeepsReaders(t *testing.T) {
+	e := newEnv(t, stream.Options{Heartbeat: time.Second, ClientBuffer: 16}, 0)
+	cls := make([]*sseClient, 20)
+	for i := range cls {
+		cls[i] = e.dial("", nil)
+	}
+	first := e.bus.Last()
+	e.upsert("", 0, 2000, "")
+	for i, c := range cls {
+		if got := len(c.until(e.bus.Last(), 30*time.Second)); got != 2000 {
+			t.Errorf("client %d got %d events", i, got)
+		}
+	}
+	if st := e.h.Stats(); st.Dropped != 0 || st.Clients != len(cls) || e.bus.Last()-first != 2000 {
+		t.Errorf("%+v, %d changes", st, e.bus.Last()-first)
+	}
+}
+
 func seqs(t *testing.T, evs []sseEvent) []uint64 {
 	t.Helper()
 	out := make([]uint64, len(evs))
@@ -891,5 +929,109 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestContiguousWhileWriting: clients that connect, drop and resume while
+// changes keep coming get every change after their first id exactly once,
+// in order: joining the hub (fresh or after reading the log) leaves no gap.
+func TestContiguousWhileWriting(t *testing.T) {
+	e := newEnv(t, stream.Options{Heartbeat: 20 * time.Millisecond, BatchDelay: time.Millisecond, ClientBuffer: 64}, 256)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt()
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ents := make([]*ngsild.Entity, 1+i%7)
+			for j := range ents {
+				ents[j] = &ngsild.Entity{ID: fmt.Sprintf("urn:ngsi-ld:Thing:%d", (i+j)%50), Types: []string{ngsild.DefaultContextNS + "Thing"},
+					Attrs: map[string][]*ngsild.Attribute{ngsild.DefaultContextNS + "n": {{Kind: ngsild.Property, Value: float64(i)}}}}
+			}
+			if _, err := e.broker.BatchUpsert(context.Background(), "", ents, true); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	type track struct {
+		c     *sseClient
+		start uint64
+		seqs  []uint64
+	}
+	seqOf := func(ev sseEvent) uint64 {
+		if ev.Event == "reset" {
+			t.Fatalf("unexpected reset %s %s", ev.ID, ev.Data)
+		}
+		return ev.payload(t).Seq
+	}
+	drain := func(tr *track) {
+		for ev := range tr.c.events {
+			tr.seqs = append(tr.seqs, seqOf(ev))
+		}
+	}
+	var tracks []*track
+	for range 10 {
+		c := e.dial("", nil)
+		var first string
+		waitFor(t, func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			first = c.firstID
+			return first != ""
+		})
+		start, _ := strconv.ParseUint(first, 10, 64)
+		tracks = append(tracks, &track{c: c, start: start})
+		time.Sleep(3 * time.Millisecond)
+	}
+	for round := range 6 {
+		for i, tr := range tracks {
+			for range (i + round) % 5 {
+				// A client cut off for lagging (the buffer is small, the
+				// race detector slow) reconnects like the others.
+				ev, ok := tr.c.tryNext(5 * time.Second)
+				if !ok {
+					break
+				}
+				tr.seqs = append(tr.seqs, seqOf(ev))
+			}
+			tr.c.close()
+			drain(tr)
+			if round%2 == 1 {
+				time.Sleep(5 * time.Millisecond) // fall behind: resume from the log
+			}
+			tr.c = e.dial("", http.Header{"Last-Event-Id": {tr.c.lastEventID()}})
+		}
+	}
+	halt()
+	last := e.bus.Last()
+	t.Logf("%d changes, %d streams cut off", last, e.h.Stats().Dropped)
+	for _, tr := range tracks {
+		for {
+			ev, ok := tr.c.tryNext(10 * time.Second)
+			if !ok { // cut off: reconnect
+				tr.c = e.dial("", http.Header{"Last-Event-Id": {tr.c.lastEventID()}})
+				continue
+			}
+			if tr.seqs = append(tr.seqs, seqOf(ev)); tr.seqs[len(tr.seqs)-1] >= last {
+				break
+			}
+		}
+	}
+	for i, tr := range tracks {
+		for j, s := range tr.seqs {
+			if s != tr.start+uint64(j)+1 {
+				t.Fatalf("client %d: event %d is %d, want %d (started at %d)", i, j, s, tr.start+uint64(j)+1, tr.start)
+			}
+		}
+		if got := tr.start + uint64(len(tr.seqs)); got != last {
+			t.Errorf("client %d got up to %d, want %d", i, got, last)
+		}
 	}
 }
