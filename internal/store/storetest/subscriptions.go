@@ -490,17 +490,17 @@ func testSubsConcurrent(t *testing.T, open func(t *testing.T) store.Store) {
 		for _, k := range subs {
 			page, err := ss.Queued(ctx, k.tenant, k.sub, 0, 50)
 			if err != nil {
-				return n, fmt.Errorf("Queued: %w", err)
+				return n, fmt.Errorf("queued: %w", err)
 			}
 			if !increasing(page, 0) {
-				return n, fmt.Errorf("Queued %q/%s not in id order: %s", k.tenant, k.sub, notesString(page, 0))
+				return n, fmt.Errorf("queue %q/%s not in id order: %s", k.tenant, k.sub, notesString(page, 0))
 			}
 			ids := make([]int64, len(page))
 			for i, x := range page {
 				ids[i] = x.ID
 				v := x.Tenant + "/" + x.Subscription + "/" + string(x.Body)
 				if !strings.HasPrefix(v, k.tenant+"/"+k.sub+"/") {
-					return n, fmt.Errorf("Queued %q/%s returned %s", k.tenant, k.sub, v)
+					return n, fmt.Errorf("queue %q/%s returned %s", k.tenant, k.sub, v)
 				}
 				if prev, dup := delivered[x.ID]; dup {
 					return n, fmt.Errorf("id %d delivered twice (%s, then %s): Dequeue did not remove it", x.ID, prev, v)
@@ -508,7 +508,7 @@ func testSubsConcurrent(t *testing.T, open func(t *testing.T) store.Store) {
 				delivered[x.ID] = v
 			}
 			if err := ss.Dequeue(ctx, ids); err != nil {
-				return n, fmt.Errorf("Dequeue: %w", err)
+				return n, fmt.Errorf("dequeue: %w", err)
 			}
 			n += len(page)
 		}
