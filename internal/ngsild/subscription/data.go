@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"sort"
+	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
@@ -122,12 +123,7 @@ func (d *dataBuilder) deletedEntity(t Trigger) ngsild.Object {
 		o.Set(d.opts.Compact.CompactIRI(n), d.deletedAttribute(d.before(n)))
 	}
 	if d.opts.SysAttrs && d.opts.Format != ngsild.KeyValues {
-		if !e.CreatedAt.IsZero() {
-			o.Set("createdAt", ngsild.FormatTime(e.CreatedAt))
-		}
-		if !e.ModifiedAt.IsZero() {
-			o.Set("modifiedAt", ngsild.FormatTime(e.ModifiedAt))
-		}
+		setSysTimes(&o, e.CreatedAt, e.ModifiedAt)
 	}
 	if !d.c.At.IsZero() {
 		o.Set("deletedAt", ngsild.FormatTime(d.c.At))
@@ -218,12 +214,7 @@ func (d *dataBuilder) deletedInstance(a *ngsild.Attribute) any {
 		o.Set("datasetId", a.DatasetID)
 	}
 	if d.opts.SysAttrs {
-		if !a.CreatedAt.IsZero() {
-			o.Set("createdAt", ngsild.FormatTime(a.CreatedAt))
-		}
-		if !a.ModifiedAt.IsZero() {
-			o.Set("modifiedAt", ngsild.FormatTime(a.ModifiedAt))
-		}
+		setSysTimes(&o, a.CreatedAt, a.ModifiedAt)
 		if !d.c.At.IsZero() {
 			o.Set("deletedAt", ngsild.FormatTime(d.c.At))
 		}
@@ -329,4 +320,14 @@ func compactTypes(types []string, c ngsild.Compactor) any {
 		out[i] = c.CompactIRI(t)
 	}
 	return out
+}
+
+// setSysTimes adds createdAt and modifiedAt, those that are known.
+func setSysTimes(o *ngsild.Object, created, modified time.Time) {
+	if !created.IsZero() {
+		o.Set("createdAt", ngsild.FormatTime(created))
+	}
+	if !modified.IsZero() {
+		o.Set("modifiedAt", ngsild.FormatTime(modified))
+	}
 }
