@@ -184,10 +184,7 @@ func (s *Service) message(e *entry, sub *subscription.Subscription, batch []*sto
 	if accept == "" {
 		accept = "application/json"
 	}
-	raw := sub.Context
-	if raw == nil {
-		raw = jsonld.CoreContext
-	}
+	raw := contextOf(sub)
 	b := make([]byte, 0, 256+len(batch[0].Body))
 	b = append(b, `{"id":"urn:ngsi-ld:Notification:`...)
 	b = strconv.AppendInt(b, batch[0].ID, 10)
@@ -403,10 +400,8 @@ func (s *Service) periodic(e *entry) {
 	if len(ns) == 0 {
 		return
 	}
-	s.enqMu.Lock()
-	cur := s.cursor
-	s.enqMu.Unlock()
-	if err := s.enqueue(s.ctx, cur, ns); err != nil && s.ctx.Err() == nil {
+	// Cursor 0: enqueue keeps the matcher's position as it is.
+	if err := s.enqueue(s.ctx, 0, ns); err != nil && s.ctx.Err() == nil {
 		s.log.Warn("periodic notification not queued", "subscription", sub.ID, "err", err)
 	}
 }

@@ -419,7 +419,7 @@ func TestPauseAndDelete(t *testing.T) {
 	h.write(1, 1)
 	waitFor(t, "value 1", 5*time.Second, func() bool { return len(h.rcv.got()) == 1 })
 	pause := func(active bool) {
-		err := h.svc.Update(context.Background(), "", "urn:s:1", func(old *subscription.Subscription, _ *jsonld.Context) (*subscription.Subscription, error) {
+		err := h.svc.Update(context.Background(), "", "urn:s:1", func(old *subscription.Subscription) (*subscription.Subscription, error) {
 			s := *old
 			s.IsActive = active
 			return &s, nil

@@ -182,7 +182,10 @@ func New(ctx context.Context, st Store, b bus.Bus, r Resolver, send Sender, opts
 		// A new store (or one whose log restarted): only what comes next.
 		s.cursor = b.Last()
 	}
-	s.reindexAll()
+	s.index.Store(&map[string]*tenantIndex{})
+	for t := range s.entries {
+		s.reindex(t) // built before the first match
+	}
 	return s, nil
 }
 
@@ -233,28 +236,22 @@ func (s *Service) resolve(ctx context.Context, raw any) (*jsonld.Context, error)
 
 func encodeSub(sub *subscription.Subscription, c *jsonld.Context) ([]byte, error) {
 	obj := subscription.Render(sub, subscription.Status{}, subscription.RenderOptions{Compact: c, SysAttrs: true})
-	raw := sub.Context
-	if raw == nil {
-		raw = jsonld.CoreContext
-	}
-	obj.Set("@context", raw)
+	obj.Set("@context", contextOf(sub))
 	return ngsild.Marshal(obj)
+}
+
+// contextOf is the @context a subscription was created with (the core
+// context when none was given).
+func contextOf(sub *subscription.Subscription) any {
+	if sub.Context == nil {
+		return jsonld.CoreContext
+	}
+	return sub.Context
 }
 
 func encodeStatus(st subscription.Status) []byte {
 	b, _ := json.Marshal(st) // plain struct: cannot fail
 	return b
-}
-
-// reindexAll rebuilds the matching index of every tenant.
-func (s *Service) reindexAll() {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix := map[string]*tenantIndex{}
-	for t, m := range s.entries {
-		ix[t] = buildIndex(sortedEntries(m))
-	}
-	s.index.Store(&ix)
 }
 
 // reindex marks a tenant's index stale (s.mu held): the matcher rebuilds it
@@ -346,16 +343,15 @@ func (s *Service) Close() error {
 
 // SubscriptionView is a subscription with its status, as the API shows it.
 type SubscriptionView struct {
-	Sub     *subscription.Subscription
-	Status  subscription.Status
-	Context *jsonld.Context // the subscription's own @context
+	Sub    *subscription.Subscription
+	Status subscription.Status
 }
 
 func (e *entry) view() SubscriptionView {
 	e.mu.Lock()
 	st := e.status
 	e.mu.Unlock()
-	return SubscriptionView{Sub: e.sub.Load(), Status: st, Context: e.ctx.Load()}
+	return SubscriptionView{Sub: e.sub.Load(), Status: st}
 }
 
 // Create adds a subscription. sub.ID "" gets a new id; sub.Context is the
@@ -421,14 +417,14 @@ func (s *Service) List(_ context.Context, tenant string) []SubscriptionView {
 
 // Update replaces a subscription with what change makes of it (change must
 // not modify its argument). Its queued notifications stay queued.
-func (s *Service) Update(ctx context.Context, tenant, id string, change func(old *subscription.Subscription, c *jsonld.Context) (*subscription.Subscription, error)) error {
+func (s *Service) Update(ctx context.Context, tenant, id string, change func(old *subscription.Subscription) (*subscription.Subscription, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[tenant][id]
 	if e == nil {
 		return notFound(id)
 	}
-	sub, err := change(e.sub.Load(), e.ctx.Load())
+	sub, err := change(e.sub.Load())
 	if err != nil {
 		return err
 	}

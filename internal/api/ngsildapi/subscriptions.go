@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/subscription"
 	"github.com/zenne-city/zenne/internal/notify"
@@ -19,7 +18,7 @@ type Subscriptions interface {
 	Create(ctx context.Context, tenant string, sub *subscription.Subscription) error
 	Get(ctx context.Context, tenant, id string) (notify.SubscriptionView, error)
 	List(ctx context.Context, tenant string) []notify.SubscriptionView
-	Update(ctx context.Context, tenant, id string, change func(old *subscription.Subscription, c *jsonld.Context) (*subscription.Subscription, error)) error
+	Update(ctx context.Context, tenant, id string, change func(old *subscription.Subscription) (*subscription.Subscription, error)) error
 	Delete(ctx context.Context, tenant, id string) error
 }
 
@@ -173,7 +172,7 @@ func (a *API) updateSubscription(req *request) error {
 		return err
 	}
 	delete(body, "@context")
-	err = subs.Update(req.r.Context(), req.storeTenant(), id, func(old *subscription.Subscription, _ *jsonld.Context) (*subscription.Subscription, error) {
+	err = subs.Update(req.r.Context(), req.storeTenant(), id, func(old *subscription.Subscription) (*subscription.Subscription, error) {
 		// The fragment's terms are the request's; the subscription keeps
 		// its own @context for notifications.
 		return subscription.Update(old, body, c, time.Now())
