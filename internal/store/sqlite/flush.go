@@ -67,22 +67,27 @@ func (w *writer) multiStmt(ctx context.Context, k multiKey) (*sql.Stmt, error) {
 		return st, nil
 	}
 	m := multiSQL[k.op]
-	var b strings.Builder
-	b.Grow(len(m.head) + k.n*(len(m.tuple)+1) + len(m.tail))
-	b.WriteString(m.head)
-	for i := range k.n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(m.tuple)
-	}
-	b.WriteString(m.tail)
-	st, err := w.c.PrepareContext(ctx, b.String())
+	st, err := w.c.PrepareContext(ctx, multiRowSQL(m.head, m.tuple, m.tail, k.n))
 	if err != nil {
 		return nil, fmt.Errorf("prepare %d-row statement: %w", k.n, err)
 	}
 	w.multi[k] = st
 	return st, nil
+}
+
+// multiRowSQL is head, n tuples joined by ',', and tail.
+func multiRowSQL(head, tuple, tail string, n int) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(tuple)+1) + len(tail))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+	}
+	b.WriteString(tail)
+	return b.String()
 }
 
 // execRows runs op over the rows in args, the values of each row in column

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/store"
@@ -178,18 +177,7 @@ func (s *Store) Enqueue(ctx context.Context, cursor uint64, ns []*store.QueuedNo
 
 // queueInsertSQL is the INSERT of n notifications.
 func queueInsertSQL(n int) string {
-	const head, tuple, tail = `INSERT INTO n_queue (tenant, sub, created, body) VALUES `, `(?,?,?,?)`, ` RETURNING nid`
-	var b strings.Builder
-	b.Grow(len(head) + n*(len(tuple)+1) + len(tail))
-	b.WriteString(head)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(tuple)
-	}
-	b.WriteString(tail)
-	return b.String()
+	return multiRowSQL(`INSERT INTO n_queue (tenant, sub, created, body) VALUES `, `(?,?,?,?)`, ` RETURNING nid`, n)
 }
 
 // NotifierCursor returns the cursor last set by Enqueue, 0 if none.
