@@ -77,11 +77,17 @@ func sortAttrChanges(as []store.AttrChange) {
 }
 
 // flushChanges writes the group's changes as one row of the log. docs are
-// the encoded final states of the group's entities, reused for changes
-// whose After is one of them.
-func (t *tx) flushChanges(now time.Time, docs map[*ngsild.Entity][]byte) error {
+// the encoded final states of touches, reused for changes whose After is
+// one of them (most are: an entity written once in the group).
+func (t *tx) flushChanges(now time.Time, touches []*touch, docs [][]byte) error {
 	if len(t.changes) == 0 {
 		return nil
+	}
+	final := make(map[*ngsild.Entity][]byte, len(touches))
+	for i, tc := range touches {
+		if tc.final.ent != nil {
+			final[tc.final.ent] = docs[i]
+		}
 	}
 	b := make([]byte, 0, 256*len(t.changes))
 	b = binary.AppendVarint(b, now.UnixNano())
@@ -89,7 +95,7 @@ func (t *tx) flushChanges(now time.Time, docs map[*ngsild.Entity][]byte) error {
 		c := &t.changes[i]
 		c.At = now
 		var err error
-		if b, err = appendChange(b, c, docs); err != nil {
+		if b, err = appendChange(b, c, final); err != nil {
 			return fmt.Errorf("log change of %s: %w", c.ID, err)
 		}
 	}

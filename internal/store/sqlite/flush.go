@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
 // A group transaction applies every op in memory and records, per entity
@@ -174,16 +172,8 @@ func (t *tx) flush() error {
 	if err := t.flushHistory(now); err != nil {
 		return err
 	}
-	if len(t.changes) > 0 {
-		final := make(map[*ngsild.Entity][]byte, len(touches))
-		for i, tc := range touches {
-			if tc.final.ent != nil {
-				final[tc.final.ent] = docs[i]
-			}
-		}
-		if err := t.flushChanges(now, final); err != nil {
-			return err
-		}
+	if err := t.flushChanges(now, touches, docs); err != nil {
+		return err
 	}
 	return t.flushCounters()
 }
