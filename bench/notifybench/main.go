@@ -105,7 +105,7 @@ func run(cfg *config) error {
 	}
 	defer a.Close(context.Background())
 	base := a.URL()
-	client := newClient(cfg.concurrency + 8)
+	client := benchutil.NewClient(cfg.concurrency + 8)
 	fmt.Printf("notifybench: %d entities, %d subscriptions, GOMAXPROCS %d, %s\n", cfg.entities, cfg.subs, runtime.GOMAXPROCS(0), time.Now().Format(time.RFC3339))
 	if err := loadEntities(client, base, cfg.entities); err != nil {
 		return err
@@ -157,7 +157,7 @@ func loadEntities(client *http.Client, base string, n int) error {
 				entityID(k), entityType(k), p[0], p[1])
 		}
 		b.WriteByte(']')
-		if err := do(client, http.MethodPost, base+"/ngsi-ld/v1/entityOperations/upsert", []byte(b.String())); err != nil {
+		if _, err := benchutil.Do(client, http.MethodPost, base+"/ngsi-ld/v1/entityOperations/upsert", []byte(b.String())); err != nil {
 			return fmt.Errorf("load entities: %w", err)
 		}
 	}
@@ -249,46 +249,51 @@ func idleSubs(n int, recv string) []string {
 
 func createSubs(client *http.Client, base string, bodies []string) ([]string, error) {
 	ids := make([]string, len(bodies))
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(bodies); i = int(next.Add(1) - 1) {
-				id := fmt.Sprintf("urn:ngsi-ld:Subscription:bench-%d-%d", time.Now().UnixNano(), i)
-				body := `{"id":"` + id + `",` + bodies[i][1:]
-				if err := do(client, http.MethodPost, base+"/ngsi-ld/v1/subscriptions", []byte(body)); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				ids[i] = id
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	err := forEach(len(bodies), func(i int) error {
+		id := fmt.Sprintf("urn:ngsi-ld:Subscription:bench-%d-%d", time.Now().UnixNano(), i)
+		body := `{"id":"` + id + `",` + bodies[i][1:]
+		if _, err := benchutil.Do(client, http.MethodPost, base+"/ngsi-ld/v1/subscriptions", []byte(body)); err != nil {
+			return err
+		}
+		ids[i] = id
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create subscriptions: %w", err)
 	}
 	return ids, nil
 }
 
 func deleteSubs(client *http.Client, base string, ids []string) error {
+	err := forEach(len(ids), func(i int) error {
+		_, err := benchutil.Do(client, http.MethodDelete, base+"/ngsi-ld/v1/subscriptions/"+url.PathEscape(ids[i]), nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete subscriptions: %w", err)
+	}
+	return nil
+}
+
+// forEach calls f for every i in [0, n) on 16 goroutines; a worker stops at
+// its first error, and the first error is returned.
+func forEach(n int, f func(i int) error) error {
 	var next atomic.Int64
-	var firstErr atomic.Value
+	var firstErr atomic.Pointer[error] // not an atomic.Value: errors differ in type
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
-				if err := do(client, http.MethodDelete, base+"/ngsi-ld/v1/subscriptions/"+url.PathEscape(ids[i]), nil); err != nil {
-					firstErr.CompareAndSwap(nil, err)
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := f(i); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return fmt.Errorf("delete subscriptions: %w", err)
+	if p := firstErr.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -419,7 +424,7 @@ func deliverScenario(cfg *config, client *http.Client, base string) error {
 				n := seq.Add(1)
 				v := float64(r.IntN(100)) + float64(n%1000000)/1e7 // unique per update
 				body := fmt.Appendf(nil, `{"value":{"type":"Property","value":%v}}`, v)
-				if err := do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(entityID(k))+"/attrs", body); err != nil {
+				if _, err := benchutil.Do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(entityID(k))+"/attrs", body); err != nil {
 					errs.Add(1)
 					continue
 				}
@@ -532,7 +537,7 @@ func patchRate(cfg *config, client *http.Client, base string) float64 {
 			for time.Now().Before(end) {
 				k := r.IntN(cfg.entities)
 				body := fmt.Appendf(nil, `{"value":{"type":"Property","value":%d}}`, r.IntN(100))
-				if do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(entityID(k))+"/attrs", body) == nil {
+				if _, err := benchutil.Do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(entityID(k))+"/attrs", body); err == nil {
 					n.Add(1)
 				}
 			}
@@ -540,37 +545,6 @@ func patchRate(cfg *config, client *http.Client, base string) float64 {
 	}
 	wg.Wait()
 	return float64(n.Load()) / cfg.idleFor.Seconds()
-}
-
-// --- HTTP ---
-
-func newClient(conns int) *http.Client {
-	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}}
-}
-
-func do(c *http.Client, method, u string, body []byte) error {
-	var r io.Reader
-	if body != nil {
-		r = strings.NewReader(string(body))
-	}
-	req, err := http.NewRequest(method, u, r)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, msg)
-	}
-	return nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }

@@ -34,6 +34,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -76,12 +77,8 @@ type config struct {
 	filters    []string
 }
 
-// The region entities are spread over (as zennebench's data set).
-const (
-	minLon, maxLon = 4.24, 4.48
-	minLat, maxLat = 50.76, 50.91
-	types          = 10
-)
+// types is the number of entity types, T0 to T9.
+const types = 10
 
 func main() {
 	cfg := &config{}
@@ -165,8 +162,8 @@ func run(cfg *config) error {
 	ents := make([]ent, cfg.entities)
 	for i := range ents {
 		t := fmt.Sprintf("T%d", i%types)
-		ents[i] = ent{id: fmt.Sprintf("urn:ngsi-ld:%s:%d", t, i), typ: t,
-			lon: micro(minLon + rng.Float64()*(maxLon-minLon)), lat: micro(minLat + rng.Float64()*(maxLat-minLat))}
+		lon, lat := benchutil.RandomPoint(rng)
+		ents[i] = ent{id: fmt.Sprintf("urn:ngsi-ld:%s:%d", t, i), typ: t, lon: micro(lon), lat: micro(lat)}
 	}
 	start := time.Now()
 	for i := 0; i < len(ents); i += 1000 {
@@ -349,22 +346,9 @@ type httpWriter struct {
 	ents   []ent
 }
 
-func (w *httpWriter) post(ctx context.Context, op string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", w.base+"/ngsi-ld/v1/entityOperations/"+op, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %d %s", op, resp.StatusCode, msg)
-	}
-	return nil
+func (w *httpWriter) post(op string, body []byte) error {
+	_, err := benchutil.Do(w.client, http.MethodPost, w.base+"/ngsi-ld/v1/entityOperations/"+op, body)
+	return err
 }
 
 func (w *httpWriter) create(ctx context.Context, ents []ent) error {
@@ -376,7 +360,7 @@ func (w *httpWriter) create(ctx context.Context, ents []ent) error {
 		}
 		b = append(b, entityJSON(e)...)
 	}
-	return w.post(ctx, "upsert", append(b, ']'))
+	return w.post("upsert", append(b, ']'))
 }
 
 func (w *httpWriter) update(ctx context.Context, ups []update) error {
@@ -387,12 +371,13 @@ func (w *httpWriter) update(ctx context.Context, ups []update) error {
 		}
 		b = fmt.Appendf(b, `{"id":%q,"n":{"type":"Property","value":%d},"sentAt":{"type":"Property","value":%d}}`, w.ents[u.i].id, u.n, u.sentAt)
 	}
-	return w.post(ctx, "merge", append(b, ']'))
+	return w.post("merge", append(b, ']'))
 }
 
 // client is one SSE client and what it got.
 type client struct {
 	k       int
+	kind    string // its filter: none, bbox, type, id or idPattern
 	query   string
 	matches []int // the entities its filter lets through
 	base    string
@@ -419,16 +404,17 @@ func newClient(k int, cfg *config, ents []ent, rng *rand.Rand, base string) *cli
 	var match func(e ent) bool
 	q := url.Values{}
 	box := func(frac float64) (float64, float64, float64, float64) {
+		const minLon, maxLon, minLat, maxLat = benchutil.MinLon, benchutil.MaxLon, benchutil.MinLat, benchutil.MaxLat
 		wd, ht := (maxLon-minLon)*frac, (maxLat-minLat)*frac
 		x := micro(minLon + rng.Float64()*(maxLon-minLon-wd))
 		y := micro(minLat + rng.Float64()*(maxLat-minLat-ht))
 		return x, y, micro(x + wd), micro(y + ht)
 	}
-	kind := cfg.filters[k%len(cfg.filters)]
+	c.kind = cfg.filters[k%len(cfg.filters)]
 	if cfg.allEvery > 0 && k%cfg.allEvery == 0 {
-		kind = "none"
+		c.kind = "none"
 	}
-	switch kind {
+	switch c.kind {
 	case "none":
 		match = func(ent) bool { return true }
 	case "bbox":
@@ -449,7 +435,7 @@ func newClient(k int, cfg *config, ents []ent, rng *rand.Rand, base string) *cli
 		for len(ids) < min(20, len(ents)) {
 			ids[ents[rng.IntN(len(ents))].id] = true
 		}
-		q.Set("id", strings.Join(slices.Sorted(mapsKeys(ids)), ","))
+		q.Set("id", strings.Join(slices.Sorted(maps.Keys(ids)), ","))
 		q.Set("attrs", "n,sentAt")
 		match = func(e ent) bool { return ids[e.id] }
 	case "idPattern":
@@ -459,7 +445,7 @@ func newClient(k int, cfg *config, ents []ent, rng *rand.Rand, base string) *cli
 		q.Set("idPattern", pat)
 		match = func(e ent) bool { return re.MatchString(e.id) }
 	default:
-		log.Fatalf("unknown filter %q", kind)
+		log.Fatalf("unknown filter %q", c.kind)
 	}
 	for i, e := range ents {
 		if match(e) {
@@ -468,16 +454,6 @@ func newClient(k int, cfg *config, ents []ent, rng *rand.Rand, base string) *cli
 	}
 	c.query = q.Encode()
 	return c
-}
-
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (c *client) waitOpen(d time.Duration) error {
@@ -672,15 +648,8 @@ func report(cfg *config, clients []*client, written, late int, cpu string, h *st
 		}
 		reconnects += c.reconnect
 		got = append(got, int(d))
-		kind := "none"
-		for _, k := range []string{"idPattern", "id", "type", "bbox"} {
-			if strings.Contains(c.query, k+"=") {
-				kind = k
-				break
-			}
-		}
-		x := byKind[kind]
-		byKind[kind] = [2]int64{x[0] + 1, x[1] + d}
+		x := byKind[c.kind]
+		byKind[c.kind] = [2]int64{x[0] + 1, x[1] + d}
 	}
 	slices.Sort(got)
 	secs := cfg.duration.Seconds()

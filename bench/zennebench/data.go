@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // The data set: entities of ten types spread uniformly over the Brussels
@@ -13,12 +15,6 @@ var types = []string{
 	"WasteContainer", "Streetlight", "ParkingSpot", "AirQualityObserved", "NoiseLevelObserved",
 	"BikeHireDockingStation", "TrafficFlowObserved", "WaterMeter", "Building", "PointOfInterest",
 }
-
-// The Brussels region's bounding box.
-const (
-	minLon, maxLon = 4.24, 4.48
-	minLat, maxLat = 50.76, 50.91
-)
 
 var statuses = []string{"ok", "ok", "ok", "warning", "broken"}
 
@@ -32,7 +28,7 @@ func entityID(i int) string {
 // the client sends no Link header, so terms expand to the default vocabulary).
 func appendEntity(b []byte, i int) []byte {
 	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
-	lon, lat := randomPoint(r)
+	lon, lat := benchutil.RandomPoint(r)
 	return fmt.Appendf(b, `{"id":%q,"type":%q,`+
 		`"level":{"type":"Property","value":%d},`+
 		`"status":{"type":"Property","value":%q},`+
@@ -52,9 +48,4 @@ func batchBody(from, to int) []byte {
 		b = appendEntity(b, i)
 	}
 	return append(b, ']')
-}
-
-// randomPoint is a point in the bounding box.
-func randomPoint(r *rand.Rand) (lon, lat float64) {
-	return minLon + r.Float64()*(maxLon-minLon), minLat + r.Float64()*(maxLat-minLat)
 }

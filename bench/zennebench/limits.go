@@ -11,6 +11,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the driver the embedded store uses
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // noopLimit measures the request rate of a no-op net/http handler with the
@@ -28,7 +30,7 @@ func noopLimit(ctx context.Context, cfg *config) (*stats, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	client := newClient(cfg.concurrency)
+	client := benchutil.NewClient(cfg.concurrency)
 	defer client.CloseIdleConnections()
 	return patchScenario(ctx, cfg, client, "http://"+ln.Addr().String()), nil
 }

@@ -151,7 +151,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "store opened, query index built in %s\n", time.Since(start).Round(time.Millisecond))
-	client := newClient(max(cfg.concurrency, cfg.queryConc, cfg.loadConc))
+	client := benchutil.NewClient(max(cfg.concurrency, cfg.queryConc, cfg.loadConc))
 	defer client.CloseIdleConnections()
 
 	have, err := countAll(client, srv.url)

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // patchBody is the body of every PATCH: one Property.
@@ -23,7 +25,7 @@ func patchScenario(ctx context.Context, cfg *config, client *http.Client, base s
 	}
 	return runFor(ctx, cfg.concurrency, cfg.warmup, cfg.duration, func(w, i int) error {
 		id := entityID(rngs[w].IntN(cfg.entities))
-		_, err := do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", patchBody(i))
+		_, err := benchutil.Do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", patchBody(i))
 		return err
 	})
 }

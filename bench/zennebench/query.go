@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // queryURL is a query for one type, a q filter and the entities within 500 m
 // of a random point of the region (the default page of 20 entities).
 func queryURL(base string, r *rand.Rand, count bool) string {
-	lon, lat := randomPoint(r)
+	lon, lat := benchutil.RandomPoint(r)
 	v := url.Values{}
 	v.Set("type", types[r.IntN(len(types))])
 	v.Set("q", "level>50")
@@ -38,7 +40,7 @@ func queryLoad(ctx context.Context, client *http.Client, base string, workers in
 		rngs[w] = rand.New(rand.NewPCG(uint64(w), stream))
 	}
 	return runFor(ctx, workers, warmup, d, func(w, i int) error {
-		_, err := do(client, http.MethodGet, queryURL(base, rngs[w], false), nil)
+		_, err := benchutil.Do(client, http.MethodGet, queryURL(base, rngs[w], false), nil)
 		return err
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 type startupResult struct {
@@ -98,7 +100,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 		res.startup.Round(time.Millisecond), cfg.entities, mib(res.dbBytes), mib(res.rssReady))
 
 	// Some work, so the memory figure covers a serving process.
-	client := newClient(cfg.queryConc)
+	client := benchutil.NewClient(cfg.queryConc)
 	defer client.CloseIdleConnections()
 	if _, err := countQuery(client, base+"/ngsi-ld/v1/entities?count=true&limit=0&type="+types[0]+"&q=level%3E50"); err != nil {
 		return nil, err

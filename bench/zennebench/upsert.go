@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // load stores the data set by batch upsert (POST /entityOperations/upsert,
@@ -38,7 +40,7 @@ func load(ctx context.Context, cfg *config, client *http.Client, base string, ou
 	s := runN(ctx, cfg.loadConc, batches, func(w, i int) error {
 		from := i * cfg.batch
 		to := min(from+cfg.batch, cfg.entities)
-		if _, err := do(client, http.MethodPost, url, batchBody(from, to)); err != nil {
+		if _, err := benchutil.Do(client, http.MethodPost, url, batchBody(from, to)); err != nil {
 			return err
 		}
 		done.Add(int64(to - from))
@@ -63,7 +65,7 @@ func countAll(client *http.Client, base string) (int, error) {
 
 // countQuery runs a count=true query and returns NGSILD-Results-Count.
 func countQuery(client *http.Client, url string) (int, error) {
-	resp, err := do(client, http.MethodGet, url, nil)
+	resp, err := benchutil.Do(client, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
 	}

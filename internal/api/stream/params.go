@@ -165,22 +165,16 @@ func (p *params) parseTenant(q url.Values, h http.Header) error {
 }
 
 func (p *params) parseResume(q url.Values, h http.Header) error {
-	hv, hok := h.Get("Last-Event-ID"), len(h.Values("Last-Event-ID")) > 0
-	qv, qok := q.Get("lastEventId"), q.Has("lastEventId")
-	name, v := "lastEventId", qv
-	switch {
-	case hok && strings.TrimSpace(hv) != "":
-		// The browser's own reconnection wins over the id the page was opened with.
-		name, v = "Last-Event-ID", strings.TrimSpace(hv)
-	case qok:
-	default:
-		return nil
-	}
+	// The browser's own reconnection wins over the id the page was opened with.
+	name, v := "Last-Event-ID", strings.TrimSpace(h.Get("Last-Event-ID"))
 	if v == "" {
-		if name == "lastEventId" {
+		if !q.Has("lastEventId") {
+			return nil
+		}
+		name, v = "lastEventId", q.Get("lastEventId")
+		if v == "" {
 			return badRequest("lastEventId is empty: give the id of the last event received or leave it out")
 		}
-		return nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {

@@ -118,7 +118,6 @@ type Handler struct {
 	cancel  context.CancelFunc
 	hubDone chan struct{}
 	streams sync.WaitGroup
-	active  atomic.Int64 // streams served (MaxClients)
 	dropped atomic.Uint64
 
 	mu      sync.Mutex
@@ -352,13 +351,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, ngsild.AsError(err))
 		return
 	}
-	if n := h.active.Add(1); n > int64(h.opts.MaxClients) {
-		h.active.Add(-1)
-		unavailable(w, "too many open streams; retry later")
-		return
-	}
-	defer h.active.Add(-1)
-
 	rc := http.NewResponseController(w)
 	// A stream outlives any server write timeout.
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -371,6 +363,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	if h.closed {
 		h.mu.Unlock()
 		unavailable(w, "the server is shutting down")
+		return
+	}
+	if len(h.clients) >= h.opts.MaxClients {
+		h.mu.Unlock()
+		unavailable(w, "too many open streams; retry later")
 		return
 	}
 	h.streams.Add(1)
