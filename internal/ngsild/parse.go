@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -546,6 +547,12 @@ func ParseTime(s string) (time.Time, error) {
 func FormatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
+
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_\-.]{0,63}$`)
+
+// ValidTenant reports whether s can name a tenant (NGSILD-Tenant): letters,
+// digits, '_', '-' and '.', at most 64, not starting with '-' or '.'.
+func ValidTenant(s string) bool { return tenantRE.MatchString(s) }
 
 // ValidURI reports whether s is an absolute URI, as entity ids, datasetIds and
 // relationship objects must be.

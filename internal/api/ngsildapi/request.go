@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/zenne-city/zenne/internal/jsonld"
@@ -42,7 +41,6 @@ const (
 	coreContextV8 = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 )
 
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_\-.]{0,63}$`)
 
 func (a *API) handle(f func(*request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +58,7 @@ func (a *API) handle(f func(*request) error) http.Handler {
 // prepare reads what every request has: tenant and Link header context.
 func (req *request) prepare() error {
 	t := req.r.Header.Get("NGSILD-Tenant")
-	if t != "" && !tenantRE.MatchString(t) {
+	if t != "" && !ngsild.ValidTenant(t) {
 		return ngsild.Errorf(ngsild.BadRequestData, "invalid tenant name %q: use letters, digits, '_', '-' and '.' (at most 64)", t)
 	}
 	req.tenant = t

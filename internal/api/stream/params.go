@@ -38,7 +38,6 @@ const (
 	maxPattern   = 1024
 )
 
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_\-.]{0,63}$`)
 
 func badRequest(format string, args ...any) *ngsild.Error {
 	return ngsild.Errorf(ngsild.BadRequestData, format, args...)
@@ -157,7 +156,7 @@ func (p *params) parseTenant(q url.Values, h http.Header) error {
 	if t == "" {
 		t = qt
 	}
-	if t != "" && !tenantRE.MatchString(t) {
+	if t != "" && !ngsild.ValidTenant(t) {
 		return badRequest("invalid tenant name %q: use letters, digits, '_', '-' and '.' (at most 64)", clip(t))
 	}
 	p.tenant = t

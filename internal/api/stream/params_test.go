@@ -133,7 +133,7 @@ func FuzzParseParams(f *testing.F) {
 		if (typ != "" && p.types == nil) || (attrs != "" && p.attrs == nil) || (id != "" && p.ids == nil) {
 			t.Fatal("a given list was dropped")
 		}
-		if p.tenant != "" && !tenantRE.MatchString(p.tenant) {
+		if p.tenant != "" && !ngsild.ValidTenant(p.tenant) {
 			t.Fatalf("tenant %q", p.tenant)
 		}
 		if p.format != ngsild.KeyValues && p.format != ngsild.Normalized && p.format != ngsild.Concise {
