@@ -308,24 +308,19 @@ func (p *qparser) expandValue(s string) string {
 
 // String renders q canonically: attribute names as written (not expanded),
 // AND binding tighter than OR, parentheses only where needed, strings quoted.
-func (q *Query) String() string {
-	if q == nil || q.root == nil {
-		return ""
-	}
-	return q.render(asWritten)
-}
+func (q *Query) String() string { return q.render(asWritten) }
 
 // Compact renders q like String with every attribute name written as
 // compact writes its IRI, so q keeps its meaning under the @context compact
 // stands for; a name compact cannot write as a q name stays as written.
 func (q *Query) Compact(compact func(iri string) string) string {
-	if q == nil || q.root == nil {
-		return ""
-	}
 	return q.render(compactedName(compact))
 }
 
 func (q *Query) render(name func(seg) string) string {
+	if q == nil || q.root == nil {
+		return ""
+	}
 	var b strings.Builder
 	q.root.write(&b, '|', func(t *term, b *strings.Builder) { t.write(b, name) })
 	return b.String()

@@ -46,14 +46,9 @@ func (s *Subscription) Data(c *store.Change, t Trigger, compact ngsild.Compactor
 			SysAttrs: n.SysAttrs,
 			Compact:  compact,
 			Lang:     s.Lang,
+			Attrs:    n.attrSet,
 		},
 		showChanges: n.ShowChanges && n.Format == ngsild.Normalized,
-	}
-	if len(n.Attributes) > 0 {
-		d.opts.Attrs = make(map[string]bool, len(n.Attributes))
-		for _, a := range n.Attributes {
-			d.opts.Attrs[a] = true
-		}
 	}
 	if c.Kind == store.EntityDeleted || c.After == nil {
 		return d.deletedEntity(t)
@@ -87,20 +82,16 @@ func (d *dataBuilder) before(name string) []*ngsild.Attribute {
 	return d.c.Before.Attrs[name]
 }
 
-// deletedEntity is the data of a deleted entity.
+// deletedEntity is the data of a deleted entity: its id, types and system
+// times as Render writes them, the deleted attributes and deletedAt.
 func (d *dataBuilder) deletedEntity(t Trigger) ngsild.Object {
 	e := d.c.Before
 	if e == nil {
-		e = &ngsild.Entity{ID: d.c.ID}
+		e = &ngsild.Entity{}
 	}
-	o := ngsild.Object{}
 	id := d.c.ID
 	if id == "" {
 		id = e.ID
-	}
-	o.Set("id", id)
-	if len(e.Types) > 0 {
-		o.Set("type", compactTypes(e.Types, d.opts.Compact))
 	}
 	var names []string
 	switch t {
@@ -119,20 +110,15 @@ func (d *dataBuilder) deletedEntity(t Trigger) ngsild.Object {
 			}
 		}
 	}
-	for _, n := range d.sorted(names) {
-		o.Set(d.opts.Compact.CompactIRI(n), d.deletedAttribute(d.before(n)))
-	}
-	if d.opts.SysAttrs && d.opts.Format != ngsild.KeyValues {
-		setSysTimes(&o, e.CreatedAt, e.ModifiedAt)
-	}
+	shell := &ngsild.Entity{ID: id, Types: e.Types, CreatedAt: e.CreatedAt, ModifiedAt: e.ModifiedAt}
+	o := d.insertDeleted(ngsild.Render(shell, d.opts), names)
 	if !d.c.At.IsZero() {
 		o.Set("deletedAt", ngsild.FormatTime(d.c.At))
 	}
 	return o
 }
 
-// addDeleted adds the attributes the update deleted to the rendered entity,
-// before its createdAt and modifiedAt.
+// addDeleted adds the attributes the update deleted to the rendered entity.
 func (d *dataBuilder) addDeleted(obj ngsild.Object) ngsild.Object {
 	var names []string
 	for _, a := range d.c.Attrs {
@@ -142,6 +128,12 @@ func (d *dataBuilder) addDeleted(obj ngsild.Object) ngsild.Object {
 			}
 		}
 	}
+	return d.insertDeleted(obj, names)
+}
+
+// insertDeleted writes the deleted attributes names into the rendered
+// entity obj, in order, before its createdAt and modifiedAt.
+func (d *dataBuilder) insertDeleted(obj ngsild.Object, names []string) ngsild.Object {
 	if len(names) == 0 {
 		return obj
 	}
@@ -309,17 +301,6 @@ func defaultFirst(insts []*ngsild.Attribute) []*ngsild.Attribute {
 		return s[i].DatasetID < s[j].DatasetID
 	})
 	return s
-}
-
-func compactTypes(types []string, c ngsild.Compactor) any {
-	if len(types) == 1 {
-		return c.CompactIRI(types[0])
-	}
-	out := make([]string, len(types))
-	for i, t := range types {
-		out[i] = c.CompactIRI(t)
-	}
-	return out
 }
 
 // setSysTimes adds createdAt and modifiedAt, those that are known.

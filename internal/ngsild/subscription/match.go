@@ -69,16 +69,16 @@ func (s *Subscription) Match(c *store.Change) (Trigger, bool) {
 			return AttributeDeleted, true
 		}
 	case store.EntityUpdated:
-		for _, t := range []struct {
+		for _, t := range [...]struct {
 			trigger Trigger
 			kind    store.AttrChangeKind
 		}{{AttributeDeleted, store.AttrDeleted}, {AttributeCreated, store.AttrCreated}, {AttributeUpdated, store.AttrUpdated}} {
-			if s.has(t.trigger) && s.anyWatched(attrsOfKind(c, t.kind)) {
+			if s.has(t.trigger) && s.watchedChange(c, t.kind) {
 				return t.trigger, true
 			}
 		}
 		if s.has(EntityUpdated) {
-			if len(s.WatchedAttributes) == 0 || s.anyWatched(changedNames(c, e)) {
+			if len(s.WatchedAttributes) == 0 || s.watchedChange(c, 0) {
 				return EntityUpdated, true
 			}
 		}
@@ -170,12 +170,13 @@ func changedNames(c *store.Change, e *ngsild.Entity) []string {
 	return names
 }
 
-func attrsOfKind(c *store.Change, k store.AttrChangeKind) []string {
-	var names []string
+// watchedChange reports whether the update c changed a watched attribute
+// of kind k (0: of any kind).
+func (s *Subscription) watchedChange(c *store.Change, k store.AttrChangeKind) bool {
 	for _, a := range c.Attrs {
-		if a.Kind == k {
-			names = append(names, a.Name)
+		if (k == 0 || a.Kind == k) && s.watches(a.Name) {
+			return true
 		}
 	}
-	return names
+	return false
 }

@@ -360,7 +360,7 @@ func (p *applier) notification(n *Notification, m map[string]any) error {
 			}
 			switch key {
 			case "attributes":
-				n.Attributes = nil
+				n.setAttributes(nil)
 			case "format":
 				n.Format = ngsild.Normalized
 			case "sysAttrs":
@@ -373,7 +373,11 @@ func (p *applier) notification(n *Notification, m map[string]any) error {
 		var err error
 		switch key {
 		case "attributes":
-			n.Attributes, err = p.attrNames(path, v)
+			var names []string
+			if names, err = p.attrNames(path, v); err != nil {
+				return err
+			}
+			n.setAttributes(names)
 		case "format":
 			var f string
 			if f, err = str(path, v); err != nil {

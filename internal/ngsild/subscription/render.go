@@ -42,8 +42,10 @@ func (st Status) State() string {
 }
 
 // Render writes s in its JSON representation (5.2.12), with the notification
-// status st. Entity types, q and scopeQ are written as the user wrote them,
-// attribute names compacted with opts.Compact. Parse and ParseStored read
+// status st. Attribute names, and the names in entity types and q, are
+// compacted with opts.Compact (a name in a type or q expression stays as the
+// user wrote it when its compacted form would not read back); scopeQ is
+// written as the user wrote it. Parse and ParseStored read
 // what Render writes back to an equal subscription (given the same @context),
 // ignoring the read-only members (status, notification.status, timesSent...).
 func Render(s *Subscription, st Status, opts RenderOptions) ngsild.Object {
@@ -114,12 +116,7 @@ func Render(s *Subscription, st Status, opts RenderOptions) ngsild.Object {
 	}
 	o.Set("notification", renderNotification(&s.Notification, st, c))
 	if opts.SysAttrs {
-		if !s.CreatedAt.IsZero() {
-			o.Set("createdAt", ngsild.FormatTime(s.CreatedAt))
-		}
-		if !s.ModifiedAt.IsZero() {
-			o.Set("modifiedAt", ngsild.FormatTime(s.ModifiedAt))
-		}
+		setSysTimes(&o, s.CreatedAt, s.ModifiedAt)
 	}
 	return o
 }

@@ -70,6 +70,21 @@ type Notification struct {
 	Format      ngsild.Format
 	ShowChanges bool
 	Endpoint    Endpoint
+
+	// attrSet is Attributes as ngsild.RenderOptions.Attrs wants it (nil:
+	// all), made once by setAttributes rather than for every notification.
+	attrSet map[string]bool
+}
+
+// setAttributes sets Attributes and the set Data renders them with.
+func (n *Notification) setAttributes(names []string) {
+	n.Attributes, n.attrSet = names, nil
+	if len(names) > 0 {
+		n.attrSet = make(map[string]bool, len(names))
+		for _, a := range names {
+			n.attrSet[a] = true
+		}
+	}
 }
 
 // Endpoint is where notifications go.

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -267,6 +268,29 @@ func receive(t *testing.T, ch <-chan mqtt.Message) mqtt.Message {
 		t.Fatal("no MQTT message received within 10s")
 		return nil
 	}
+}
+
+// receiveTestBody checks that the next message on ch carries testBody.
+func receiveTestBody(t *testing.T, ch <-chan mqtt.Message) {
+	t.Helper()
+	if w := decodeWrapper(t, receive(t, ch).Payload()); string(w.Body) != testBody {
+		t.Errorf("body %s", w.Body)
+	}
+}
+
+// deliverQoS1 sends testBody to uri with MQTT version at QoS 1 and checks
+// that ch receives it.
+func deliverQoS1(t *testing.T, s *Sender, uri, version string, ch <-chan mqtt.Message) {
+	t.Helper()
+	err := s.Send(context.Background(), &Message{
+		URI:          uri,
+		NotifierInfo: []KV{{"MQTT-Version", version}, {"MQTT-QoS", "1"}},
+		Body:         []byte(testBody),
+	})
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	receiveTestBody(t, ch)
 }
 
 func noMore(t *testing.T, ch <-chan mqtt.Message) {

@@ -100,7 +100,7 @@ func (s *Sender) Send(ctx context.Context, m *Message) error {
 		return &Error{Cause: "no message"}
 	}
 	if s.closed.Load() {
-		return &Error{Cause: "sender closed"}
+		return &Error{Cause: causeSenderClosed}
 	}
 	timeout := m.Timeout
 	if timeout <= 0 {
@@ -136,6 +136,9 @@ func (s *Sender) Close() error {
 	s.transport.CloseIdleConnections()
 	return nil
 }
+
+// causeSenderClosed is the Cause of a Send after Close.
+const causeSenderClosed = "sender closed"
 
 // Error says why a message was not delivered.
 type Error struct {

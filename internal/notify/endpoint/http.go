@@ -59,7 +59,6 @@ func (s *Sender) sendHTTP(ctx context.Context, u *url.URL, ctype string, timeout
 	if u.Host == "" || u.Opaque != "" {
 		return &Error{Cause: "invalid endpoint URI: no host"}
 	}
-	host := u.Host
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -101,7 +100,7 @@ func (s *Sender) sendHTTP(ctx context.Context, u *url.URL, ctype string, timeout
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return httpFailure(host, err, start, connected.Load(), u)
+		return httpFailure(u, err, start, connected.Load())
 	}
 	// A broken body does not change the answer: the status is what counts.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
@@ -120,8 +119,9 @@ func (s *Sender) sendHTTP(ctx context.Context, u *url.URL, ctype string, timeout
 	return nil
 }
 
-// httpFailure describes an exchange that ended without an answer.
-func httpFailure(host string, err error, start time.Time, connected bool, u *url.URL) *Error {
+// httpFailure describes an exchange with u that ended without an answer.
+func httpFailure(u *url.URL, err error, start time.Time, connected bool) *Error {
+	host := u.Host
 	var secrets []string
 	if u.User != nil {
 		secrets = append(secrets, u.User.Username())

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
 // MQTT protocol versions, as named in an endpoint's notifierInfo (clause 7.2).
@@ -206,49 +208,14 @@ func mqttPayload(meta []KV, body []byte) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, kv.Key)
+		b, _ = ngsild.AppendJSON(b, kv.Key) // a string always encodes
 		b = append(b, ':')
-		b = appendJSONString(b, kv.Value)
+		b, _ = ngsild.AppendJSON(b, kv.Value)
 	}
 	b = append(b, `},"body":`...)
 	b = append(b, body...)
 	b = append(b, '}')
 	return b, nil
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < ' ' || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // mqttString makes s a valid MQTT UTF-8 string (no invalid UTF-8, no NUL), for
@@ -292,8 +259,6 @@ func newMQTTPool(s *Sender) *mqttPool {
 	return &mqttPool{s: s, slots: make(map[mqttKey]*mqttSlot), lastSweep: time.Now()}
 }
 
-var errSenderClosed = &Error{Cause: "sender closed"}
-
 // get returns the live connection for key, connecting if there is none.
 func (p *mqttPool) get(ctx context.Context, key mqttKey, start time.Time) (mqttConn, error) {
 	for {
@@ -301,7 +266,7 @@ func (p *mqttPool) get(ctx context.Context, key mqttKey, start time.Time) (mqttC
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, &Error{Cause: errSenderClosed.Cause}
+			return nil, &Error{Cause: causeSenderClosed}
 		}
 		var idle []mqttConn
 		if now.Sub(p.lastSweep) >= mqttSweepEvery {
@@ -341,7 +306,7 @@ func (p *mqttPool) connectLocked(ctx context.Context, key mqttKey, slot *mqttSlo
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, false, &Error{Cause: errSenderClosed.Cause}
+		return nil, false, &Error{Cause: causeSenderClosed}
 	}
 	if p.slots[key] != slot {
 		p.mu.Unlock()
@@ -383,7 +348,7 @@ func (p *mqttPool) connectLocked(ctx context.Context, key mqttKey, slot *mqttSlo
 	if p.closed {
 		p.mu.Unlock()
 		c.close()
-		return nil, false, &Error{Cause: errSenderClosed.Cause}
+		return nil, false, &Error{Cause: causeSenderClosed}
 	}
 	slot.conn = c
 	slot.used = time.Now()

@@ -343,17 +343,7 @@ func TestMQTTCredentials(t *testing.T) {
 		t.Run(version+"/good", func(t *testing.T) {
 			topic := uniqueTopic(t)
 			got := subscribe(t, b.addr, "alice", "wonderland-42", topic, nil)
-			err := s.Send(context.Background(), &Message{
-				URI:          "mqtt://alice:wonderland-42@" + b.addr + "/" + topic,
-				NotifierInfo: []KV{{"MQTT-Version", version}, {"MQTT-QoS", "1"}},
-				Body:         []byte(testBody),
-			})
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if w := decodeWrapper(t, receive(t, got).Payload()); string(w.Body) != testBody {
-				t.Errorf("body %s", w.Body)
-			}
+			deliverQoS1(t, s, "mqtt://alice:wonderland-42@"+b.addr+"/"+topic, version, got)
 		})
 		for _, cred := range []string{"alice:bad-password-77@", "mallory:wonderland-42@", ""} {
 			t.Run(version+"/refused/"+or(strings.TrimSuffix(cred, "@"), "anonymous"), func(t *testing.T) {
@@ -426,9 +416,7 @@ func TestMQTTReconnect(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Send after restart: %v", err)
 			}
-			if w := decodeWrapper(t, receive(t, got).Payload()); string(w.Body) != testBody {
-				t.Errorf("body %s", w.Body)
-			}
+			receiveTestBody(t, got)
 		})
 	}
 	if strings.Contains(logs.String(), "secret-in-uri") {
@@ -448,17 +436,7 @@ func TestMQTTS(t *testing.T) {
 			s := newSender(t, Options{TLS: clientTLS})
 			topic := uniqueTopic(t)
 			got := subscribe(t, b.addr, "", "", topic, clientTLS)
-			err := s.Send(context.Background(), &Message{
-				URI:          "mqtts://" + b.addr + "/" + topic,
-				NotifierInfo: []KV{{"MQTT-Version", version}, {"MQTT-QoS", "1"}},
-				Body:         []byte(testBody),
-			})
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if w := decodeWrapper(t, receive(t, got).Payload()); string(w.Body) != testBody {
-				t.Errorf("body %s", w.Body)
-			}
+			deliverQoS1(t, s, "mqtts://"+b.addr+"/"+topic, version, got)
 		})
 		t.Run(version+"/untrusted", func(t *testing.T) {
 			s := newSender(t, Options{})

@@ -85,15 +85,3 @@ func parseMQTT(u *url.URL, raw string) (mqttTarget, error) {
 	}
 	return t, nil
 }
-
-// parseMQTTURI parses raw, an mqtt or mqtts URI.
-func parseMQTTURI(raw string) (mqttTarget, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return mqttTarget{}, &Error{Cause: "invalid endpoint URI: " + sanitizeURLError(err)}
-	}
-	if s := strings.ToLower(u.Scheme); s != "mqtt" && s != "mqtts" {
-		return mqttTarget{}, &Error{Cause: errMQTTOpaque}
-	}
-	return parseMQTT(u, raw)
-}

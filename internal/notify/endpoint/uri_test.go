@@ -159,3 +159,15 @@ func FuzzMQTTPayload(f *testing.F) {
 		}
 	})
 }
+
+// parseMQTTURI parses raw, an mqtt or mqtts URI, as Send does.
+func parseMQTTURI(raw string) (mqttTarget, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return mqttTarget{}, &Error{Cause: "invalid endpoint URI: " + sanitizeURLError(err)}
+	}
+	if s := strings.ToLower(u.Scheme); s != "mqtt" && s != "mqtts" {
+		return mqttTarget{}, &Error{Cause: errMQTTOpaque}
+	}
+	return parseMQTT(u, raw)
+}
