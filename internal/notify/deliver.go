@@ -180,10 +180,7 @@ func sameTrigger(a, b []byte) bool {
 // notification's, so a repeat after a crash has the same id.
 func (s *Service) message(e *entry, sub *subscription.Subscription, batch []*store.QueuedNotification) *endpoint.Message {
 	ep := sub.Notification.Endpoint
-	accept := ep.Accept
-	if accept == "" {
-		accept = "application/json"
-	}
+	accept := ep.Accept // Parse sets it: application/json unless asked otherwise
 	raw := contextOf(sub)
 	b := make([]byte, 0, 256+len(batch[0].Body))
 	b = append(b, `{"id":"urn:ngsi-ld:Notification:`...)
@@ -192,7 +189,7 @@ func (s *Service) message(e *entry, sub *subscription.Subscription, batch []*sto
 	b, _ = ngsild.AppendJSON(b, sub.ID)
 	b = append(b, `,"notifiedAt":`...)
 	b, _ = ngsild.AppendJSON(b, ngsild.FormatTime(s.opts.Now()))
-	if accept == "application/ld+json" {
+	if accept == subscription.MIMEJSONLD {
 		b = append(b, `,"@context":`...)
 		b, _ = ngsild.AppendJSON(b, raw)
 	}
@@ -214,7 +211,7 @@ func (s *Service) message(e *entry, sub *subscription.Subscription, batch []*sto
 		b = append(b, ']', '}')
 	}
 	m := &endpoint.Message{URI: ep.URI, Accept: accept, Body: b, Timeout: ep.Timeout}
-	if accept == "application/json" {
+	if accept == subscription.MIMEJSON {
 		u, ok := raw.(string)
 		if !ok {
 			u = jsonld.CoreContext
@@ -370,7 +367,11 @@ func (s *Service) periodic(e *entry) {
 	}
 	q := &store.Query{Q: sub.Q, ScopeQ: sub.ScopeQ, Geo: sub.GeoQ, Limit: s.opts.MaxEntities}
 	for _, sel := range sub.Entities {
-		q.Selectors = append(q.Selectors, store.Selector{ID: sel.ID, IDPattern: sel.IDPattern, Type: sel.Type})
+		qs := store.Selector{ID: sel.ID, IDPattern: sel.IDPattern, Type: sel.Type}
+		if qs.ID != "" {
+			qs.IDPattern = nil // as subscription.Selector.Match: an id makes the pattern irrelevant
+		}
+		q.Selectors = append(q.Selectors, qs)
 	}
 	var ns []*store.QueuedNotification
 	for {
