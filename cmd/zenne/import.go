@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/zenne-city/zenne/internal/app"
 	"github.com/zenne-city/zenne/internal/histimport"
 	"github.com/zenne-city/zenne/internal/jsonld"
+	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
 const importUsage = `Usage:
@@ -75,7 +75,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("one FILE at a time (got %d; flags go before FILE)", fs.NArg())
 	}
 	file := fs.Arg(0)
-	if *tenant != "" && !tenantRE.MatchString(*tenant) {
+	if *tenant != "" && !ngsild.ValidTenant(*tenant) {
 		return fmt.Errorf("--tenant %q: use letters, digits, '_', '-' and '.' (at most 64)", *tenant)
 	}
 	if *batch <= 0 {
@@ -142,9 +142,6 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	printSummary(stdout, sum)
 	return st.Close()
 }
-
-// tenantRE is the tenant names the API accepts.
-var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_\-.]{0,63}$`)
 
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {

@@ -207,25 +207,25 @@ func (k *sink) finish(end Position) error {
 // add adds one instance (JSON).
 func (k *sink) add(seq int64, e *entity, name string, types []string, a *ngsild.Attribute, end Position) error {
 	e.observe(name, a)
-	b := k.cur
-	b.rows++
 	if seq > k.skip {
-		b.recs = append(b.recs, store.ImportRecord{EntityID: e.id, Types: types, Name: name, Attr: a})
+		k.cur.recs = append(k.cur.recs, store.ImportRecord{EntityID: e.id, Types: types, Name: name, Attr: a})
 	}
-	b.end = end
-	if b.rows >= b.size {
-		return k.send()
-	}
-	return nil
+	return k.counted(end)
 }
 
 // reject rejects one instance (JSON).
 func (k *sink) reject(seq int64, where string, err error, text []byte, end Position) error {
+	if seq > k.skip {
+		k.cur.reject(seq, where, err, text)
+	}
+	return k.counted(end)
+}
+
+// counted counts one row (JSON) ending at end, and passes the batch on
+// when it is full.
+func (k *sink) counted(end Position) error {
 	b := k.cur
 	b.rows++
-	if seq > k.skip {
-		b.reject(seq, where, err, text)
-	}
 	b.end = end
 	if b.rows >= b.size {
 		return k.send()

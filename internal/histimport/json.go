@@ -434,12 +434,9 @@ func (s *jsonSource) prepare(je *jent) error {
 		return rowError("the entity has no type")
 	}
 	for _, t := range je.types {
-		if err := ngsild.ValidTypeName(t); err != nil {
-			return rowError("invalid entity type " + quote(t))
-		}
-		iri := je.ctx.ExpandTerm(t)
-		if iri == "" {
-			return rowError("the @context maps the type " + quote(t) + " to null")
+		iri, problem := expandType(je.ctx, t)
+		if problem != "" {
+			return rowError(problem)
 		}
 		je.expTypes = append(je.expTypes, iri)
 	}

@@ -129,10 +129,8 @@ func (n *names) typesOf(t string) typesResult {
 		return r
 	}
 	var r typesResult
-	if err := ngsild.ValidTypeName(t); err != nil {
-		r.err = "invalid entity type " + quote(t)
-	} else if iri := n.ctx.ExpandTerm(t); iri == "" {
-		r.err = "the @context maps the type " + quote(t) + " to null"
+	if iri, problem := expandType(n.ctx, t); problem != "" {
+		r.err = problem
 	} else {
 		r.types = []string{iri}
 	}
@@ -232,4 +230,16 @@ func timeOf(b []byte) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, rowError("time " + quote(string(b)) + " is not an RFC 3339 date-time such as 2024-03-01T12:00:00Z")
+}
+
+// expandType checks and expands an entity type with c; problem says why it
+// cannot be used.
+func expandType(c expander, t string) (iri, problem string) {
+	if err := ngsild.ValidTypeName(t); err != nil {
+		return "", "invalid entity type " + quote(t)
+	}
+	if iri = c.ExpandTerm(t); iri == "" {
+		return "", "the @context maps the type " + quote(t) + " to null"
+	}
+	return iri, ""
 }

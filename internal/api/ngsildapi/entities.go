@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/zenne-city/zenne/internal/core"
+	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
@@ -59,16 +60,8 @@ func (req *request) parseView(allowGeo bool) (*view, error) {
 	if formats > 1 {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "more than one representation was asked for (options/format)")
 	}
-	if s := q.Get("attrs"); s != "" {
-		v.render.Attrs = map[string]bool{}
-		for _, a := range splitList(s) {
-			if err := ngsild.ValidAttrName(a); err != nil {
-				return nil, err
-			}
-			name := c.ExpandTerm(a)
-			v.render.Attrs[name] = true
-			v.attrs = append(v.attrs, name)
-		}
+	if v.render.Attrs, v.attrs, err = attrsParam(c, q.Get("attrs")); err != nil {
+		return nil, err
 	}
 	member := func(s string) string {
 		if s == "id" || s == "type" {
@@ -119,6 +112,24 @@ func (req *request) parseView(allowGeo bool) (*view, error) {
 		v.geoProp = c.ExpandTerm(g)
 	}
 	return v, nil
+}
+
+// attrsParam reads the attrs URL parameter s: the expanded names as a set
+// and in the order given (both nil when s is empty).
+func attrsParam(c *jsonld.Context, s string) (set map[string]bool, names []string, err error) {
+	if s == "" {
+		return nil, nil, nil
+	}
+	set = map[string]bool{}
+	for _, a := range splitList(s) {
+		if err := ngsild.ValidAttrName(a); err != nil {
+			return nil, nil, err
+		}
+		name := c.ExpandTerm(a)
+		set[name] = true
+		names = append(names, name)
+	}
+	return set, names, nil
 }
 
 func splitList(s string) []string {

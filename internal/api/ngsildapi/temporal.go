@@ -92,16 +92,8 @@ func (req *request) temporalView(tq *temporal.Query, agg *temporal.Aggregation) 
 	} else if agg != nil || p.Has("aggrMethods") || p.Has("aggrPeriodDuration") {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "aggrMethods and aggrPeriodDuration need options=aggregatedValues")
 	}
-	if s := p.Get("attrs"); s != "" {
-		v.render.Attrs = map[string]bool{}
-		for _, a := range splitList(s) {
-			if err := ngsild.ValidAttrName(a); err != nil {
-				return nil, err
-			}
-			name := c.ExpandTerm(a)
-			v.render.Attrs[name] = true
-			v.attrs = append(v.attrs, name)
-		}
+	if v.render.Attrs, v.attrs, err = attrsParam(c, p.Get("attrs")); err != nil {
+		return nil, err
 	}
 	if v.mt, err = req.accepted(mimeJSON, mimeLD); err != nil {
 		return nil, err

@@ -1,11 +1,12 @@
 package temporal
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -585,12 +586,7 @@ func Eligible(a *ngsild.Attribute, m Method) bool {
 // Whether to call it is the caller's choice: without it, methods that do not
 // apply answer null.
 func CheckEligible(e *Entity, methods []Method, c ngsild.Compactor) error {
-	names := make([]string, 0, len(e.Attrs))
-	for n := range e.Attrs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(e.Attrs)) {
 		for _, in := range e.Attrs[n] {
 			for _, m := range methods {
 				if !Eligible(in.Attr, m) {
@@ -804,7 +800,7 @@ func AggregateEntity(e *Entity, q *Query, methods []Method, d Duration) []Series
 	}
 	distinct := slices.Contains(methods, DistinctCount)
 	var out []Series
-	for _, name := range sortedKeys(e.Attrs) {
+	for _, name := range slices.Sorted(maps.Keys(e.Attrs)) {
 		for _, g := range byDataset(e.Attrs[name]) {
 			b := aggregate(g, q, distinct, d, sp)
 			if len(b) == 0 {
@@ -817,7 +813,7 @@ func AggregateEntity(e *Entity, q *Query, methods []Method, d Duration) []Series
 }
 
 // byDataset groups instances by datasetId, keeping their order: the
-// default instance's group first, then by datasetId.
+// default instance's group ("") first, then by datasetId.
 func byDataset(insts []Instance) [][]Instance {
 	idx := map[string]int{}
 	var groups [][]Instance
@@ -831,23 +827,10 @@ func byDataset(insts []Instance) [][]Instance {
 		}
 		groups[i] = append(groups[i], in)
 	}
-	sort.SliceStable(groups, func(i, j int) bool {
-		a, b := groups[i][0].Attr.DatasetID, groups[j][0].Attr.DatasetID
-		if a == "" || b == "" {
-			return a == ""
-		}
-		return a < b
+	slices.SortFunc(groups, func(a, b []Instance) int {
+		return cmp.Compare(a[0].Attr.DatasetID, b[0].Attr.DatasetID)
 	})
 	return groups
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func compactIRI(c ngsild.Compactor, iri string) string {

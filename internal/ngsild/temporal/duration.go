@@ -136,10 +136,7 @@ func ParseDuration(s string) (Duration, error) {
 	if !any {
 		return bad("it has no elements")
 	}
-	if weeks && (d.years|d.months|d.days|d.hours|d.minutes|d.seconds|d.nanos) != 0 {
-		return bad("weeks (PnW) cannot be combined with other elements")
-	}
-	if weeks && last != elemWeeks {
+	if weeks && (last != elemWeeks || (d.years|d.months|d.days|d.hours|d.minutes|d.seconds|d.nanos) != 0) {
 		return bad("weeks (PnW) cannot be combined with other elements")
 	}
 	if d.years > maxMonths/12 || d.months > maxMonths || d.years*12+d.months > maxMonths ||

@@ -234,6 +234,10 @@ func (q *Query) property() string {
 	return q.Property
 }
 
+// ByObservedAt reports whether q places instances by observedAt (the
+// default), the time stores key their samples by.
+func (q *Query) ByObservedAt() bool { return q.property() == ObservedAt }
+
 // TimeOf is the time of an instance for q's time property: observedAt
 // (falling back to modifiedAt, when the instance was recorded, for
 // instances without observedAt, so every recorded instance has a place in

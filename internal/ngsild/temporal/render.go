@@ -1,6 +1,8 @@
 package temporal
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"time"
 
@@ -126,13 +128,8 @@ func RenderAggregated(e *Entity, series []Series, opts RenderOptions) ngsild.Obj
 	obj := head(e, c, len(byName))
 	for _, name := range sortedNames(c, byName) {
 		ss := byName[name]
-		sort.SliceStable(ss, func(i, j int) bool {
-			a, b := ss[i].DatasetID, ss[j].DatasetID
-			if a == "" || b == "" {
-				return a == "" && b != ""
-			}
-			return a < b
-		})
+		// The default instance ("") first, then by datasetId.
+		slices.SortStableFunc(ss, func(a, b Series) int { return cmp.Compare(a.DatasetID, b.DatasetID) })
 		out := make([]any, len(ss))
 		for i := range ss {
 			out[i] = aggregatedSeries(&ss[i], opts.Methods)

@@ -22,7 +22,7 @@ const dayNS = int64(24 * time.Hour)
 // and other samples are added one by one from their compressed form. Any
 // other query aggregates EntityHistory's instances.
 func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, methods []temporal.Method, d temporal.Duration) (*temporal.Entity, []temporal.Series, error) {
-	if q == nil || q.Rel != temporal.RelBetween || (q.Property != "" && q.Property != temporal.ObservedAt) || q.LastN > 0 {
+	if q == nil || q.Rel != temporal.RelBetween || !q.ByObservedAt() || q.LastN > 0 {
 		h, err := s.EntityHistory(ctx, tenant, id, attrs, q)
 		if err != nil {
 			return nil, nil, err
@@ -73,11 +73,7 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 			}
 		}
 	}
-	e := &temporal.Entity{ID: id}
-	for _, t := range r.types {
-		e.Types = append(e.Types, s.nameByID(t))
-	}
-	return e, ag.result(s), nil
+	return &temporal.Entity{ID: id, Types: r.typeNames()}, ag.result(s), nil
 }
 
 // aggregator accumulates the buckets of every series of one entity.

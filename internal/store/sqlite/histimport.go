@@ -23,11 +23,7 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 		return s.checkOpen()
 	}
 	now := time.Now().UTC()
-	type ser struct {
-		ent  entKey
-		name string
-		ds   string
-	}
+	type ser struct{ name, ds string }
 	type pending struct {
 		types []string
 		by    map[ser][]tsz.Sample
@@ -50,40 +46,23 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 		if err != nil {
 			return fmt.Errorf("import %s %s: %w", r.EntityID, r.Name, err)
 		}
-		k := ser{entKey{0, r.EntityID}, r.Name, r.Attr.DatasetID}
+		k := ser{r.Name, r.Attr.DatasetID}
 		p.by[k] = append(p.by[k], smp)
 	}
 	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
-		newNames := map[string]int64{}
-		intern := func(name string) (int64, error) {
-			if nid, ok := s.nameID(name); ok {
-				return nid, nil
-			}
-			if nid, ok := newNames[name]; ok {
-				return nid, nil
-			}
-			var nid int64
-			if err := c.QueryRowContext(ctx, `INSERT INTO names (name) VALUES (?) RETURNING nid`, name).Scan(&nid); err != nil {
-				return 0, err
-			}
-			newNames[name] = nid
-			return nid, nil
-		}
-		var newTenant int64
+		// The writer's dictionaries intern new tenants and names (c is the
+		// writer's connection); they are published once committed.
+		t := &tx{w: s.w, ctx: ctx, tenants: map[string]int64{}, names: map[string]int64{}}
 		err := inTx(ctx, c, func() error {
-			tid, ok := s.tenantID(tenant)
-			if !ok {
-				if err := c.QueryRowContext(ctx, `INSERT INTO tenants (name) VALUES (?) RETURNING tid`, tenant).Scan(&tid); err != nil {
-					return fmt.Errorf("create tenant %q: %w", tenant, err)
-				}
-				newTenant = tid
+			tid, err := t.tenantID(tenant)
+			if err != nil {
+				return err
 			}
 			for _, id := range order {
 				p := byEnt[id]
 				types := make([]int64, len(p.types))
-				for i, t := range p.types {
-					var err error
-					if types[i], err = intern(t); err != nil {
+				for i, typ := range p.types {
+					if types[i], err = t.nameID(typ); err != nil {
 						return err
 					}
 				}
@@ -92,15 +71,13 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 					return err
 				}
 				for k, samples := range p.by {
-					nid, err := intern(k.name)
+					nid, err := t.nameID(k.name)
 					if err != nil {
 						return err
 					}
-					var sid int64
-					if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
-						ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
-						hid, nid, k.ds).Scan(&sid); err != nil {
-						return fmt.Errorf("history series: %w", err)
+					sid, err := seriesID(ctx, c, hid, nid, k.ds)
+					if err != nil {
+						return err
 					}
 					slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
 					for len(samples) > 0 {
@@ -121,14 +98,14 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 		if err != nil {
 			return err
 		}
-		if len(newNames) > 0 || newTenant != 0 {
+		if len(t.tenants) > 0 || len(t.names) > 0 {
 			s.mu.Lock()
-			for k, v := range newNames {
+			for k, v := range t.tenants {
+				s.tenants[k] = v
+			}
+			for k, v := range t.names {
 				s.names[k] = v
 				s.nameOf[v] = k
-			}
-			if newTenant != 0 {
-				s.tenants[tenant] = newTenant
 			}
 			s.mu.Unlock()
 		}

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func (t *tx) record(tid int64, op store.Op, cur, next *ngsild.Entity) {
 			old = cur.Attrs[name]
 		}
 		for _, a := range as {
-			if !containsPtr(old, a) {
+			if !slices.Contains(old, a) { // the same instance: not changed
 				insts = append(insts, store.Recorded{Name: name, Attr: a})
 			}
 		}
@@ -82,15 +83,6 @@ func (t *tx) record(tid int64, op store.Op, cur, next *ngsild.Entity) {
 	if len(insts) > 0 {
 		t.hist = append(t.hist, histEntry{tid: tid, id: op.ID, types: next.Types, insts: insts})
 	}
-}
-
-func containsPtr(as []*ngsild.Attribute, a *ngsild.Attribute) bool {
-	for _, x := range as {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // flushHistory adds the group's head records.

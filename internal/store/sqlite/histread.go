@@ -120,7 +120,7 @@ func (s *Store) EntityHistories(ctx context.Context, tenant string, ids []string
 	}
 	for i, id := range ids {
 		if readers[i].found {
-			if out[i], err = readers[i].entity(s, id); err != nil {
+			if out[i], err = readers[i].entity(id); err != nil {
 				return nil, err
 			}
 		}
@@ -288,7 +288,7 @@ type histReader struct {
 // lastN reports whether q asks for the last instances by observedAt, which
 // reading days newest first can answer without reading all of them.
 func (r *histReader) lastN() bool {
-	return r.q.LastN > 0 && (r.q.Property == "" || r.q.Property == temporal.ObservedAt)
+	return r.q.LastN > 0 && r.q.ByObservedAt()
 }
 
 // hasLastN reports whether series k already holds q.LastN instances in q's
@@ -308,6 +308,15 @@ func (r *histReader) hasLastN(k seriesKey, day int64) bool {
 }
 
 func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[name] }
+
+// typeNames are the entity's types (expanded).
+func (r *histReader) typeNames() []string {
+	var out []string
+	for _, t := range r.types {
+		out = append(out, r.s.nameByID(t))
+	}
+	return out
+}
 
 // scanSeries calls f with the chunks of one series in [lo, hi] (days), in
 // day order, or newest first until r.enough when set.
@@ -344,7 +353,7 @@ func (r *histReader) scanSeries(ctx context.Context, sid int64, k seriesKey, lo,
 // chunks are by the day of T, which is the observedAt time property.
 func (r *histReader) days() (lo, hi int64) {
 	lo, hi = -(1 << 62), 1<<62
-	if p := r.q.Property; p != "" && p != temporal.ObservedAt {
+	if !r.q.ByObservedAt() {
 		return lo, hi
 	}
 	from, to := r.q.Window()
@@ -375,11 +384,8 @@ func (r *histReader) addHead(doc []byte) error {
 
 // entity turns the collected samples into the temporal entity: q's window,
 // ascending in q's time property, the last q.LastN of each series.
-func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
-	e := &temporal.Entity{ID: id, Attrs: map[string][]temporal.Instance{}}
-	for _, t := range r.types {
-		e.Types = append(e.Types, s.nameByID(t))
-	}
+func (r *histReader) entity(id string) (*temporal.Entity, error) {
+	e := &temporal.Entity{ID: id, Types: r.typeNames(), Attrs: map[string][]temporal.Instance{}}
 	// Series in a fixed order (the default instance first), so instances of
 	// several datasetIds at the same time always come in the same order.
 	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
@@ -399,7 +405,7 @@ func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
 			insts[i] = temporal.Instance{ID: instanceID(&samples[i], k.dataset), Attr: a}
 		}
 		if insts = r.q.Select(insts); len(insts) > 0 {
-			name := s.nameByID(k.name)
+			name := r.s.nameByID(k.name)
 			e.Attrs[name] = append(e.Attrs[name], insts...)
 		}
 	}
@@ -419,7 +425,7 @@ func (r *histReader) entity(s *Store, id string) (*temporal.Entity, error) {
 // the window and lastN apply to the samples as they are. Select then
 // decides exactly, as for any other time property.
 func (r *histReader) preselect(samples []tsz.Sample) []tsz.Sample {
-	if p := r.q.Property; p != "" && p != temporal.ObservedAt {
+	if !r.q.ByObservedAt() {
 		return samples
 	}
 	if r.q.Rel != temporal.RelNone {

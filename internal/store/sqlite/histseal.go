@@ -155,10 +155,8 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (moved []headRow, 
 			sk := entSeries{hid, seriesKey{in.name, in.dataset}}
 			sid, ok := sids[sk]
 			if !ok {
-				if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
-					ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
-					hid, in.name, in.dataset).Scan(&sid); err != nil {
-					return nil, false, fmt.Errorf("history series: %w", err)
+				if sid, err = seriesID(ctx, c, hid, in.name, in.dataset); err != nil {
+					return nil, false, err
 				}
 				sids[sk] = sid
 			}
@@ -185,6 +183,17 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (moved []headRow, 
 		return nil, false, err
 	}
 	return moved, len(moved) == sealSlice, nil
+}
+
+// seriesID returns the sid of a series of the entity hid, adding it if new.
+func seriesID(ctx context.Context, c *sql.Conn, hid, name int64, dataset string) (int64, error) {
+	var sid int64
+	if err := c.QueryRowContext(ctx, `INSERT INTO h_series (hid, name, dataset) VALUES (?, ?, ?)
+		ON CONFLICT (hid, name, dataset) DO UPDATE SET name = excluded.name RETURNING sid`,
+		hid, name, dataset).Scan(&sid); err != nil {
+		return 0, fmt.Errorf("history series: %w", err)
+	}
+	return sid, nil
 }
 
 // partMax is the most samples one chunk row holds: a day of a dense series
@@ -385,18 +394,20 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 			return nil, store.ErrNotFound
 		}
 	}
-	matchInst := func(n int64, dataset string, smp *tsz.Sample) bool {
-		if name >= 0 && n != name {
-			return false
+	matched := 0
+	// edit decides one instance (head record or chunk) of attribute n and
+	// datasetId dataset: hit when sel selects it, which counts it and then
+	// replaces *smp by the instance with or, without with, drops it (keep
+	// false).
+	edit := func(n int64, dataset string, smp *tsz.Sample) (hit, keep bool, err error) {
+		if (name >= 0 && n != name) || (sel.DatasetID != nil && dataset != *sel.DatasetID) ||
+			(sel.InstanceID != "" && instanceID(smp, dataset) != sel.InstanceID) {
+			return false, true, nil
 		}
-		if sel.DatasetID != nil && dataset != *sel.DatasetID {
-			return false
+		matched++
+		if with == nil {
+			return true, false, nil
 		}
-		return sel.InstanceID == "" || instanceID(smp, dataset) == sel.InstanceID
-	}
-	// replacement returns the sample that replaces smp, of the series of
-	// datasetId dataset.
-	replacement := func(smp *tsz.Sample, dataset string) (tsz.Sample, error) {
 		a := *with
 		a.DatasetID = dataset
 		a.ObservedAt = time.Time{}
@@ -404,11 +415,14 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 			a.ObservedAt = time.Unix(0, smp.T)
 		}
 		a.ModifiedAt = time.Unix(0, smp.R)
-		n, err := sampleOf(&a, time.Time{})
-		n.T = smp.T
-		return n, err
+		r, err := sampleOf(&a, time.Time{})
+		if err != nil {
+			return true, true, err
+		}
+		r.T = smp.T
+		*smp = r
+		return true, true, nil
 	}
-	matched := 0
 
 	// Head records (the writer is not running: the head index is exact).
 	type headDoc struct {
@@ -443,16 +457,12 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 		kept := insts[:0:0]
 		changed := false
 		for _, in := range insts {
-			if !matchInst(in.name, in.dataset, &in.s) {
-				kept = append(kept, in)
-				continue
+			hit, keep, err := edit(in.name, in.dataset, &in.s)
+			if err != nil {
+				return nil, err
 			}
-			matched++
-			changed = true
-			if with != nil {
-				if in.s, err = replacement(&in.s, in.dataset); err != nil {
-					return nil, err
-				}
+			changed = changed || hit
+			if keep {
 				kept = append(kept, in)
 			}
 		}
@@ -527,18 +537,13 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 			kept := samples[:0:0]
 			changed := false
 			for i := range samples {
-				if !matchInst(x.name, x.dataset, &samples[i]) {
-					kept = append(kept, samples[i])
-					continue
+				hit, keep, err := edit(x.name, x.dataset, &samples[i])
+				if err != nil {
+					return nil, err
 				}
-				matched++
-				changed = true
-				if with != nil {
-					n, err := replacement(&samples[i], x.dataset)
-					if err != nil {
-						return nil, err
-					}
-					kept = append(kept, n)
+				changed = changed || hit
+				if keep {
+					kept = append(kept, samples[i])
 				}
 			}
 			if changed {
