@@ -41,7 +41,6 @@ const (
 	coreContextV8 = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 )
 
-
 func (a *API) handle(f func(*request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := &request{w: w, r: r, api: a}

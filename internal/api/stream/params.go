@@ -38,7 +38,6 @@ const (
 	maxPattern   = 1024
 )
 
-
 func badRequest(format string, args ...any) *ngsild.Error {
 	return ngsild.Errorf(ngsild.BadRequestData, format, args...)
 }
