@@ -51,6 +51,14 @@ func (t *TypeQuery) Match(types []string) bool {
 	if t == nil || t.root == nil {
 		return true
 	}
+	if t.anyOf != nil { // the common case, a list of types: no expression tree to walk
+		for _, x := range t.anyOf {
+			if slices.Contains(types, x) {
+				return true
+			}
+		}
+		return false
+	}
 	return evalBool(t.root, types, func(name seg, types []string) bool { return slices.Contains(types, name.iri) })
 }
 
