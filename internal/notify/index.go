@@ -1,10 +1,13 @@
 package notify
 
 import (
+	"cmp"
 	"regexp/syntax"
+	"slices"
 
 	"github.com/tidwall/rtree"
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
+	"github.com/zenne-city/zenne/internal/ngsild/qlang"
 	"github.com/zenne-city/zenne/internal/ngsild/subscription"
 	"github.com/zenne-city/zenne/internal/store"
 )
@@ -20,8 +23,10 @@ import (
 //
 // Within a bucket, a subscription with a geoQ that has a bounding box is
 // filed in an R-tree by that box (the change's entity must lie in it), else
-// one with watchedAttributes by each of them (the change must touch one),
-// else in the bucket's plain list. Subscription.Match decides every
+// one whose q bounds a number ("fillingLevel>0.8") by that attribute and
+// threshold (some value of the entity's attribute must pass it), else one
+// with watchedAttributes by each of them (the change must touch one), else
+// in the bucket's plain list. Subscription.Match decides every
 // candidate exactly: the index only has to hold a superset.
 //
 // Indexes are immutable once built: a subscription change builds its
@@ -35,13 +40,26 @@ type tenantIndex struct {
 }
 
 type bucket struct {
-	all    []*entry
-	byAttr map[string][]*entry
-	geo    map[string]*rtree.RTreeG[*entry] // by GeoProperty (expanded)
+	all     []*entry
+	byAttr  map[string][]*entry
+	geo     map[string]*rtree.RTreeG[*entry] // by GeoProperty (expanded)
+	byBound map[string]*thresholds           // by the attribute q bounds
+}
+
+// thresholds are the subscriptions whose q bounds one attribute: above
+// holds "attr > n" and "attr >= n" by ascending n, below "attr < n" and
+// "attr <= n" by descending n, so the candidates for a change are a prefix.
+type thresholds struct {
+	above, below []threshold
+}
+
+type threshold struct {
+	num float64
+	e   *entry
 }
 
 func newBucket() *bucket {
-	return &bucket{byAttr: map[string][]*entry{}, geo: map[string]*rtree.RTreeG[*entry]{}}
+	return &bucket{byAttr: map[string][]*entry{}, geo: map[string]*rtree.RTreeG[*entry]{}, byBound: map[string]*thresholds{}}
 }
 
 func buildIndex(es []*entry) *tenantIndex {
@@ -83,7 +101,25 @@ func buildIndex(es []*entry) *tenantIndex {
 			ix.other.add(e)
 		}
 	}
+	for _, b := range ix.buckets() {
+		for _, th := range b.byBound {
+			slices.SortFunc(th.above, func(x, y threshold) int { return cmp.Compare(x.num, y.num) })
+			slices.SortFunc(th.below, func(x, y threshold) int { return cmp.Compare(y.num, x.num) })
+		}
+	}
 	return ix
+}
+
+// buckets lists every bucket of the index.
+func (ix *tenantIndex) buckets() []*bucket {
+	out := []*bucket{ix.other}
+	for _, b := range ix.byID {
+		out = append(out, b)
+	}
+	for _, b := range ix.byType {
+		out = append(out, b)
+	}
+	return out
 }
 
 func (b *bucket) add(e *entry) {
@@ -95,6 +131,19 @@ func (b *bucket) add(e *entry) {
 			b.geo[sub.GeoQ.Property] = t
 		}
 		t.Insert([2]float64(box.Min), [2]float64(box.Max), e)
+		return
+	}
+	if bd, ok := sub.Q.Bound(); ok {
+		th := b.byBound[bd.Attr]
+		if th == nil {
+			th = &thresholds{}
+			b.byBound[bd.Attr] = th
+		}
+		if bd.Above {
+			th.above = append(th.above, threshold{bd.Num, e})
+		} else {
+			th.below = append(th.below, threshold{bd.Num, e})
+		}
 		return
 	}
 	if len(sub.WatchedAttributes) > 0 {
@@ -134,6 +183,24 @@ func (b *bucket) candidates(c *store.Change, visit func(*entry)) {
 			for _, e := range b.byAttr[a.Name] {
 				visit(e)
 			}
+		}
+	}
+	for attr, th := range b.byBound {
+		lo, hi, ok := qlang.NumRange(c.Entity(), attr)
+		if !ok {
+			continue
+		}
+		for _, t := range th.above {
+			if t.num > hi {
+				break
+			}
+			visit(t.e)
+		}
+		for _, t := range th.below {
+			if t.num < lo {
+				break
+			}
+			visit(t.e)
 		}
 	}
 	for prop, t := range b.geo {

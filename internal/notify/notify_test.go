@@ -73,8 +73,9 @@ func TestIndexFindsEveryMatch(t *testing.T) {
 		if r.IntN(3) == 0 {
 			body += fmt.Sprintf(`,"geoQ":{"georel":"near;maxDistance==%d","geometry":"Point","coordinates":[4.35,50.85]}`, 500+r.IntN(3000))
 		}
-		if r.IntN(4) == 0 {
-			body += `,"q":"x>50"`
+		if r.IntN(3) == 0 {
+			qs := []string{"x>50", "x>=20", "y<30", "y<=10;z>5", "x>70|y<3", "x==5", "z<=0"}
+			body += fmt.Sprintf(`,"q":%q`, qs[r.IntN(len(qs))])
 		}
 		trig := []string{"entityCreated", "entityUpdated", "entityDeleted", "attributeCreated", "attributeUpdated", "attributeDeleted"}
 		body += fmt.Sprintf(`,"notificationTrigger":[%q,%q],"notification":{"endpoint":{"uri":"http://x/%d"}}}`, trig[r.IntN(6)], trig[r.IntN(6)], i)
@@ -88,6 +89,9 @@ func TestIndexFindsEveryMatch(t *testing.T) {
 		for _, a := range attrs {
 			if r.IntN(2) == 0 {
 				e.Attrs[ns+a] = []*ngsild.Attribute{{Kind: ngsild.Property, Value: float64(r.IntN(100))}}
+				if r.IntN(4) == 0 { // a second instance
+					e.Attrs[ns+a] = append(e.Attrs[ns+a], &ngsild.Attribute{Kind: ngsild.Property, DatasetID: "urn:d:2", Value: []any{float64(r.IntN(100)), "n/a"}})
+				}
 			}
 		}
 		if r.IntN(4) != 0 {
@@ -128,6 +132,29 @@ func TestIndexFindsEveryMatch(t *testing.T) {
 	}
 	if matched < 1000 {
 		t.Fatalf("only %d matches: the test proves little", matched)
+	}
+}
+
+// TestIndexSkipsThresholdsNotPassed: a subscription whose q bounds a number
+// is not even offered a change whose values cannot pass it, which is what
+// keeps thousands of idle threshold subscriptions cheap.
+func TestIndexSkipsThresholdsNotPassed(t *testing.T) {
+	var es []*entry
+	for i, q := range []string{"level>0.8", "level>=0.5", "level<0.1", "level<=0.2;on==true"} {
+		e := &entry{}
+		e.sub.Store(parseSub(t, fmt.Sprintf(`{"type":"Subscription","entities":[{"type":"Bin"}],"q":%q,"notification":{"endpoint":{"uri":"http://x/%d"}}}`, q, i)))
+		es = append(es, e)
+	}
+	ix := buildIndex(es)
+	for level, want := range map[float64]int{0.05: 2, 0.15: 1, 0.3: 0, 0.5: 1, 0.9: 2} {
+		e := &ngsild.Entity{ID: "urn:bin:1", Types: []string{ns + "Bin"}, Attrs: map[string][]*ngsild.Attribute{
+			ns + "level": {{Kind: ngsild.Property, Value: level}}}}
+		c := &store.Change{Kind: store.EntityUpdated, ID: e.ID, Before: e, After: e}
+		n := 0
+		ix.candidates(c, uint64(level*100), func(*entry) { n++ })
+		if n != want {
+			t.Errorf("level %v: %d subscriptions offered, want %d", level, n, want)
+		}
 	}
 }
 
