@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"slices"
 	"strings"
 	"time"
@@ -107,29 +108,29 @@ func (t *tx) flushChanges(now time.Time, touches []*touch, docs [][]byte) error 
 
 func appendChange(b []byte, c *store.Change, docs map[*ngsild.Entity][]byte) ([]byte, error) {
 	b = append(b, byte(c.Kind))
-	b = appendStr(b, c.Tenant)
-	b = appendStr(b, c.ID)
+	b = codec.AppendStr(b, c.Tenant)
+	b = codec.AppendStr(b, c.ID)
 	b = binary.AppendUvarint(b, uint64(len(c.Attrs)))
 	for _, a := range c.Attrs {
-		b = appendStr(b, a.Name)
+		b = codec.AppendStr(b, a.Name)
 		b = append(b, byte(a.Kind))
 	}
 	after, ok := docs[c.After]
 	if !ok && c.After != nil {
 		var err error
-		if after, err = encodeEntity(c.After); err != nil {
+		if after, err = codec.EncodeEntity(c.After); err != nil {
 			return nil, err
 		}
 	}
-	b = appendStr(b, string(after))
+	b = codec.AppendStr(b, string(after))
 	var before []byte
 	if c.Before != nil {
 		var err error
-		if before, err = encodeEntity(priorPart(c)); err != nil {
+		if before, err = codec.EncodeEntity(priorPart(c)); err != nil {
 			return nil, err
 		}
 	}
-	return appendStr(b, string(before)), nil
+	return codec.AppendStr(b, string(before)), nil
 }
 
 // priorPart is the part of c.Before the log keeps.
@@ -153,35 +154,35 @@ func priorPart(c *store.Change) *ngsild.Entity {
 
 // decodeChanges appends the changes of one log row with Seq > after to out.
 func decodeChanges(out []store.Change, first uint64, n int, row []byte, after uint64) ([]store.Change, error) {
-	d := &decoder{b: row}
-	at := time.Unix(0, d.varint())
+	d := &codec.Decoder{B: row}
+	at := time.Unix(0, d.Varint())
 	for i := range n {
 		c := store.Change{Seq: first + uint64(i), At: at}
-		c.Kind = store.ChangeKind(d.byte())
-		c.Tenant = d.str()
-		c.ID = d.str()
-		m := d.count()
+		c.Kind = store.ChangeKind(d.Byte())
+		c.Tenant = d.Str()
+		c.ID = d.Str()
+		m := d.Count()
 		if m > 0 {
 			c.Attrs = make([]store.AttrChange, m)
 			for j := range c.Attrs {
-				c.Attrs[j] = store.AttrChange{Name: d.str(), Kind: store.AttrChangeKind(d.byte())}
+				c.Attrs[j] = store.AttrChange{Name: d.Str(), Kind: store.AttrChangeKind(d.Byte())}
 			}
 		}
-		afterDoc, beforeDoc := d.raw(), d.raw()
-		if d.err != nil {
-			return out, fmt.Errorf("change %d: %w", c.Seq, d.err)
+		afterDoc, beforeDoc := d.Raw(), d.Raw()
+		if d.Err != nil {
+			return out, fmt.Errorf("change %d: %w", c.Seq, d.Err)
 		}
 		if c.Seq <= after {
 			continue
 		}
 		var err error
 		if len(afterDoc) > 0 {
-			if c.After, err = decodeEntity(afterDoc); err != nil {
+			if c.After, err = codec.DecodeEntity(afterDoc); err != nil {
 				return out, fmt.Errorf("change %d: %w", c.Seq, err)
 			}
 		}
 		if len(beforeDoc) > 0 {
-			if c.Before, err = decodeEntity(beforeDoc); err != nil {
+			if c.Before, err = codec.DecodeEntity(beforeDoc); err != nil {
 				return out, fmt.Errorf("change %d: %w", c.Seq, err)
 			}
 		}

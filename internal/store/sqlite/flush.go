@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -244,7 +245,7 @@ func encodeFinal(touches []*touch, ix *memIndex) ([][]byte, error) {
 				}()
 				fin.facts = factsOf(fin.ent)
 				fin.rec = newRec(touches[i].tid, fin.ver, fin.ent, names.intern)
-				docs[i], err = encodeEntity(fin.ent)
+				docs[i], err = codec.EncodeEntity(fin.ent)
 				return err
 			}()
 		}

@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"hash/fnv"
 	"math"
 	"slices"
@@ -129,7 +130,7 @@ func (t *tx) headRecord(h histEntry, now time.Time) ([]byte, error) {
 			return nil, err
 		}
 		b = binary.AppendUvarint(b, uint64(nid))
-		b = appendStr(b, in.Attr.DatasetID)
+		b = codec.AppendStr(b, in.Attr.DatasetID)
 		s, err := sampleOf(in.Attr, now)
 		if err != nil {
 			return nil, err
@@ -154,13 +155,13 @@ func sampleOf(a *ngsild.Attribute, now time.Time) (tsz.Sample, error) {
 		s.T = s.R
 	}
 	if a.Kind == ngsild.Property {
-		if f, ok := toFloat(a.Value); ok {
+		if f, ok := codec.ToFloat(a.Value); ok {
 			s.Num, s.V = true, f
 			stripped.Value = nil
 			flags |= restNum
 		}
 	}
-	rest, err := appendAttr(append(make([]byte, 0, 32), flags), &stripped, 0)
+	rest, err := codec.AppendAttr(append(make([]byte, 0, 32), flags), &stripped, 0)
 	if err != nil {
 		return tsz.Sample{}, err
 	}
@@ -174,9 +175,9 @@ func attrOf(s *tsz.Sample) (*ngsild.Attribute, error) {
 		return nil, errCorruptHistory
 	}
 	flags := s.Rest[0]
-	d := &decoder{b: s.Rest[1:]}
-	a := d.attr(0)
-	if d.err != nil || a == nil {
+	d := &codec.Decoder{B: s.Rest[1:]}
+	a := d.Attr(0)
+	if d.Err != nil || a == nil {
 		return nil, errCorruptHistory
 	}
 	if flags&restNum != 0 {
@@ -198,7 +199,7 @@ func appendSample(b []byte, s tsz.Sample) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	return appendStr(b, string(s.Rest))
+	return codec.AppendStr(b, string(s.Rest))
 }
 
 // headInst is one instance of a decoded head record.
@@ -213,30 +214,30 @@ func decodeHead(doc []byte) (types []int64, insts []headInst, err error) {
 	if len(doc) == 0 || doc[0] != headV1 {
 		return nil, nil, errCorruptHistory
 	}
-	d := &decoder{b: doc[1:]}
-	if n := d.count(); n > 0 {
+	d := &codec.Decoder{B: doc[1:]}
+	if n := d.Count(); n > 0 {
 		types = make([]int64, n)
 		for i := range types {
-			types[i] = int64(d.uvarint())
+			types[i] = int64(d.Uvarint())
 		}
 	}
-	m := d.count()
+	m := d.Count()
 	insts = make([]headInst, 0, m)
 	for range m {
-		in := headInst{name: int64(d.uvarint()), dataset: d.str()}
-		in.s.T, in.s.R = d.varint(), d.varint()
-		if d.byte() == 1 {
-			if len(d.b) < 8 {
-				d.fail()
+		in := headInst{name: int64(d.Uvarint()), dataset: d.Str()}
+		in.s.T, in.s.R = d.Varint(), d.Varint()
+		if d.Byte() == 1 {
+			if len(d.B) < 8 {
+				d.Fail()
 				break
 			}
-			in.s.Num, in.s.V = true, math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-			d.b = d.b[8:]
+			in.s.Num, in.s.V = true, math.Float64frombits(binary.LittleEndian.Uint64(d.B))
+			d.B = d.B[8:]
 		}
-		in.s.Rest = d.raw()
+		in.s.Rest = d.Raw()
 		insts = append(insts, in)
 	}
-	if d.err != nil {
+	if d.Err != nil {
 		return nil, nil, errCorruptHistory
 	}
 	return types, insts, nil
@@ -252,7 +253,7 @@ func encodeHead(types []int64, insts []headInst) []byte {
 	b = binary.AppendUvarint(b, uint64(len(insts)))
 	for _, in := range insts {
 		b = binary.AppendUvarint(b, uint64(in.name))
-		b = appendStr(b, in.dataset)
+		b = codec.AppendStr(b, in.dataset)
 		b = appendSample(b, in.s)
 	}
 	return b

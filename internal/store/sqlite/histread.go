@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"maps"
 	"math"
 	"slices"
@@ -441,13 +442,13 @@ func (r *histReader) preselect(samples []tsz.Sample) []tsz.Sample {
 }
 
 func decodeNids(b []byte) ([]int64, error) {
-	d := &decoder{b: b}
-	n := d.count()
+	d := &codec.Decoder{B: b}
+	n := d.Count()
 	out := make([]int64, n)
 	for i := range out {
-		out[i] = int64(d.uvarint())
+		out[i] = int64(d.Uvarint())
 	}
-	if d.err != nil {
+	if d.Err != nil {
 		return nil, errCorruptHistory
 	}
 	return out, nil

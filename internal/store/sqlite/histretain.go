@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"math"
 	"time"
 
@@ -70,17 +71,17 @@ func appendRollup(b []byte, r *rollup) []byte {
 	return b
 }
 
-func (d *decoder) rollup() rollup {
-	r := rollup{n: int(d.uvarint())}
-	if len(d.b) < 32 {
-		d.fail()
+func readRollup(d *codec.Decoder) rollup {
+	r := rollup{n: int(d.Uvarint())}
+	if len(d.B) < 32 {
+		d.Fail()
 		return rollup{}
 	}
-	r.sum = math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	r.sumsq = math.Float64frombits(binary.LittleEndian.Uint64(d.b[8:]))
-	r.min = math.Float64frombits(binary.LittleEndian.Uint64(d.b[16:]))
-	r.max = math.Float64frombits(binary.LittleEndian.Uint64(d.b[24:]))
-	d.b = d.b[32:]
+	r.sum = math.Float64frombits(binary.LittleEndian.Uint64(d.B))
+	r.sumsq = math.Float64frombits(binary.LittleEndian.Uint64(d.B[8:]))
+	r.min = math.Float64frombits(binary.LittleEndian.Uint64(d.B[16:]))
+	r.max = math.Float64frombits(binary.LittleEndian.Uint64(d.B[24:]))
+	d.B = d.B[32:]
 	return r
 }
 
@@ -106,24 +107,24 @@ func decodeLevel(level int, data []byte) (h hourRollups, hourly bool, err error)
 		}
 		return h, true, nil
 	case levelHourly:
-		d := &decoder{b: data}
-		k := d.count()
+		d := &codec.Decoder{B: data}
+		k := d.Count()
 		for range k {
-			hr := d.byte()
-			r := d.rollup()
+			hr := d.Byte()
+			r := readRollup(d)
 			if hr > 23 {
-				d.fail()
+				d.Fail()
 			}
-			if d.err != nil {
+			if d.Err != nil {
 				return h, false, errCorruptHistory
 			}
 			h[hr] = r
 		}
-		return h, true, d.err
+		return h, true, d.Err
 	case levelDaily:
-		d := &decoder{b: data}
-		h[0] = d.rollup()
-		return h, false, d.err
+		d := &codec.Decoder{B: data}
+		h[0] = readRollup(d)
+		return h, false, d.Err
 	}
 	return h, false, errCorruptHistory
 }

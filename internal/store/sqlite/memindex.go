@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"math"
 	"runtime"
 	"slices"
@@ -221,41 +223,41 @@ func (b *recBuilder) finish() *memRec {
 // whole entity: only what project reads is decoded, and strings it would
 // not hold are skipped.
 func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
-	if len(doc) == 0 || doc[0] != docV1 {
-		e, err := decodeEntity(doc)
+	if len(doc) == 0 || doc[0] != codec.DocV1 {
+		e, err := codec.DecodeEntity(doc)
 		if err != nil {
 			return nil, err
 		}
 		return newRec(tid, ver, e, names.intern), nil
 	}
-	d := &decoder{b: doc[1:]}
+	d := &codec.Decoder{B: doc[1:]}
 	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver}}
-	id := d.raw()
+	id := d.Raw()
 	b.text = append(b.text, id...)
 	b.r.idLen = uint32(len(id))
-	for n := d.count(); n > 0; n-- {
-		b.types = append(b.types, names.internBytes(d.raw()))
+	for n := d.Count(); n > 0; n-- {
+		b.types = append(b.types, names.internBytes(d.Raw()))
 	}
-	b.scopes = d.strs()
-	d.skipTime()
-	d.skipTime()
-	n := d.count()
+	b.scopes = d.Strs()
+	d.SkipTime()
+	d.SkipTime()
+	n := d.Count()
 	b.r.attrs = make([]memAttr, 0, n)
 	for range n {
-		b.startAttr(names.internBytes(d.raw()))
-		for m := d.count(); m > 0 && d.err == nil; m-- {
-			if d.byte() == 0 {
+		b.startAttr(names.internBytes(d.Raw()))
+		for m := d.Count(); m > 0 && d.Err == nil; m-- {
+			if d.Byte() == 0 {
 				b.add(nil)
 				continue
 			}
-			a := ngsild.Attribute{Kind: d.kind()}
-			a.Value = d.indexValue(a.Kind)
-			d.skipAttrRest(0)
+			a := ngsild.Attribute{Kind: d.Kind()}
+			a.Value = indexValue(d, a.Kind)
+			d.SkipAttrRest(0)
 			b.add(&a)
 		}
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	return b.finish(), nil
 }
@@ -264,7 +266,7 @@ func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
 // geo-queries read the same way as the original, that value (a string
 // apart). It also returns the box of a GeoProperty.
 func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox bool) {
-	m.kind = kindCode(a.Kind)
+	m.kind = codec.KindCode(a.Kind)
 	switch a.Kind {
 	case ngsild.Property, ngsild.VocabProperty, ngsild.Relationship:
 		switch v := a.Value.(type) {
@@ -648,4 +650,26 @@ func (s *Store) buildRange(ctx context.Context, lo, hi int64) error {
 	}
 	s.mem.load(eids, recs)
 	return nil
+}
+
+// opaque stands for a value indexValue skipped.
+type opaque struct{}
+
+// indexValue decodes a value the query index may hold (memindex.go,
+// project): scalars, short strings and a GeoProperty's geometry. Others are
+// skipped and returned as opaque{}, which project does not hold either.
+func indexValue(d *codec.Decoder, kind ngsild.Kind) any {
+	if len(d.B) > 0 {
+		switch tag := d.B[0]; {
+		case (tag == 5 || tag == 6) && kind != ngsild.GeoProperty:
+			d.SkipValue(0)
+			return opaque{}
+		case tag == 4:
+			if n, w := binary.Uvarint(d.B[1:]); w > 0 && n > maxMemText {
+				d.SkipValue(0)
+				return opaque{}
+			}
+		}
+	}
+	return d.Value(0)
 }

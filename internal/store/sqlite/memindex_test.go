@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -1104,7 +1105,7 @@ func TestProjectDocMatchesNewRec(t *testing.T) {
 	w := newMTWorld(5)
 	for i := range 500 {
 		e := w.entity(mtID(i))
-		doc, err := encodeEntity(e)
+		doc, err := codec.EncodeEntity(e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1112,7 +1113,7 @@ func TestProjectDocMatchesNewRec(t *testing.T) {
 		if err != nil {
 			t.Fatalf("projectDoc %s: %v", e.ID, err)
 		}
-		dec, err := decodeEntity(doc)
+		dec, err := codec.DecodeEntity(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1143,4 +1144,20 @@ func (ix *memIndex) built() bool {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return ix.building == nil
+}
+
+// FuzzProjectDoc: the query index build reads stored documents its own way;
+// it must not panic on any input and must accept what codec.DecodeEntity
+// accepts.
+func FuzzProjectDoc(f *testing.F) {
+	doc, _ := codec.EncodeEntity(&ngsild.Entity{ID: "urn:a", Types: []string{"T"},
+		Attrs: map[string][]*ngsild.Attribute{"p": {{Kind: ngsild.Property, Value: []any{1.0, "x"}}}}})
+	f.Add(doc)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := codec.DecodeEntity(b)
+		_, perr := projectDoc(b, 1, 1, &nameCache{ix: newMemIndex(), m: map[string]uint32{}})
+		if err == nil && perr != nil {
+			t.Fatalf("codec.DecodeEntity accepts the document, projectDoc says %v", perr)
+		}
+	})
 }

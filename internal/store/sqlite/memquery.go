@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"slices"
 	"strconv"
 
@@ -240,7 +241,7 @@ func (ix *memIndex) judge(p *memPlan, r *memRec) verdict {
 		if a.val == valComplex || a.val == valPoint && slices.Contains(p.qReads, a.name) {
 			return maybe
 		}
-		p.insts = append(p.insts, ngsild.Attribute{Kind: kindCodes[a.kind], Value: r.value(&a)})
+		p.insts = append(p.insts, ngsild.Attribute{Kind: codec.KindCodes[a.kind], Value: r.value(&a)})
 	}
 	i := 0
 	for _, a := range r.attrs {

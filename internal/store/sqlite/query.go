@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
@@ -55,7 +56,7 @@ func (s *Store) entity(eid, ver int64, doc []byte) (*ngsild.Entity, error) {
 	if c := s.cache.get(eid, ver); c != nil {
 		return c.ent, nil
 	}
-	e, err := decodeEntity(doc)
+	e, err := codec.DecodeEntity(doc)
 	if err != nil {
 		return nil, fmt.Errorf("decode entity %d: %w", eid, err)
 	}

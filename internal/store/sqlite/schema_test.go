@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"path/filepath"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	e := storetest.Ent("urn:ngsi-ld:Bin:1", []string{"https://example.org/Bin"})
 	e.Attrs[ngsild.IRILocation] = []*ngsild.Attribute{storetest.Point(4.35, 50.85)}
-	doc, err := encodeEntity(e)
+	doc, err := codec.EncodeEntity(e)
 	if err != nil {
 		t.Fatal(err)
 	}

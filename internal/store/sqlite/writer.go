@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zenne-city/zenne/internal/store/codec"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -548,7 +549,7 @@ func (w *writer) fill(st *entState, doc []byte) error {
 		st.ent, st.facts = c.ent, c.facts
 	} else {
 		var err error
-		if st.ent, err = decodeEntity(doc); err != nil {
+		if st.ent, err = codec.DecodeEntity(doc); err != nil {
 			return fmt.Errorf("decode stored entity: %w", err)
 		}
 	}
