@@ -119,11 +119,21 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	}
+	if a, ok := v.(Appender); ok {
+		return a.AppendJSON(b)
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return append(b, data...), nil
+}
+
+// Appender is a value that writes its own JSON, for long regular parts of
+// responses (the rows of aggregated temporal values) that would otherwise be
+// built as generic values first.
+type Appender interface {
+	AppendJSON(b []byte) ([]byte, error)
 }
 
 // appendFloat formats like encoding/json: shortest representation, plain

@@ -2,8 +2,10 @@ package ngsild
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testCtx expands unknown terms into the default context and keeps the core
@@ -206,4 +208,23 @@ func FuzzParseEntity(f *testing.F) {
 			t.Fatalf("round trip changed the entity:\n%s\n%s", a, b)
 		}
 	})
+}
+
+// TestAppendTime holds the digit-by-digit formatter equal to time.Format with
+// FormatTime's layout, for times in every zone, with and without fractions,
+// and outside the four-digit years it writes itself.
+func TestAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	zones := []*time.Location{time.UTC, time.FixedZone("", 3600+1800), time.FixedZone("", -7*3600)}
+	times := []time.Time{{}, time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 2, 29, 0, 0, 0, 1e6-1, time.UTC)}
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(1<<36)-1<<35, r.Int64N(1e9)).In(zones[r.IntN(len(zones))]))
+	}
+	for _, tm := range times {
+		want := tm.UTC().Format("2006-01-02T15:04:05.000Z")
+		if got := string(AppendTime([]byte("x"), tm)[1:]); got != want {
+			t.Fatalf("AppendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
 }
