@@ -39,6 +39,7 @@ type config struct {
 	bySensor   bool
 	batch      int
 	cpuProfile string
+	queryProf  string
 	storeRows  int
 	runs       int
 }
@@ -54,6 +55,7 @@ func main() {
 	order := flag.String("order", "time", "row order: time (every sensor at t, then t+every) or sensor (each sensor's whole series in turn)")
 	flag.IntVar(&cfg.batch, "batch", 0, "rows per store transaction (default: the command's)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the import to this file")
+	flag.StringVar(&cfg.queryProf, "query-cpuprofile", "", "write a CPU profile of the queries to this file")
 	flag.IntVar(&cfg.storeRows, "store-rows", 2_000_000, "rows of the store-only limit (0 skips it)")
 	flag.IntVar(&cfg.runs, "runs", 5, "runs of each query")
 	flag.Parse()
@@ -166,6 +168,16 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 
 	// Queries on a real server.
+	if cfg.queryProf != "" {
+		f, err := os.Create(cfg.queryProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	qs, err := queries(ctx, data, cfg, out)
 	if err != nil {
 		return fmt.Errorf("queries: %w", err)

@@ -67,8 +67,9 @@ func (s *Store) AggregateHistory(ctx context.Context, tenant, id string, attrs [
 		}
 	}
 	for k, samples := range r.series { // the head's samples
+		as := ag.seriesOf(k)
 		for i := range samples {
-			if err := ag.sample(k, &samples[i]); err != nil {
+			if err := ag.sample(as, &samples[i]); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -84,23 +85,49 @@ type aggregator struct {
 	series   map[seriesKey]*aggSeries
 }
 
+// aggSeries holds one series' buckets in period order. Chunks and samples
+// come in time order for a between query, so a new bucket is almost always
+// appended and the bucket used last is usually the one asked for: a year of
+// hourly periods is 8,760 buckets, and keeping them in one slice, rather
+// than one allocation each in a map, halved the aggregation's time.
 type aggSeries struct {
 	kind    ngsild.Kind
-	buckets map[int64]*temporal.Bucket
+	buckets []temporal.Bucket
+	periods []int64 // the period index of each bucket, ascending
+	last    int     // position of the bucket used last, -1 before any
 }
 
-func (ag *aggregator) bucket(k seriesKey, i int64) *temporal.Bucket {
+func (ag *aggregator) seriesOf(k seriesKey) *aggSeries {
 	as := ag.series[k]
 	if as == nil {
-		as = &aggSeries{kind: ngsild.Property, buckets: map[int64]*temporal.Bucket{}}
+		// Regular series fill most periods of the window: room for all of
+		// them up front (up to 16,384, a year and more of hours) saves
+		// copying the buckets as the slice grows.
+		n := ag.bk.Index(ag.q.EndAt.Add(-time.Nanosecond)) + 1
+		n = max(1, min(n, 1<<14))
+		as = &aggSeries{kind: ngsild.Property, buckets: make([]temporal.Bucket, 0, n), periods: make([]int64, 0, n), last: -1}
 		ag.series[k] = as
 	}
-	b := as.buckets[i]
-	if b == nil {
-		b = ag.bk.NewBucket(i, ag.distinct)
-		as.buckets[i] = b
+	return as
+}
+
+// bucket returns the bucket of period i. The pointer is valid until the
+// next call.
+func (ag *aggregator) bucket(as *aggSeries, i int64) *temporal.Bucket {
+	if as.last >= 0 && as.periods[as.last] == i {
+		return &as.buckets[as.last]
 	}
-	return b
+	n := len(as.periods)
+	p, found := n, false
+	if n > 0 && as.periods[n-1] >= i {
+		p, found = slices.BinarySearch(as.periods, i)
+	}
+	if !found {
+		as.buckets = slices.Insert(as.buckets, p, *ag.bk.NewBucket(i, ag.distinct))
+		as.periods = slices.Insert(as.periods, p, i)
+	}
+	as.last = p
+	return &as.buckets[p]
 }
 
 // chunk adds one chunk of the day (days since the epoch) of series k.
@@ -116,7 +143,7 @@ func (ag *aggregator) chunk(k seriesKey, day int64, level int, data []byte) erro
 		}
 		if sum.N > 0 && sum.NumN == sum.N {
 			acc := temporal.NumericAcc(sum.N, sum.Sum, sum.SumSq, sum.Min, sum.Max)
-			ag.bucket(k, i).Merge(&acc)
+			ag.bucket(ag.seriesOf(k), i).Merge(&acc)
 			return nil
 		}
 	}
@@ -124,8 +151,9 @@ func (ag *aggregator) chunk(k seriesKey, day int64, level int, data []byte) erro
 	if err != nil {
 		return err
 	}
+	as := ag.seriesOf(k)
 	for i := range samples {
-		if err := ag.sample(k, &samples[i]); err != nil {
+		if err := ag.sample(as, &samples[i]); err != nil {
 			return err
 		}
 	}
@@ -154,18 +182,18 @@ func (ag *aggregator) rollups(k seriesKey, start time.Time, level int, data []by
 			continue
 		}
 		acc := temporal.NumericAcc(r.n, r.sum, r.sumsq, r.min, r.max)
-		ag.bucket(k, ag.bk.Index(t)).Merge(&acc)
+		ag.bucket(ag.seriesOf(k), ag.bk.Index(t)).Merge(&acc)
 	}
 	return nil
 }
 
-// sample adds one sample of series k if the query's window holds it.
-func (ag *aggregator) sample(k seriesKey, smp *tsz.Sample) error {
+// sample adds one sample of series as if the query's window holds it.
+func (ag *aggregator) sample(as *aggSeries, smp *tsz.Sample) error {
 	t := time.Unix(0, smp.T).UTC()
 	if !ag.q.Contains(t) {
 		return nil
 	}
-	b := ag.bucket(k, ag.bk.Index(t))
+	b := ag.bucket(as, ag.bk.Index(t))
 	if smp.Num {
 		b.Add(smp.V)
 		return nil
@@ -174,7 +202,7 @@ func (ag *aggregator) sample(k seriesKey, smp *tsz.Sample) error {
 	if err != nil {
 		return err
 	}
-	ag.series[k].kind = a.Kind
+	as.kind = a.Kind
 	b.AddAttribute(a)
 	return nil
 }
@@ -184,16 +212,7 @@ func (ag *aggregator) sample(k seriesKey, smp *tsz.Sample) error {
 func (ag *aggregator) result(s *Store) []temporal.Series {
 	out := make([]temporal.Series, 0, len(ag.series))
 	for k, as := range ag.series {
-		idx := make([]int64, 0, len(as.buckets))
-		for i := range as.buckets {
-			idx = append(idx, i)
-		}
-		slices.Sort(idx)
-		ser := temporal.Series{Name: s.nameByID(k.name), DatasetID: k.dataset, Kind: as.kind}
-		for _, i := range idx {
-			ser.Buckets = append(ser.Buckets, *as.buckets[i])
-		}
-		out = append(out, ser)
+		out = append(out, temporal.Series{Name: s.nameByID(k.name), DatasetID: k.dataset, Kind: as.kind, Buckets: as.buckets})
 	}
 	slices.SortFunc(out, func(a, b temporal.Series) int {
 		if c := cmp.Compare(a.Name, b.Name); c != 0 {
