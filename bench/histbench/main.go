@@ -40,6 +40,7 @@ type config struct {
 	batch      int
 	cpuProfile string
 	queryProf  string
+	queryOnly  bool
 	storeRows  int
 	runs       int
 }
@@ -55,6 +56,7 @@ func main() {
 	order := flag.String("order", "time", "row order: time (every sensor at t, then t+every) or sensor (each sensor's whole series in turn)")
 	flag.IntVar(&cfg.batch, "batch", 0, "rows per store transaction (default: the command's)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the import to this file")
+	flag.BoolVar(&cfg.queryOnly, "queries-only", false, "only time the queries, on the store an earlier run kept (-keep) in -dir")
 	flag.StringVar(&cfg.queryProf, "query-cpuprofile", "", "write a CPU profile of the queries to this file")
 	flag.IntVar(&cfg.storeRows, "store-rows", 2_000_000, "rows of the store-only limit (0 skips it)")
 	flag.IntVar(&cfg.runs, "runs", 5, "runs of each query")
@@ -98,6 +100,10 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "histbench: %d sensors, %d days every %s (%s order), GOMAXPROCS %d, NumCPU %d, in %s\n",
 		cfg.sensors, cfg.days, cfg.every, order, runtime.GOMAXPROCS(0), runtime.NumCPU(), dir)
+
+	if cfg.queryOnly {
+		return queriesOnly(ctx, filepath.Join(dir, "zenne"), cfg, out)
+	}
 
 	// The data set.
 	csv := filepath.Join(dir, fmt.Sprintf("readings-%d-%d-%s-%s.csv", cfg.sensors, cfg.days, cfg.every, order))
@@ -168,23 +174,46 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	}
 
 	// Queries on a real server.
+	qs, err := profiledQueries(ctx, data, cfg, out)
+	if err != nil {
+		return err
+	}
+	rep.queries = qs
+	rep.print(out)
+	return nil
+}
+
+// queriesOnly times the queries on a store kept by an earlier run.
+func queriesOnly(ctx context.Context, data string, cfg *config, out io.Writer) error {
+	if _, err := os.Stat(data); err != nil {
+		return fmt.Errorf("-queries-only needs the store of an earlier run with -keep and the same -dir: %w", err)
+	}
+	qs, err := profiledQueries(ctx, data, cfg, out)
+	if err != nil {
+		return err
+	}
+	rep := &report{sensors: cfg.sensors, days: cfg.days, every: cfg.every, queries: qs}
+	rep.printQueries(out)
+	return nil
+}
+
+// profiledQueries runs the queries, under the CPU profiler with -query-cpuprofile.
+func profiledQueries(ctx context.Context, data string, cfg *config, out io.Writer) ([]*queryResult, error) {
 	if cfg.queryProf != "" {
 		f, err := os.Create(cfg.queryProf)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+			return nil, err
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	qs, err := queries(ctx, data, cfg, out)
 	if err != nil {
-		return fmt.Errorf("queries: %w", err)
+		return nil, fmt.Errorf("queries: %w", err)
 	}
-	rep.queries = qs
-	rep.print(out)
-	return nil
+	return qs, nil
 }
 
 // dataSet generates the CSV unless it is there already.

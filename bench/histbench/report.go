@@ -52,10 +52,28 @@ func (r *report) print(w io.Writer) {
 	perChunk := float64(r.sz.chunkBytes) / float64(r.sz.samples)
 	row("history size: chunk data", fmt.Sprintf("%s, %.2f bytes/sample", humanize.IBytes(uint64(r.sz.chunkBytes)), perChunk), "≤ 4 bytes/sample", benchutil.Verdict(perChunk <= goalPerSamp), "—", "—")
 	row("history size: database file", fmt.Sprintf("%s, %.2f bytes/sample", humanize.IBytes(uint64(r.sz.fileBytes)), float64(r.sz.fileBytes)/float64(r.sz.samples)), "(not a goal)", "—", "—", "—")
-	for _, q := range r.queries {
-		row(q.name+" ("+q.what+")", fmt.Sprintf("p50 %s, max %s", ms(q.pct(50)), ms(q.pct(100))), "(not a goal)", "—", "—", "—")
-	}
+	r.queryRows(row)
 	for _, n := range r.notes {
 		fmt.Fprintf(w, "\nNote: %s\n", n)
+	}
+}
+
+// printQueries prints the query figures alone (-queries-only).
+func (r *report) printQueries(w io.Writer) {
+	fmt.Fprintf(w, "\n<!-- histbench -queries-only, %d sensors × %d days every %s -->\n", r.sensors, r.days, r.every)
+	fmt.Fprintln(w, "| Scenario | Figure | Goal | Met |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	r.queryRows(func(scenario, figure, goal, met, _, _ string) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", scenario, figure, goal, met)
+	})
+}
+
+func (r *report) queryRows(row func(scenario, figure, goal, met, limit, ratio string)) {
+	for _, q := range r.queries {
+		goal, met := "(not a goal for this data set)", "—"
+		if q.goal > 0 {
+			goal, met = "p50 < "+ms(q.goal), benchutil.Verdict(q.pct(50) < q.goal)
+		}
+		row(q.name+" ("+q.what+")", fmt.Sprintf("p50 %s, max %s", ms(q.pct(50)), ms(q.pct(100))), goal, met, "—", "—")
 	}
 }

@@ -1,0 +1,3 @@
+package natsbus
+import "errors"
+func errorsAsImpl(err error, target any) bool { return errors.As(err, target) }
