@@ -212,6 +212,9 @@ func (ag *aggregator) sample(as *aggSeries, smp *tsz.Sample) error {
 func (ag *aggregator) result(s *Store) []temporal.Series {
 	out := make([]temporal.Series, 0, len(ag.series))
 	for k, as := range ag.series {
+		if len(as.buckets) == 0 {
+			continue // none of its samples was in the window
+		}
 		out = append(out, temporal.Series{Name: s.nameByID(k.name), DatasetID: k.dataset, Kind: as.kind, Buckets: as.buckets})
 	}
 	slices.SortFunc(out, func(a, b temporal.Series) int {
