@@ -4,6 +4,7 @@
 //	zenne serve    serve the API on the embedded store (or --store URL)
 //	zenne demo     serve a live Brussels demo city from a fresh data directory
 //	zenne import   import history in bulk (zenne import history FILE)
+//	zenne migrate  copy a whole store into another (SQLite to PostgreSQL)
 //	zenne version  print the version
 package main
 
@@ -42,6 +43,8 @@ Usage:
   zenne demo [flags]     serve a live Brussels demo city from a fresh data directory
   zenne import history [flags] FILE
                          import recorded history (CSV or temporal JSON) into the store
+  zenne migrate --from URL --to URL
+                         copy a whole store into an empty one (e.g. SQLite to PostgreSQL)
   zenne version          print the version
 
 Run 'zenne serve -h' for the flags. Every flag has an environment variable
@@ -58,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stdout, stderr, false)
 	case "demo":
 		return serve(args[1:], stdout, stderr, true)
+	case "migrate":
+		return migrateCmd(args[1:], stdout, stderr)
 	case "import":
 		return importCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
