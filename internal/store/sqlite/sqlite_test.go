@@ -105,3 +105,19 @@ func TestOneProcessPerFile(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestLeases(t *testing.T) {
+	var mu sync.Mutex
+	stores := map[*testing.T]*Store{}
+	storetest.RunLeases(t, func(t *testing.T) store.Leaser {
+		// One process owns a file: both "instances" are the same store.
+		mu.Lock()
+		defer mu.Unlock()
+		if s, ok := stores[t]; ok {
+			return s
+		}
+		s := openTemp(t, Options{})
+		stores[t] = s
+		return s
+	})
+}

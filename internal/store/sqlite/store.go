@@ -152,6 +152,9 @@ type Store struct {
 
 	lastVer atomic.Int64                         // the last committed version = the last change's Seq (changes.go)
 	watch   atomic.Pointer[func([]store.Change)] // WatchChanges
+
+	leaseMu sync.Mutex
+	leases  map[string]lease // lease.go
 }
 
 var _ store.Store = (*Store)(nil)
