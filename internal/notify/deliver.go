@@ -342,14 +342,15 @@ func (s *Service) schedule(e *entry) {
 	if sub.TimeInterval <= 0 || e.deleted {
 		return
 	}
+	ctx := s.ctx // this activation's (s.mu is held)
 	var tick func()
 	tick = func() {
-		if s.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		s.periodic(e)
+		s.periodic(ctx, e)
 		e.mu.Lock()
-		if !e.deleted && e.timer != nil && s.ctx.Err() == nil {
+		if !e.deleted && e.timer != nil && ctx.Err() == nil {
 			e.timer = time.AfterFunc(e.sub.Load().TimeInterval, tick)
 		}
 		e.mu.Unlock()
@@ -359,7 +360,7 @@ func (s *Service) schedule(e *entry) {
 
 // periodic queues one notification of the current state of every entity
 // e's subscription selects.
-func (s *Service) periodic(e *entry) {
+func (s *Service) periodic(ctx context.Context, e *entry) {
 	sub := e.sub.Load()
 	now := s.opts.Now()
 	if !sub.IsActive || (!sub.ExpiresAt.IsZero() && !now.Before(sub.ExpiresAt)) {
@@ -375,9 +376,9 @@ func (s *Service) periodic(e *entry) {
 	}
 	var ns []*store.QueuedNotification
 	for {
-		res, err := s.st.Query(s.ctx, e.tenant, q)
+		res, err := s.st.Query(ctx, e.tenant, q)
 		if err != nil {
-			if s.ctx.Err() == nil {
+			if ctx.Err() == nil {
 				s.log.Warn("periodic notification: query failed", "subscription", sub.ID, "err", err)
 			}
 			return
@@ -402,7 +403,7 @@ func (s *Service) periodic(e *entry) {
 		return
 	}
 	// Cursor 0: enqueue keeps the matcher's position as it is.
-	if err := s.enqueue(s.ctx, 0, ns); err != nil && s.ctx.Err() == nil {
+	if err := s.enqueue(ctx, 0, ns); err != nil && ctx.Err() == nil {
 		s.log.Warn("periodic notification not queued", "subscription", sub.ID, "err", err)
 	}
 }

@@ -14,6 +14,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -68,6 +69,20 @@ type Options struct {
 	// MemQueue is how many queued notifications of one subscription are
 	// kept in memory; more wait in the store only (default 1,000).
 	MemQueue int
+	// Lease, when several instances share one store and bus, makes this
+	// service run the subscriptions (match, deliver, periodic
+	// notifications) only while it holds the store's notifier lease; the
+	// other instances keep their view of the subscriptions fresh from the
+	// store every Refresh, for the API. Nil: this instance runs them.
+	Lease store.Leaser
+	// Instance names this instance as the lease's holder (default: random).
+	Instance string
+	// LeaseTTL is how long the lease lasts unrenewed: how long the
+	// notifications wait when their instance dies (default 10 s).
+	LeaseTTL time.Duration
+	// Refresh is how often subscriptions created, changed or deleted on
+	// other instances are read from the store (default 1 s).
+	Refresh  time.Duration
 	Log      *slog.Logger
 	Registry prometheus.Registerer // nil: metrics are not registered
 	Now      func() time.Time
@@ -98,7 +113,19 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Instance == "" {
+		o.Instance = newID()
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 10 * time.Second
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = time.Second
+	}
 }
+
+// leaseName is the store lease the notifying instance holds.
+const leaseName = "notifier"
 
 // Service runs the subscriptions of every tenant.
 type Service struct {
@@ -119,11 +146,20 @@ type Service struct {
 	enqMu  sync.Mutex // Enqueue calls, so the saved cursor never goes back
 	cursor uint64     // the change log position saved with the last Enqueue
 
-	sem    chan struct{} // sends in flight
-	acks   chan int64    // delivered or dropped notifications to remove from the store
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	sem  chan struct{} // sends in flight
+	acks chan int64    // delivered or dropped notifications to remove from the store
+
+	// The service lives from Start to Close (base); it runs the
+	// subscriptions while active, always without a lease. ctx is the
+	// current activation's, replaced only under mu once the previous
+	// one's goroutines (wg) have stopped.
+	base       context.Context
+	baseCancel context.CancelFunc
+	ctx        context.Context
+	cancel     context.CancelFunc
+	active     atomic.Bool
+	wg         sync.WaitGroup // the activation's goroutines
+	bg         sync.WaitGroup // the lease and refresh loops
 }
 
 // entry is one subscription and its delivery state.
@@ -131,6 +167,7 @@ type entry struct {
 	tenant string
 	sub    atomic.Pointer[subscription.Subscription]
 	ctx    atomic.Pointer[jsonld.Context]
+	doc    []byte // as stored, to notice changes made by other instances (under Service.mu)
 
 	stamp uint64        // the matcher's dedupe mark (matcher goroutine only)
 	from  atomic.Uint64 // changes up to this one came before it was created or resumed
@@ -216,14 +253,15 @@ func (s *Service) load(ctx context.Context, rec store.SubscriptionRecord) (*entr
 		return nil, err
 	}
 	sub.Context = raw
-	e := &entry{tenant: rec.Tenant}
+	e := &entry{tenant: rec.Tenant, doc: rec.Doc}
 	e.sub.Store(sub)
 	e.ctx.Store(c)
-	if len(rec.Status) > 0 {
-		if err := json.Unmarshal(rec.Status, &e.status); err != nil {
-			return nil, fmt.Errorf("status: %w", err)
-		}
+	st, err := decodeStatus(rec.Status)
+	if err != nil {
+		return nil, err
 	}
+	e.status = st.Status
+	e.from.Store(st.From)
 	return e, nil
 }
 
@@ -249,9 +287,28 @@ func contextOf(sub *subscription.Subscription) any {
 	return sub.Context
 }
 
-func encodeStatus(st subscription.Status) []byte {
-	b, _ := json.Marshal(st) // plain struct: cannot fail
+// storedStatus is a subscription's status as stored, with the last change
+// before it was created or resumed, so whichever instance notifies starts
+// right after it.
+type storedStatus struct {
+	subscription.Status
+	From uint64 `json:"from,omitempty"`
+}
+
+// encodeStatus is e's stored status (e.mu held).
+func encodeStatus(e *entry) []byte {
+	b, _ := json.Marshal(storedStatus{e.status, e.from.Load()}) // plain struct: cannot fail
 	return b
+}
+
+func decodeStatus(b []byte) (storedStatus, error) {
+	var st storedStatus
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("status: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // reindex marks a tenant's index stale (s.mu held): the matcher rebuilds it
@@ -299,11 +356,33 @@ func sortedEntries(m map[string]*entry) []*entry {
 	return es
 }
 
-// Start runs the matcher, delivery of what is queued, periodic
-// notifications and the background savers until Close.
+// Start runs the subscriptions until Close: at once without a lease,
+// else while this instance holds the lease.
 func (s *Service) Start() {
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.mu.RLock()
+	s.base, s.baseCancel = context.WithCancel(context.Background())
+	if s.opts.Lease == nil {
+		s.activate(false)
+		return
+	}
+	s.bg.Add(2)
+	go s.lead()
+	go s.refresher()
+}
+
+// activate runs the subscriptions: the matcher, delivery of what is
+// queued, periodic notifications and the background savers. reload first
+// takes the queue and the matcher's position from the store, as another
+// instance left them.
+func (s *Service) activate(reload bool) {
+	if reload {
+		if err := s.reloadRun(s.base); err != nil {
+			s.log.Warn("taking over notifications failed; retrying", "err", err)
+			return
+		}
+	}
+	s.mu.Lock()
+	s.ctx, s.cancel = context.WithCancel(s.base)
+	s.active.Store(true)
 	for _, m := range s.entries {
 		for _, e := range m {
 			s.schedule(e)
@@ -312,33 +391,218 @@ func (s *Service) Start() {
 			}
 		}
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	s.wg.Add(3)
 	go s.matcher()
 	go s.acker()
 	go s.saver()
 }
 
-// Close stops the service, saving statuses; notifications not delivered
-// stay queued for the next start.
-func (s *Service) Close() error {
-	if s.cancel == nil {
-		return nil
-	}
+// deactivate stops running the subscriptions and waits until every
+// delivery has stopped. Notifications not delivered stay queued.
+func (s *Service) deactivate() {
+	s.mu.Lock()
+	s.active.Store(false)
 	s.cancel()
-	s.mu.RLock()
 	for _, m := range s.entries {
 		for _, e := range m {
 			e.mu.Lock()
 			if e.timer != nil {
 				e.timer.Stop()
+				e.timer = nil
 			}
 			e.mu.Unlock()
 		}
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// Close stops the service, saving statuses; notifications not delivered
+// stay queued for the next start (or the next instance).
+func (s *Service) Close() error {
+	if s.baseCancel == nil {
+		return nil
+	}
+	if s.opts.Lease != nil {
+		s.baseCancel()
+		s.bg.Wait() // the lease loop deactivated, saved and released
+		return nil
+	}
+	s.deactivate()
+	s.baseCancel()
 	return s.saveStatuses(context.Background())
+}
+
+// lead takes and renews the notifier lease, running the subscriptions
+// while this instance holds it. A renewal that fails (the store is
+// unreachable) keeps them running until the lease may have run out.
+func (s *Service) lead() {
+	defer s.bg.Done()
+	ttl := s.opts.LeaseTTL
+	tick := time.NewTicker(ttl / 3)
+	defer tick.Stop()
+	var renewed time.Time
+	for {
+		ok, err := s.opts.Lease.Lease(s.base, leaseName, s.opts.Instance, ttl)
+		switch {
+		case err != nil && s.base.Err() == nil:
+			s.log.Warn("renewing the notifier lease failed", "err", err)
+			if s.active.Load() && time.Since(renewed) > ttl*2/3 {
+				s.log.Warn("notifier lease may have run out: another instance takes over")
+				s.deactivate()
+			}
+		case ok:
+			renewed = time.Now()
+			if !s.active.Load() {
+				s.log.Info("this instance runs the subscriptions", "instance", s.opts.Instance)
+				s.activate(true)
+			}
+		case !ok && s.active.Load():
+			s.log.Warn("notifier lease lost: another instance runs the subscriptions")
+			s.deactivate()
+		}
+		select {
+		case <-s.base.Done():
+			if s.active.Load() {
+				s.deactivate()
+				if err := s.saveStatuses(context.Background()); err != nil {
+					s.log.Warn("saving subscription statuses failed", "err", err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := s.opts.Lease.ReleaseLease(ctx, leaseName, s.opts.Instance); err != nil {
+					s.log.Warn("releasing the notifier lease failed", "err", err)
+				}
+				cancel()
+			}
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// refresher reads the subscriptions from the store every Refresh, so this
+// instance sees what the others created, changed or deleted.
+func (s *Service) refresher() {
+	defer s.bg.Done()
+	tick := time.NewTicker(s.opts.Refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-tick.C:
+		}
+		if err := s.refresh(s.base); err != nil && s.base.Err() == nil {
+			s.log.Warn("reading subscriptions from the store failed", "err", err)
+		}
+	}
+}
+
+// refresh brings the subscriptions in memory up to what the store holds.
+// While not active it also takes their statuses, which the active instance
+// saves.
+func (s *Service) refresh(ctx context.Context) error {
+	recs, err := s.st.ListSubscriptions(ctx)
+	if err != nil {
+		return err
+	}
+	// Parse what is new or changed outside the lock (resolving a context
+	// may take a while).
+	s.mu.RLock()
+	var parsed []*entry
+	for _, rec := range recs {
+		if e := s.entries[rec.Tenant][rec.ID]; e == nil || !bytes.Equal(e.doc, rec.Doc) {
+			ne, err := s.load(ctx, rec)
+			if err != nil {
+				s.log.Error("subscription not loaded", "tenant", rec.Tenant, "id", rec.ID, "err", err)
+				continue
+			}
+			parsed = append(parsed, ne)
+		}
+	}
+	s.mu.RUnlock()
+	byKey := make(map[[2]string]*entry, len(parsed))
+	for _, ne := range parsed {
+		byKey[[2]string{ne.tenant, ne.sub.Load().ID}] = ne
+	}
+	active := s.active.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[[2]string]bool, len(recs))
+	for _, rec := range recs {
+		k := [2]string{rec.Tenant, rec.ID}
+		seen[k] = true
+		e := s.entries[rec.Tenant][rec.ID]
+		ne := byKey[k]
+		switch {
+		case e == nil && ne != nil: // created elsewhere
+			s.tenant(rec.Tenant)[rec.ID] = ne
+			s.reindex(rec.Tenant)
+			if active {
+				s.schedule(ne)
+			}
+		case e != nil && ne != nil && !bytes.Equal(e.doc, rec.Doc): // changed elsewhere
+			e.sub.Store(ne.sub.Load())
+			e.ctx.Store(ne.ctx.Load())
+			e.doc = rec.Doc
+			e.from.Store(max(e.from.Load(), ne.from.Load()))
+			s.reindex(rec.Tenant)
+			if active {
+				s.schedule(e)
+				s.wake(e)
+			}
+		}
+		if e != nil && !active {
+			if st, err := decodeStatus(rec.Status); err == nil {
+				e.mu.Lock()
+				e.status = st.Status
+				e.mu.Unlock()
+				e.from.Store(max(e.from.Load(), st.From))
+			}
+		}
+	}
+	for t, m := range s.entries {
+		for id, e := range m {
+			if !seen[[2]string{t, id}] { // deleted elsewhere
+				s.forget(t, id, e)
+			}
+		}
+	}
+	return nil
+}
+
+// reloadRun takes the notification queue and the matcher's position from
+// the store, before this instance starts running the subscriptions.
+func (s *Service) reloadRun(ctx context.Context) error {
+	if err := s.refresh(ctx); err != nil {
+		return err
+	}
+	counts, err := s.st.QueuedCounts(ctx)
+	if err != nil {
+		return err
+	}
+	cursor, err := s.st.NotifierCursor(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for t, m := range s.entries {
+		for id, e := range m {
+			e.mu.Lock()
+			e.pending, e.lastID = nil, 0
+			e.queued = counts[t+"\x00"+id]
+			e.spilled = e.queued > 0
+			e.mu.Unlock()
+		}
+	}
+	s.mu.Unlock()
+	s.enqMu.Lock()
+	if cursor > 0 {
+		s.cursor = cursor
+	}
+	s.enqMu.Unlock()
+	return nil
 }
 
 // SubscriptionView is a subscription with its status, as the API shows it.
@@ -373,16 +637,16 @@ func (s *Service) Create(ctx context.Context, tenant string, sub *subscription.S
 	if _, ok := s.entries[tenant][sub.ID]; ok {
 		return ngsild.Errorf(ngsild.AlreadyExists, "subscription %s already exists", sub.ID)
 	}
-	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: sub.ID, Doc: doc, Status: encodeStatus(subscription.Status{})}); err != nil {
-		return err
-	}
-	e := &entry{tenant: tenant}
+	e := &entry{tenant: tenant, doc: doc}
 	e.sub.Store(sub)
 	e.ctx.Store(c)
 	e.from.Store(s.bus.Last())
+	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: sub.ID, Doc: doc, Status: encodeStatus(e)}); err != nil {
+		return err
+	}
 	s.tenant(tenant)[sub.ID] = e
 	s.reindex(tenant)
-	if s.ctx != nil {
+	if s.active.Load() {
 		s.schedule(e)
 	}
 	return nil
@@ -433,18 +697,21 @@ func (s *Service) Update(ctx context.Context, tenant, id string, change func(old
 	if err != nil {
 		return err
 	}
+	from := e.from.Load()
+	if sub.IsActive && !e.sub.Load().IsActive {
+		from = s.bus.Last() // resumed: what changed while paused is not notified
+	}
 	e.mu.Lock()
-	st := encodeStatus(e.status)
+	st, _ := json.Marshal(storedStatus{e.status, from})
 	e.mu.Unlock()
 	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: id, Doc: doc, Status: st}); err != nil {
 		return err
 	}
-	if sub.IsActive && !e.sub.Load().IsActive {
-		e.from.Store(s.bus.Last()) // resumed: what changed while paused is not notified
-	}
+	e.from.Store(from)
 	e.sub.Store(sub)
+	e.doc = doc
 	s.reindex(tenant)
-	if s.ctx != nil {
+	if s.active.Load() {
 		s.schedule(e)
 		s.wake(e) // a resumed subscription delivers what waited
 	}
@@ -462,6 +729,12 @@ func (s *Service) Delete(ctx context.Context, tenant, id string) error {
 	if err := s.st.DeleteSubscription(ctx, tenant, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	s.forget(tenant, id, e)
+	return nil
+}
+
+// forget drops a deleted subscription from memory (s.mu held).
+func (s *Service) forget(tenant, id string, e *entry) {
 	delete(s.entries[tenant], id)
 	s.reindex(tenant)
 	e.mu.Lock()
@@ -471,7 +744,6 @@ func (s *Service) Delete(ctx context.Context, tenant, id string) error {
 		e.timer.Stop()
 	}
 	e.mu.Unlock()
-	return nil
 }
 
 func newID() string {
@@ -519,7 +791,7 @@ func (s *Service) saveStatuses(ctx context.Context) error {
 			e.mu.Lock()
 			if e.dirty {
 				e.dirty = false
-				recs = append(recs, store.SubscriptionRecord{Tenant: t, ID: id, Status: encodeStatus(e.status)})
+				recs = append(recs, store.SubscriptionRecord{Tenant: t, ID: id, Status: encodeStatus(e)})
 			}
 			e.mu.Unlock()
 		}
