@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/histcore"
 	"github.com/zenne-city/zenne/internal/tsz"
 )
 
@@ -42,7 +42,7 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 		if len(r.Types) > 0 {
 			p.types = r.Types
 		}
-		smp, err := sampleOf(r.Attr, now)
+		smp, err := histcore.SampleOf(r.Attr, now)
 		if err != nil {
 			return fmt.Errorf("import %s %s: %w", r.EntityID, r.Name, err)
 		}
@@ -81,9 +81,9 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 					}
 					slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
 					for len(samples) > 0 {
-						day := dayOf(samples[0].T)
+						day := histcore.DayOf(samples[0].T)
 						n := 1
-						for n < len(samples) && dayOf(samples[n].T) == day {
+						for n < len(samples) && histcore.DayOf(samples[n].T) == day {
 							n++
 						}
 						if err := mergeChunk(ctx, c, sid, day, samples[:n], true); err != nil {
@@ -125,10 +125,4 @@ func historyEntity(ctx context.Context, c *sql.Conn, tid int64, id string, types
 		return 0, fmt.Errorf("history entity %s: %w", id, err)
 	}
 	return hid, nil
-}
-
-// sameSample reports whether two samples record the same instance at the
-// same time (whenever they were recorded).
-func sameSample(a, b *tsz.Sample) bool {
-	return a.T == b.T && a.Num == b.Num && (!a.Num || a.V == b.V) && bytes.Equal(a.Rest, b.Rest)
 }

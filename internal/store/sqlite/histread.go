@@ -1,28 +1,23 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/zenne-city/zenne/internal/store/codec"
-	"maps"
 	"math"
-	"slices"
-	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/codec"
+	"github.com/zenne-city/zenne/internal/store/histcore"
 	"github.com/zenne-city/zenne/internal/tsz"
 )
 
-// seriesKey names a series within one entity.
-type seriesKey struct {
-	name    int64
-	dataset string
-}
+// seriesKey names a series within one entity: the nid of its attribute
+// name and its datasetId.
+type seriesKey = histcore.SeriesKey[int64]
 
 // EntityHistory returns one entity's recorded instances that q selects
 // (EntityHistories for one entity).
@@ -205,7 +200,7 @@ func (s *Store) loadSeries(ctx context.Context, tx *sql.Tx, tid int64, ids []str
 			}
 		}
 		if sid.Valid && r.wants(name.Int64) {
-			sers = append(sers, ser{i, sid.Int64, seriesKey{name.Int64, dataset.String}})
+			sers = append(sers, ser{i, sid.Int64, seriesKey{Name: name.Int64, Dataset: dataset.String}})
 		}
 	}
 	return sers, rows.Err()
@@ -288,24 +283,13 @@ type histReader struct {
 
 // lastN reports whether q asks for the last instances by observedAt, which
 // reading days newest first can answer without reading all of them.
-func (r *histReader) lastN() bool {
-	return r.q.LastN > 0 && r.q.ByObservedAt()
-}
+func (r *histReader) lastN() bool { return histcore.NewestFirst(r.q) }
 
 // hasLastN reports whether series k already holds q.LastN instances in q's
 // window timed at or after the start of day: older days cannot change its
 // last n.
 func (r *histReader) hasLastN(k seriesKey, day int64) bool {
-	n := 0
-	for i := range r.series[k] {
-		t := r.series[k][i].T
-		if t >= day*dayNS && r.q.Contains(time.Unix(0, t).UTC()) {
-			if n++; n >= r.q.LastN {
-				return true
-			}
-		}
-	}
-	return false
+	return histcore.HasLastN(r.q, r.series[k], day)
 }
 
 func (r *histReader) wants(name int64) bool { return r.want == nil || r.want[name] }
@@ -350,22 +334,8 @@ func (r *histReader) scanSeries(ctx context.Context, sid int64, k seriesKey, lo,
 	return rows.Err()
 }
 
-// days is the range of chunk days that can hold instances of q's window:
-// chunks are by the day of T, which is the observedAt time property.
-func (r *histReader) days() (lo, hi int64) {
-	lo, hi = -(1 << 62), 1<<62
-	if !r.q.ByObservedAt() {
-		return lo, hi
-	}
-	from, to := r.q.Window()
-	if !from.IsZero() {
-		lo = dayOf(from.UnixNano())
-	}
-	if !to.IsZero() {
-		hi = dayOf(to.UnixNano())
-	}
-	return lo, hi
-}
+// days is the range of chunk days that can hold instances of q's window.
+func (r *histReader) days() (lo, hi int64) { return histcore.Days(r.q) }
 
 // addHead adds the wanted instances of one head record.
 func (r *histReader) addHead(doc []byte) error {
@@ -376,7 +346,7 @@ func (r *histReader) addHead(doc []byte) error {
 	r.found, r.types = true, types
 	for _, in := range insts {
 		if r.wants(in.name) {
-			k := seriesKey{in.name, in.dataset}
+			k := seriesKey{Name: in.name, Dataset: in.dataset}
 			r.series[k] = append(r.series[k], in.s)
 		}
 	}
@@ -386,59 +356,7 @@ func (r *histReader) addHead(doc []byte) error {
 // entity turns the collected samples into the temporal entity: q's window,
 // ascending in q's time property, the last q.LastN of each series.
 func (r *histReader) entity(id string) (*temporal.Entity, error) {
-	e := &temporal.Entity{ID: id, Types: r.typeNames(), Attrs: map[string][]temporal.Instance{}}
-	// Series in a fixed order (the default instance first), so instances of
-	// several datasetIds at the same time always come in the same order.
-	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
-		if c := cmp.Compare(a.name, b.name); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.dataset, b.dataset)
-	})
-	for _, k := range keys {
-		samples := r.preselect(r.series[k])
-		insts := make([]temporal.Instance, len(samples))
-		for i := range samples {
-			a, err := attrOf(&samples[i])
-			if err != nil {
-				return nil, err
-			}
-			insts[i] = temporal.Instance{ID: instanceID(&samples[i], k.dataset), Attr: a}
-		}
-		if insts = r.q.Select(insts); len(insts) > 0 {
-			name := r.s.nameByID(k.name)
-			e.Attrs[name] = append(e.Attrs[name], insts...)
-		}
-	}
-	for name, insts := range e.Attrs {
-		// Several datasetIds: one timeline.
-		slices.SortStableFunc(insts, func(a, b temporal.Instance) int {
-			return r.q.TimeOf(a.Attr).Compare(r.q.TimeOf(b.Attr))
-		})
-		e.Attrs[name] = insts
-	}
-	return e, nil
-}
-
-// preselect narrows a series' samples (which the reader owns: it changes
-// them in place) to those q can select before they are decoded into
-// instances, most of a read's work: by observedAt, a sample's time is T, so
-// the window and lastN apply to the samples as they are. Select then
-// decides exactly, as for any other time property.
-func (r *histReader) preselect(samples []tsz.Sample) []tsz.Sample {
-	if !r.q.ByObservedAt() {
-		return samples
-	}
-	if r.q.Rel != temporal.RelNone {
-		samples = slices.DeleteFunc(samples, func(x tsz.Sample) bool {
-			return !r.q.Contains(time.Unix(0, x.T).UTC())
-		})
-	}
-	if n := r.q.LastN; n > 0 && len(samples) > n {
-		slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
-		samples = samples[len(samples)-n:]
-	}
-	return samples
+	return histcore.Entity(id, r.typeNames(), r.series, r.q, r.s.nameByID)
 }
 
 func decodeNids(b []byte) ([]int64, error) {
@@ -449,7 +367,7 @@ func decodeNids(b []byte) ([]int64, error) {
 		out[i] = int64(d.Uvarint())
 	}
 	if d.Err != nil {
-		return nil, errCorruptHistory
+		return nil, histcore.ErrCorrupt
 	}
 	return out, nil
 }

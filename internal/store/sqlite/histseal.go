@@ -13,6 +13,7 @@ import (
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/histcore"
 	"github.com/zenne-city/zenne/internal/tsz"
 )
 
@@ -152,7 +153,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (moved []headRow, 
 	for _, x := range recs {
 		hid := hids[entKey{x.tid, x.id}]
 		for _, in := range x.insts {
-			sk := entSeries{hid, seriesKey{in.name, in.dataset}}
+			sk := entSeries{hid, seriesKey{Name: in.name, Dataset: in.dataset}}
 			sid, ok := sids[sk]
 			if !ok {
 				if sid, err = seriesID(ctx, c, hid, in.name, in.dataset); err != nil {
@@ -160,7 +161,7 @@ func sealOnce(ctx context.Context, c *sql.Conn, cutoff int64) (moved []headRow, 
 				}
 				sids[sk] = sid
 			}
-			ck := dayKey{sid, dayOf(in.s.T)}
+			ck := dayKey{sid, histcore.DayOf(in.s.T)}
 			add[ck] = append(add[ck], in.s)
 		}
 	}
@@ -196,10 +197,8 @@ func seriesID(ctx context.Context, c *sql.Conn, hid, name int64, dataset string)
 	return sid, nil
 }
 
-// partMax is the most samples one chunk row holds: a day of a dense series
-// is stored in several parts, so no chunk outgrows what tsz encodes and a
-// rewrite stays bounded.
-const partMax = 1 << 16
+// partMax is the most samples one chunk row holds (see histcore.PartMax).
+const partMax = histcore.PartMax
 
 // mergeChunk adds samples to the day (sid, day). With dedupe, a sample the
 // day already holds (sameSample) is not added again. A day retention has
@@ -219,7 +218,7 @@ func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.
 			at[old[i].T] = append(at[old[i].T], i)
 		}
 		samples = slices.DeleteFunc(slices.Clone(samples), func(n tsz.Sample) bool {
-			return slices.ContainsFunc(at[n.T], func(i int) bool { return sameSample(&old[i], &n) })
+			return slices.ContainsFunc(at[n.T], func(i int) bool { return histcore.SameSample(&old[i], &n) })
 		})
 		if len(samples) == 0 {
 			return nil
@@ -230,28 +229,8 @@ func mergeChunk(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.
 
 // mergeRollups adds the numbers of samples to a rolled-up day and stores its
 // rollups as one row.
-func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, h hourRollups, samples []tsz.Sample) error {
-	for i := range samples {
-		if !samples[i].Num {
-			continue
-		}
-		hr := 0
-		if level == levelHourly {
-			hr = hourOf(samples[i].T)
-		}
-		h[hr].add(samples[i].V)
-	}
-	var data []byte
-	n := 0
-	if level == levelHourly {
-		data = encodeHourly(&h)
-		for i := range h {
-			n += h[i].n
-		}
-	} else {
-		data = appendRollup(nil, &h[0])
-		n = h[0].n
-	}
+func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, h histcore.HourRollups, samples []tsz.Sample) error {
+	data, n := histcore.MergeRollups(level, h, samples)
 	if _, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, sid, day); err != nil {
 		return err
 	}
@@ -262,7 +241,7 @@ func mergeRollups(ctx context.Context, c *sql.Conn, sid, day int64, level int, h
 // readDay reads the day (sid, day): its samples when it holds instances
 // (level 0), else its level and rollups (all parts' rollups together, a
 // daily rollup in hour 0).
-func readDay(ctx context.Context, c *sql.Conn, sid, day int64) (samples []tsz.Sample, level int, h hourRollups, err error) {
+func readDay(ctx context.Context, c *sql.Conn, sid, day int64) (samples []tsz.Sample, level int, h histcore.HourRollups, err error) {
 	rows, err := c.QueryContext(ctx, `SELECT level, data FROM h_chunks WHERE sid = ? AND day = ? ORDER BY part`, sid, day)
 	if err != nil {
 		return nil, 0, h, err
@@ -291,7 +270,7 @@ func readDay(ctx context.Context, c *sql.Conn, sid, day int64) (samples []tsz.Sa
 			}
 			continue
 		}
-		ph, hourly, err := decodeLevel(p.level, p.data)
+		ph, hourly, err := histcore.DecodeLevel(p.level, p.data)
 		if err != nil {
 			return nil, 0, h, fmt.Errorf("chunk %d/%d: %w", sid, day, err)
 		}
@@ -300,7 +279,7 @@ func readDay(ctx context.Context, c *sql.Conn, sid, day int64) (samples []tsz.Sa
 			if level == levelDaily || !hourly {
 				dst = 0
 			}
-			h[dst].merge(&ph[i])
+			h[dst].Merge(&ph[i])
 		}
 	}
 	return samples, level, h, nil
@@ -312,12 +291,7 @@ func writeDay(ctx context.Context, c *sql.Conn, sid, day int64, samples []tsz.Sa
 	if _, err := c.ExecContext(ctx, `DELETE FROM h_chunks WHERE sid = ? AND day = ?`, sid, day); err != nil {
 		return err
 	}
-	slices.SortStableFunc(samples, func(a, b tsz.Sample) int {
-		if c := cmp.Compare(a.T, b.T); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.R, b.R)
-	})
+	histcore.SortSamples(samples)
 	for part := 0; len(samples) > 0; part++ {
 		n := min(len(samples), partMax)
 		if _, err := c.ExecContext(ctx, `INSERT INTO h_chunks (sid, day, part, level, n, data) VALUES (?, ?, ?, 0, ?, ?)`,
@@ -390,7 +364,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 	var it int64
 	if sel.InstanceID != "" {
 		var ok bool
-		if it, _, ok = parseInstanceID(sel.InstanceID); !ok {
+		if it, _, ok = histcore.ParseInstanceID(sel.InstanceID); !ok {
 			return nil, store.ErrNotFound
 		}
 	}
@@ -401,25 +375,17 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 	// false).
 	edit := func(n int64, dataset string, smp *tsz.Sample) (hit, keep bool, err error) {
 		if (name >= 0 && n != name) || (sel.DatasetID != nil && dataset != *sel.DatasetID) ||
-			(sel.InstanceID != "" && instanceID(smp, dataset) != sel.InstanceID) {
+			(sel.InstanceID != "" && histcore.InstanceID(smp, dataset) != sel.InstanceID) {
 			return false, true, nil
 		}
 		matched++
 		if with == nil {
 			return true, false, nil
 		}
-		a := *with
-		a.DatasetID = dataset
-		a.ObservedAt = time.Time{}
-		if !with.ObservedAt.IsZero() || smp.Rest[0]&restObserved != 0 {
-			a.ObservedAt = time.Unix(0, smp.T)
-		}
-		a.ModifiedAt = time.Unix(0, smp.R)
-		r, err := sampleOf(&a, time.Time{})
+		r, err := histcore.Replacement(smp, dataset, with)
 		if err != nil {
 			return true, true, err
 		}
-		r.T = smp.T
 		*smp = r
 		return true, true, nil
 	}
@@ -526,7 +492,7 @@ func (s *Store) editHistory(ctx context.Context, c *sql.Conn, tid int64, id stri
 				}
 				continue
 			}
-			day := dayOf(it)
+			day := histcore.DayOf(it)
 			samples, level, _, err := readDay(ctx, c, x.sid, day)
 			if err != nil {
 				return nil, err

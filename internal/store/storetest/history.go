@@ -15,6 +15,26 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 )
 
+// RunHistory runs the history part of the suite (the History* tests of
+// Run), for a backend whose history is built apart from the rest.
+func RunHistory(t *testing.T, open func(t *testing.T) store.Store) {
+	for _, tc := range []struct {
+		name string
+		f    func(t *testing.T, open func(t *testing.T) store.Store)
+	}{
+		{"HistoryRecording", testHistoryRecording},
+		{"HistoryTimeQueries", testHistoryTimeQueries},
+		{"HistoryKeptAndDeleted", testHistoryKeptAndDeleted},
+		{"HistoryBackfill", testHistoryBackfill},
+		{"HistoryReopen", testHistoryReopen},
+		{"HistoryImport", testHistoryImport},
+		{"HistoryAggregate", testHistoryAggregate},
+		{"HistoryMany", testHistoryMany},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.f(t, open) })
+	}
+}
+
 // Sealer is implemented by stores that move recent history into a compacted
 // form in the background; the suite asks for it so every history test runs
 // on both forms.

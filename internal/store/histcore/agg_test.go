@@ -1,4 +1,4 @@
-package sqlite
+package histcore
 
 import (
 	"testing"
@@ -17,8 +17,8 @@ func TestAggregatorBucketsOutOfOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := &temporal.Query{Rel: temporal.RelBetween, At: from, EndAt: from.Add(10 * time.Hour)}
-	ag := &aggregator{bk: temporal.NewBucketer(q.At, q.EndAt, d), q: q, series: map[seriesKey]*aggSeries{}}
-	as := ag.seriesOf(seriesKey{})
+	ag := NewAggregator[string](q, nil, d)
+	as := ag.seriesOf(SeriesKey[string]{})
 	for _, h := range []int64{5, 1, 3, 5, 1, 9, 0, 3} {
 		ag.bucket(as, h).Add(float64(h))
 	}
