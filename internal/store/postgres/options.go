@@ -12,6 +12,9 @@ func (o *Options) defaults() {
 	if o.MaxBatchOps <= 0 {
 		o.MaxBatchOps = 2000
 	}
+	if o.Writers <= 0 {
+		o.Writers = 2
+	}
 	if o.SealAfter <= 0 {
 		o.SealAfter = 10 * time.Minute
 	}
