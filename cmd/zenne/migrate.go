@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -76,7 +75,7 @@ func migrateCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--to %s: this store cannot take history in bulk", *toURL)
 	}
 
-	fmt.Fprintf(stderr, "copying %s to %s\n", redact(*fromURL), redact(*toURL))
+	fmt.Fprintf(stderr, "copying %s to %s\n", app.RedactURL(*fromURL), app.RedactURL(*toURL))
 	start := time.Now()
 	p := &migrateProgress{w: stderr}
 	rep, err := migrate.Copy(ctx, src, dst, migrate.Options{Progress: p.update})
@@ -157,21 +156,4 @@ func same(ok bool) string {
 		return "same"
 	}
 	return "DIFFER"
-}
-
-// redact hides a password in a store URL before it is printed.
-func redact(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return u
-	}
-	return scheme + "://" + user + ":***" + rest[at:]
 }

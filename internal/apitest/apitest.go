@@ -16,10 +16,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/app"
+	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files with the responses seen")
@@ -47,7 +49,7 @@ func StartIn(t testing.TB, dir string) *Server {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a, err := app.New(context.Background(), app.Config{Listen: "127.0.0.1:0", DataDir: dir, Version: "test", Log: log})
+	a, err := app.New(context.Background(), app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: storeURL(t, dir), Version: "test", Log: log})
 	if err != nil {
 		t.Fatalf("start zenne: %v", err)
 	}
@@ -57,6 +59,41 @@ func StartIn(t testing.TB, dir string) *Server {
 	s := &Server{URL: a.URL(), App: a, DataDir: dir, Client: &http.Client{Timeout: 30 * time.Second}, t: t}
 	t.Cleanup(func() { s.Stop() })
 	return s
+}
+
+// With ZENNE_TEST_STORE=postgres the servers use the PostgreSQL backend
+// (a fresh database per data directory, from ZENNE_TEST_POSTGRES) instead
+// of the embedded store, so the same black-box suites prove both.
+var (
+	dbMu sync.Mutex
+	dbs  = map[string]string{} // data directory -> database URL
+)
+
+func storeURL(t testing.TB, dir string) string {
+	switch backend := os.Getenv("ZENNE_TEST_STORE"); backend {
+	case "", "sqlite":
+		return ""
+	case "postgres":
+		dbMu.Lock()
+		defer dbMu.Unlock()
+		if u, ok := dbs[dir]; ok {
+			return u
+		}
+		u := pgtest.Database(t)
+		dbs[dir] = u
+		return u
+	default:
+		t.Fatalf("ZENNE_TEST_STORE=%s: use sqlite or postgres", backend)
+		return ""
+	}
+}
+
+// Backend is the store backend the servers use: "sqlite" or "postgres".
+func Backend() string {
+	if os.Getenv("ZENNE_TEST_STORE") == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
 }
 
 // Stop shuts the server down (idempotent).

@@ -25,6 +25,7 @@ import (
 	"github.com/zenne-city/zenne/internal/notify/endpoint"
 	"github.com/zenne-city/zenne/internal/server"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/postgres"
 	"github.com/zenne-city/zenne/internal/store/sqlite"
 )
 
@@ -89,7 +90,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// stream read it.
 	b := bus.NewLocal(st, bus.DefaultWindow)
 	sender := endpoint.New(endpoint.Options{UserAgent: "zenne/" + cfg.Version, Log: cfg.Log})
-	ns, err := notify.New(ctx, st, b, resolver, sender, notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry})
+	nopts := notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry}
+	if l, ok := st.(store.Leaser); ok && shared(st) {
+		// Several instances may share this store: one at a time notifies.
+		nopts.Lease = l
+	}
+	ns, err := notify.New(ctx, st, b, resolver, sender, nopts)
 	if err != nil {
 		sender.Close()
 		st.Close()
@@ -104,6 +110,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
 	})
 	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, stream: live, sender: sender, server: srv}, nil
+}
+
+// shared reports whether several zenne processes may use the store at
+// once (the embedded store belongs to one process).
+func shared(st store.Store) bool {
+	_, embedded := st.(*sqlite.Store)
+	return !embedded
 }
 
 // WaitIndexed waits until the store answers queries at full speed (the
@@ -136,12 +149,9 @@ func OpenStore(ctx context.Context, cfg Config, core *jsonld.Context) (store.Sto
 		if p, err := url.PathUnescape(rest); err == nil {
 			path = p
 		}
-		if core == nil && cfg.HistoryRetention != "" {
-			core = jsonld.NewResolver(jsonld.Options{}).Core()
-		}
-		retention, err := store.ParseRetention(cfg.HistoryRetention, func(s string) string { return core.ExpandTerm(s) })
+		retention, err := parseRetention(cfg, core)
 		if err != nil {
-			return nil, fmt.Errorf("history retention: %w", err)
+			return nil, err
 		}
 		st, err := sqlite.Open(ctx, path, sqlite.Options{Log: cfg.Log, SealAfter: cfg.HistorySealAfter, NoHistory: cfg.NoHistory, Retention: retention})
 		if err != nil {
@@ -149,9 +159,42 @@ func OpenStore(ctx context.Context, cfg Config, core *jsonld.Context) (store.Sto
 		}
 		return st, nil
 	case "postgres", "postgresql":
-		return nil, fmt.Errorf("store URL %q: the PostgreSQL backend is not built yet; use sqlite:// (the default)", u)
+		retention, err := parseRetention(cfg, core)
+		if err != nil {
+			return nil, err
+		}
+		st, err := postgres.Open(ctx, u, postgres.Options{SealAfter: cfg.HistorySealAfter, NoHistory: cfg.NoHistory, Retention: retention})
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", RedactURL(u), err)
+		}
+		return st, nil
 	}
-	return nil, fmt.Errorf("store URL %q: unknown scheme %q (use sqlite://)", u, scheme)
+	return nil, fmt.Errorf("store URL %q: unknown scheme %q (use sqlite:// or postgres://)", RedactURL(u), scheme)
+}
+
+// parseRetention reads cfg.HistoryRetention, expanding attribute names with
+// core (nil: the NGSI-LD core @context).
+func parseRetention(cfg Config, core *jsonld.Context) (store.Retention, error) {
+	if core == nil && cfg.HistoryRetention != "" {
+		core = jsonld.NewResolver(jsonld.Options{}).Core()
+	}
+	retention, err := store.ParseRetention(cfg.HistoryRetention, func(s string) string { return core.ExpandTerm(s) })
+	if err != nil {
+		return store.Retention{}, fmt.Errorf("history retention: %w", err)
+	}
+	return retention, nil
+}
+
+// RedactURL hides the password of a store or bus URL in messages.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, ok := p.User.Password(); !ok {
+		return u
+	}
+	return p.Redacted()
 }
 
 // Start listens and serves in the background; Addr tells where.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zenne-city/zenne/internal/apitest"
+	"github.com/zenne-city/zenne/internal/app"
 )
 
 // TestDemoCity loads the demo city as `zenne demo` does and checks it is
@@ -108,4 +109,17 @@ func TestNotReadyAfterStoreClosed(t *testing.T) {
 	s.App.Store.Close()
 	s.Get("/health/ready", nil).Expect(t, http.StatusServiceUnavailable)
 	s.Get("/health/live", nil).Expect(t, http.StatusOK)
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://zenne:s3cret@db:5432/zenne": "postgres://zenne:xxxxx@db:5432/zenne",
+		"postgres://zenne@db/zenne":             "postgres://zenne@db/zenne",
+		"sqlite:///var/lib/zenne/zenne.db":      "sqlite:///var/lib/zenne/zenne.db",
+		"nats://u:p@nats:4222":                  "nats://u:xxxxx@nats:4222",
+	} {
+		if got := app.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -139,6 +139,8 @@ type Service struct {
 
 	mu       sync.RWMutex
 	entries  map[string]map[string]*entry // tenant -> id -> subscription
+	edits    uint64                       // local creations, changes and deletions so far (under mu)
+	gone     map[[2]string]uint64         // tenant and id of local deletions -> edits then (under mu)
 	index    atomic.Pointer[map[string]*tenantIndex]
 	stale    map[string]bool // tenants whose index must be rebuilt (under mu)
 	staleAny atomic.Bool
@@ -168,6 +170,7 @@ type entry struct {
 	sub    atomic.Pointer[subscription.Subscription]
 	ctx    atomic.Pointer[jsonld.Context]
 	doc    []byte // as stored, to notice changes made by other instances (under Service.mu)
+	edit   uint64 // Service.edits when this instance last created or changed it (under Service.mu)
 
 	stamp uint64        // the matcher's dedupe mark (matcher goroutine only)
 	from  atomic.Uint64 // changes up to this one came before it was created or resumed
@@ -503,6 +506,11 @@ func (s *Service) refresher() {
 // While not active it also takes their statuses, which the active instance
 // saves.
 func (s *Service) refresh(ctx context.Context) error {
+	// What this instance creates or changes while the list is read is newer
+	// than the list: it is neither forgotten nor overwritten.
+	s.mu.RLock()
+	listed := s.edits
+	s.mu.RUnlock()
 	recs, err := s.st.ListSubscriptions(ctx)
 	if err != nil {
 		return err
@@ -534,6 +542,9 @@ func (s *Service) refresh(ctx context.Context) error {
 		k := [2]string{rec.Tenant, rec.ID}
 		seen[k] = true
 		e := s.entries[rec.Tenant][rec.ID]
+		if e != nil && e.edit > listed || s.gone[k] > listed {
+			continue // changed or deleted here since the list was read
+		}
 		ne := byKey[k]
 		switch {
 		case e == nil && ne != nil: // created elsewhere
@@ -562,9 +573,14 @@ func (s *Service) refresh(ctx context.Context) error {
 			}
 		}
 	}
+	for k, n := range s.gone {
+		if n <= listed {
+			delete(s.gone, k) // the list read after it no longer has it
+		}
+	}
 	for t, m := range s.entries {
 		for id, e := range m {
-			if !seen[[2]string{t, id}] { // deleted elsewhere
+			if !seen[[2]string{t, id}] && e.edit <= listed { // deleted elsewhere
 				s.forget(t, id, e)
 			}
 		}
@@ -644,6 +660,8 @@ func (s *Service) Create(ctx context.Context, tenant string, sub *subscription.S
 	if err := s.st.SaveSubscription(ctx, store.SubscriptionRecord{Tenant: tenant, ID: sub.ID, Doc: doc, Status: encodeStatus(e)}); err != nil {
 		return err
 	}
+	s.edits++
+	e.edit = s.edits
 	s.tenant(tenant)[sub.ID] = e
 	s.reindex(tenant)
 	if s.active.Load() {
@@ -710,6 +728,8 @@ func (s *Service) Update(ctx context.Context, tenant, id string, change func(old
 	e.from.Store(from)
 	e.sub.Store(sub)
 	e.doc = doc
+	s.edits++
+	e.edit = s.edits
 	s.reindex(tenant)
 	if s.active.Load() {
 		s.schedule(e)
@@ -730,6 +750,11 @@ func (s *Service) Delete(ctx context.Context, tenant, id string) error {
 		return err
 	}
 	s.forget(tenant, id, e)
+	s.edits++
+	if s.gone == nil {
+		s.gone = map[[2]string]uint64{}
+	}
+	s.gone[[2]string{tenant, id}] = s.edits
 	return nil
 }
 

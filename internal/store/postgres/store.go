@@ -48,6 +48,9 @@ type Options struct {
 	// SealAfter is how long recorded history stays in its head rows before
 	// it is sealed into compressed chunks (default 10 minutes).
 	SealAfter time.Duration
+	// NoHistory turns recording off: writes record nothing (the temporal
+	// API still reads and provisions), as for the embedded store.
+	NoHistory bool
 }
 
 // Store is a PostgreSQL-backed store.Store.

@@ -620,7 +620,7 @@ func (g *group) record(tid int64, op store.Op, cur, next *ngsild.Entity) {
 		}
 		return
 	}
-	if next == nil {
+	if next == nil || g.s.opts.NoHistory {
 		return
 	}
 	var insts []store.Recorded
