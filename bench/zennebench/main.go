@@ -41,6 +41,7 @@ type config struct {
 	loadConc         int
 	batch            int
 	dataDir          string
+	storeURL         string
 	keep             bool
 	binary           string
 	cpuProfile       string // directory for one CPU profile per scenario
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&cfg.batch, "batch", 1000, "entities per batch upsert")
 	flag.BoolVar(&cfg.history, "history", true, "the server records history (-history=false measures without)")
 	flag.StringVar(&cfg.dataDir, "data", "", "data directory (default: a temporary one, removed at the end); reused if it already holds the data set")
+	flag.StringVar(&cfg.storeURL, "store", "", "store URL, e.g. postgres://postgres@127.0.0.1:5432/bench (default: the embedded store in the data directory); a database that holds the data set is reused")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary data directory")
 	flag.StringVar(&cfg.binary, "zenne", "", "zenne binary for the startup scenario (default: go build ./cmd/zenne)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "directory to write a CPU profile of each in-process scenario to")
@@ -267,7 +269,7 @@ func startApp(ctx context.Context, cfg *config, dir string) (*inProcess, error) 
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, Version: "bench", Log: log, MaxBody: 64 << 20, NoHistory: !cfg.history})
+	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: cfg.storeURL, Version: "bench", Log: log, MaxBody: 64 << 20, NoHistory: !cfg.history})
 	if err != nil {
 		return nil, fmt.Errorf("start zenne: %w", err)
 	}
