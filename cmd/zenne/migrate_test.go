@@ -3,12 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/zenne-city/zenne/internal/app"
+	"github.com/zenne-city/zenne/internal/demo"
+	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 )
 
 // TestMigrateCommand copies an imported store into a new file and prints
@@ -64,4 +71,92 @@ func TestMigrateUsage(t *testing.T) {
 
 func regexpLine(text, pattern string) bool {
 	return regexp.MustCompile(`(?m)^` + pattern + ` *$`).MatchString(text)
+}
+
+// TestMigrateDemoToPostgres moves the demo city from the embedded store to
+// PostgreSQL with zenne migrate, then asks both the same API questions and
+// expects the same answers.
+func TestMigrateDemoToPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the demo city")
+	}
+	pg := pgtest.Database(t)
+	ctx := context.Background()
+	data := t.TempDir()
+	serve := func(storeURL string) *app.App {
+		a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, StoreURL: storeURL, Version: "test", Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := serve("")
+	counts, err := a.LoadDemo(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close(ctx)
+
+	var out, errOut bytes.Buffer
+	if err := run([]string{"migrate", "--from", "sqlite://" + filepath.Join(data, "zenne.db"), "--to", pg}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	from, to := serve(""), serve(pg)
+	defer from.Close(ctx)
+	defer to.Close(ctx)
+	waste := `<` + demo.SDMContext("WasteManagement") + `>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`
+	questions := []struct{ path, link string }{
+		{"/ngsi-ld/v1/types?details=true", ""},
+		{"/ngsi-ld/v1/attributes?details=true", ""},
+		{"/ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel%3E0.5&options=keyValues&limit=1000&count=true", waste},
+		{"/ngsi-ld/v1/entities?type=WasteContainer&georel=near%3BmaxDistance%3D%3D1000&geometry=Point&coordinates=%5B4.3525,50.8467%5D&limit=1000", waste},
+		{"/ngsi-ld/v1/entities?idPattern=%5Eurn:ngsi-ld:AirQualityObserved:.*&options=sysAttrs&limit=1000", ""},
+	}
+	// Every type, by its full name as /types gives it without a context.
+	var types struct {
+		TypeList []string `json:"typeList"`
+	}
+	body, _ := get(t, from.URL()+"/ngsi-ld/v1/types", "")
+	if err := json.Unmarshal([]byte(body), &types); err != nil || len(types.TypeList) < len(counts) {
+		t.Fatalf("types: %v %s", err, body)
+	}
+	for _, typ := range types.TypeList {
+		questions = append(questions, struct{ path, link string }{"/ngsi-ld/v1/entities?type=" + url.QueryEscape(typ) + "&limit=1000&count=true&options=sysAttrs", ""})
+	}
+	for _, qu := range questions {
+		q := qu.path
+		want, wantHdr := get(t, from.URL()+q, qu.link)
+		got, gotHdr := get(t, to.URL()+q, qu.link)
+		if got != want || gotHdr != wantHdr {
+			t.Errorf("%s differs after the migration (%s / %s):\nSQLite:     %.300s\nPostgreSQL: %.300s", q, wantHdr, gotHdr, want, got)
+		}
+		if len(want) < 10 {
+			t.Errorf("%s: an empty answer (%q) proves nothing", q, want)
+		}
+	}
+}
+
+// get returns the body and the NGSILD-Results-Count header of a GET.
+func get(t *testing.T, u, link string) (string, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link != "" {
+		req.Header.Set("Link", link)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v\n%s", u, res.StatusCode, err, b)
+	}
+	return string(b), res.Header.Get("NGSILD-Results-Count")
 }
