@@ -59,6 +59,7 @@ import (
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
 	"github.com/zenne-city/zenne/internal/store/codec"
+	"github.com/zenne-city/zenne/internal/store/histcore"
 )
 
 // writeReq is one Write call waiting for a writer.
@@ -605,38 +606,11 @@ func (g *group) apply(tid int64, tenant string, op store.Op) store.Result {
 	return res
 }
 
-// record notes what an applied op records in history (see store.Op): the
-// instances its new state holds that its old state did not (the same
-// *Attribute: copy-on-write makes a changed instance a new value), or
-// Op.History's instances as given.
+// record notes what an applied op records in history (see
+// histcore.Recorded).
 func (g *group) record(tid int64, op store.Op, cur, next *ngsild.Entity) {
-	if op.History != nil {
-		types := op.History.Types
-		if next != nil {
-			types = next.Types
-		}
-		if len(op.History.Instances) > 0 {
-			g.hist = append(g.hist, histRecord{Tenant: tid, EntityID: op.ID, Types: types, Instances: op.History.Instances})
-		}
-		return
-	}
-	if next == nil || g.s.opts.NoHistory {
-		return
-	}
-	var insts []store.Recorded
-	for name, as := range next.Attrs {
-		var old []*ngsild.Attribute
-		if cur != nil {
-			old = cur.Attrs[name]
-		}
-		for _, a := range as {
-			if !slices.Contains(old, a) { // the same instance: not changed
-				insts = append(insts, store.Recorded{Name: name, Attr: a})
-			}
-		}
-	}
-	if len(insts) > 0 {
-		g.hist = append(g.hist, histRecord{Tenant: tid, EntityID: op.ID, Types: next.Types, Instances: insts})
+	if types, insts := histcore.Recorded(op, cur, next, !g.s.opts.NoHistory); len(insts) > 0 {
+		g.hist = append(g.hist, histRecord{Tenant: tid, EntityID: op.ID, Types: types, Instances: insts})
 	}
 }
 

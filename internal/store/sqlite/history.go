@@ -22,7 +22,6 @@ package sqlite
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -44,33 +43,8 @@ type histEntry struct {
 
 // record notes what an applied op records in history (see store.Op).
 func (t *tx) record(tid int64, op store.Op, cur, next *ngsild.Entity) {
-	if op.History != nil {
-		types := op.History.Types
-		if next != nil {
-			types = next.Types
-		}
-		if len(op.History.Instances) > 0 {
-			t.hist = append(t.hist, histEntry{tid: tid, id: op.ID, types: types, insts: op.History.Instances})
-		}
-		return
-	}
-	if next == nil || t.w.s.opts.NoHistory {
-		return
-	}
-	var insts []store.Recorded
-	for name, as := range next.Attrs {
-		var old []*ngsild.Attribute
-		if cur != nil {
-			old = cur.Attrs[name]
-		}
-		for _, a := range as {
-			if !slices.Contains(old, a) { // the same instance: not changed
-				insts = append(insts, store.Recorded{Name: name, Attr: a})
-			}
-		}
-	}
-	if len(insts) > 0 {
-		t.hist = append(t.hist, histEntry{tid: tid, id: op.ID, types: next.Types, insts: insts})
+	if types, insts := histcore.Recorded(op, cur, next, !t.w.s.opts.NoHistory); len(insts) > 0 {
+		t.hist = append(t.hist, histEntry{tid: tid, id: op.ID, types: types, insts: insts})
 	}
 }
 
