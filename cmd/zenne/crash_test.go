@@ -174,9 +174,10 @@ type crashWriter struct {
 
 	counter  int64
 	acked    int
-	acks     []crashAck // every acknowledged write
-	inFlight bool       // a write got no answer (the server was killed)
-	err      error      // a failure before the kill
+	acks     []crashAck   // every acknowledged write
+	inFlight bool         // a write got no answer (the server was killed)
+	err      error        // a failure before the kill
+	stop     *atomic.Bool // when set, the writer stops before its next write
 }
 
 // crashAck is one acknowledged write: the entity's counter became counter.
@@ -187,7 +188,7 @@ type crashAck struct {
 
 func (w *crashWriter) run(killed *atomic.Bool) {
 	rng := rand.New(rand.NewPCG(uint64(w.g), 42))
-	for n := 0; ; n++ {
+	for n := 0; w.stop == nil || !w.stop.Load(); n++ {
 		w.counter++
 		var (
 			id     string
@@ -274,12 +275,19 @@ type zenneProc struct {
 // startZenne runs `zenne serve` on dir and waits until /health answers 200.
 func startZenne(t *testing.T, bin, dir string) *zenneProc {
 	t.Helper()
+	// The data directory's file, whatever the environment says.
+	return startZenneWith(t, bin, "--data", dir, "--store", "", "--bus", "")
+}
+
+// startZenneWith runs `zenne serve` with args and waits until /health
+// answers 200. History is sealed quickly, so a crash hits sealing too.
+func startZenneWith(t *testing.T, bin string, args ...string) *zenneProc {
+	t.Helper()
 	lw := &logWatch{addr: make(chan string, 1)}
-	// Seal history quickly, so the crash hits sealing too.
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-level", "info", "--history-seal-after", "300ms")
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "info", "--history-seal-after", "300ms"}, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = lw
-	cmd.Env = append(os.Environ(), "ZENNE_STORE=") // the data directory's file, whatever the environment says
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start zenne: %v", err)
 	}

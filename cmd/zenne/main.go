@@ -104,11 +104,11 @@ func versionString() string {
 }
 
 type flags struct {
-	listen, data, store, logLevel string
-	sealAfter, notifyMaxAge       time.Duration
-	pageSize                      int
-	history                       bool
-	retention                     string
+	listen, data, store, bus, busStream, logLevel string
+	sealAfter, notifyMaxAge                       time.Duration
+	pageSize                                      int
+	history                                       bool
+	retention                                     string
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -122,6 +122,8 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&f.listen, "listen", env("ZENNE_LISTEN", ":1026"), "address to serve on (ZENNE_LISTEN)")
 	fs.StringVar(&f.data, "data", env("ZENNE_DATA", defData), "data directory of the embedded store (ZENNE_DATA)")
 	fs.StringVar(&f.store, "store", env("ZENNE_STORE", ""), "store URL, e.g. sqlite:///var/lib/zenne/zenne.db (ZENNE_STORE; default: the data directory's file)")
+	fs.StringVar(&f.bus, "bus", env("ZENNE_BUS", ""), "NATS server of the event bus that instances sharing a --store postgres://... use, e.g. nats://nats:4222 (ZENNE_BUS; default: in-process)")
+	fs.StringVar(&f.busStream, "bus-stream", env("ZENNE_BUS_STREAM", "ZENNE_CHANGES"), "JetStream stream of the --bus; every instance sharing a store uses the same (ZENNE_BUS_STREAM)")
 	fs.StringVar(&f.logLevel, "log-level", env("ZENNE_LOG_LEVEL", "info"), "debug, info, warn or error (ZENNE_LOG_LEVEL)")
 	sealAfter := env("ZENNE_HISTORY_SEAL_AFTER", "10m")
 	fs.StringVar(&sealAfter, "history-seal-after", sealAfter, "how long history stays uncompressed before it is sealed into chunks (ZENNE_HISTORY_SEAL_AFTER)")
@@ -201,7 +203,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, BusURL: f.bus, BusStream: f.busStream, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/zenne-city/zenne/internal/api/ngsildapi"
 	"github.com/zenne-city/zenne/internal/api/stream"
 	"github.com/zenne-city/zenne/internal/bus"
+	"github.com/zenne-city/zenne/internal/bus/natsbus"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/notify"
@@ -33,9 +35,15 @@ import (
 type Config struct {
 	Listen   string // address, e.g. ":1026"
 	DataDir  string // where the embedded store keeps its file
-	StoreURL string // "sqlite://path" (default: DataDir/zenne.db)
-	Version  string
-	Log      *slog.Logger
+	StoreURL string // "sqlite://path" (default: DataDir/zenne.db) or "postgres://..."
+	// BusURL is the NATS server of the event bus shared by several
+	// instances ("nats://host:4222"); empty: the in-process bus.
+	BusURL string
+	// BusStream is the JetStream stream of the bus (default
+	// natsbus.DefaultStream); instances sharing a store share it.
+	BusStream string
+	Version   string
+	Log       *slog.Logger
 	// MaxBody is the largest request body in bytes (default 8 MiB).
 	MaxBody int64
 	// TemporalPageSize is the most instances per attribute a temporal
@@ -88,7 +96,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
 	// Every committed change goes on the bus; subscriptions and the live
 	// stream read it.
-	b := bus.NewLocal(st, bus.DefaultWindow)
+	b, err := openBus(ctx, cfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if p, ok := b.(server.Pinger); ok {
+		srv.CheckDegraded("bus", p)
+	}
 	sender := endpoint.New(endpoint.Options{UserAgent: "zenne/" + cfg.Version, Log: cfg.Log})
 	nopts := notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry}
 	if l, ok := st.(store.Leaser); ok && shared(st) {
@@ -98,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	ns, err := notify.New(ctx, st, b, resolver, sender, nopts)
 	if err != nil {
 		sender.Close()
+		closeBus(b)
 		st.Close()
 		return nil, err
 	}
@@ -110,6 +126,36 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
 	})
 	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, stream: live, sender: sender, server: srv}, nil
+}
+
+// openBus is the in-process bus over the store's change log, or with
+// cfg.BusURL the NATS JetStream bus several instances share.
+func openBus(ctx context.Context, cfg Config, st store.Store) (bus.Bus, error) {
+	if cfg.BusURL == "" {
+		if shared(st) {
+			cfg.Log.Warn("the store can be shared but the bus is in-process: run one instance, or give every instance --bus nats://...")
+		}
+		return bus.NewLocal(st, bus.DefaultWindow), nil
+	}
+	if !strings.HasPrefix(cfg.BusURL, "nats://") && !strings.HasPrefix(cfg.BusURL, "tls://") {
+		return nil, fmt.Errorf("bus URL %q: expected nats://host:4222", RedactURL(cfg.BusURL))
+	}
+	if !shared(st) {
+		return nil, errors.New("--bus connects instances that share one store: use it with --store postgres://...")
+	}
+	b, err := natsbus.New(ctx, natsbus.Options{URL: cfg.BusURL, Stream: cfg.BusStream, Log: st, Logger: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("bus %s: %w", RedactURL(cfg.BusURL), err)
+	}
+	return b, nil
+}
+
+// closeBus stops a bus that has something to stop.
+func closeBus(b bus.Bus) error {
+	if c, ok := b.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // shared reports whether several zenne processes may use the store at
@@ -240,7 +286,7 @@ func (a *App) Close(ctx context.Context) error {
 	if a.http != nil {
 		errs = append(errs, a.http.Shutdown(ctx))
 	}
-	errs = append(errs, a.Notify.Close(), a.sender.Close(), a.Store.Close())
+	errs = append(errs, a.Notify.Close(), a.sender.Close(), closeBus(a.Bus), a.Store.Close())
 	return errors.Join(errs...)
 }
 

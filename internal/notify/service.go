@@ -777,8 +777,12 @@ func newID() string {
 	return "urn:ngsi-ld:Subscription:" + hex.EncodeToString(b[:])
 }
 
+// relayer is a bus that copies the change log elsewhere (natsbus): the log
+// must keep what it has not copied yet.
+type relayer interface{ Durable() uint64 }
+
 // saver writes changed statuses every second, and trims the change log
-// behind the matcher.
+// behind the matcher (and behind the bus's relay).
 func (s *Service) saver() {
 	defer s.wg.Done()
 	tick := time.NewTicker(time.Second)
@@ -796,6 +800,9 @@ func (s *Service) saver() {
 		s.enqMu.Lock()
 		cur := s.cursor
 		s.enqMu.Unlock()
+		if d, ok := s.bus.(relayer); ok {
+			cur = min(cur, d.Durable())
+		}
 		if cur > trimmed {
 			if err := s.st.TrimChanges(s.ctx, cur); err != nil {
 				if s.ctx.Err() == nil {

@@ -32,6 +32,7 @@ type Server struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ready    map[string]Pinger
+	degrade  map[string]Pinger // failures make the instance degraded, not unready
 }
 
 // New returns a server with /health and /metrics registered.
@@ -78,12 +79,32 @@ func (s *Server) health(checkDeps bool) http.HandlerFunc {
 					checks[name] = "ok"
 				}
 			}
+			for name, p := range s.degrade {
+				if err := p.Ping(ctx); err != nil {
+					checks[name] = "degraded: " + err.Error()
+					if status == "ok" {
+						status = "degraded"
+					}
+				} else {
+					checks[name] = "ok"
+				}
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": checks})
 	}
+}
+
+// CheckDegraded adds a dependency /health/ready reports without failing:
+// the instance serves without it, less well (the NATS bus: changes then come
+// from the store's log). Call before serving.
+func (s *Server) CheckDegraded(name string, p Pinger) {
+	if s.degrade == nil {
+		s.degrade = map[string]Pinger{}
+	}
+	s.degrade[name] = p
 }
 
 // Handler returns the mux wrapped in the middleware chain.

@@ -8,52 +8,22 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store/facts"
 )
 
-// attrFacts is what the counters know about one attribute name of an entity.
-type attrFacts struct {
-	name  string
-	kinds []ngsild.Kind // sorted, unique
-}
+// The counters' view of an entity (store/facts).
+type (
+	attrFacts   = facts.Attr
+	entityFacts = facts.Entity
+)
 
-// entityFacts are the facts the counters (type_counts, attr_counts,
-// type_attrs) keep about one entity, sorted so two versions can be diffed
-// cheaply. attrs also fills entities.attrs.
-type entityFacts struct {
-	types []string    // sorted, unique
-	attrs []attrFacts // by name; only names with an instance
-}
+func factsOf(e *ngsild.Entity) *entityFacts { return facts.Of(e) }
 
-func factsOf(e *ngsild.Entity) *entityFacts {
-	r := &entityFacts{}
-	if e == nil {
-		return r
-	}
-	r.types = slices.Clone(e.Types)
-	slices.Sort(r.types)
-	r.types = slices.Compact(r.types)
-	for name, insts := range e.Attrs {
-		if len(insts) == 0 {
-			continue
-		}
-		f := attrFacts{name: name}
-		for _, a := range insts {
-			if a != nil {
-				f.kinds = append(f.kinds, a.Kind)
-			}
-		}
-		slices.Sort(f.kinds)
-		f.kinds = slices.Compact(f.kinds)
-		r.attrs = append(r.attrs, f)
-	}
-	slices.SortFunc(r.attrs, func(a, b attrFacts) int { return strings.Compare(a.name, b.name) })
-	return r
-}
-
-func (f *entityFacts) attrNames() []string {
-	names := make([]string, len(f.attrs))
-	for i, a := range f.attrs {
-		names[i] = a.name
+// attrNames lists f's attribute names (entities.attrs).
+func attrNames(f *entityFacts) []string {
+	names := make([]string, len(f.Attrs))
+	for i, a := range f.Attrs {
+		names[i] = a.Name
 	}
 	return names
 }
@@ -149,9 +119,9 @@ func (c *counters) count(tid int64, old, new *entityFacts) {
 	typeN := func(d int64) func(string) {
 		return func(typ string) { c.typeN[tidName{tid, typ}] += d }
 	}
-	diffSorted(old.types, new.types, strings.Compare, typeN(-1), typeN(+1))
+	diffSorted(old.Types, new.Types, strings.Compare, typeN(-1), typeN(+1))
 	// Minus old, plus new, which cancel out when an update changed only values.
-	if slices.Equal(old.types, new.types) && slices.EqualFunc(old.attrs, new.attrs, sameFacts) {
+	if slices.Equal(old.Types, new.Types) && slices.EqualFunc(old.Attrs, new.Attrs, sameFacts) {
 		return
 	}
 	c.countAttrs(tid, old, -1)
@@ -159,15 +129,15 @@ func (c *counters) count(tid int64, old, new *entityFacts) {
 }
 
 func sameFacts(a, b attrFacts) bool {
-	return a.name == b.name && slices.Equal(a.kinds, b.kinds)
+	return a.Name == b.Name && slices.Equal(a.Kinds, b.Kinds)
 }
 
 func (c *counters) countAttrs(tid int64, f *entityFacts, d int64) {
-	for _, a := range f.attrs {
-		c.attrN[tidName{tid, a.name}] += d
-		for _, typ := range f.types {
-			for _, kind := range a.kinds {
-				c.taN[typeAttrKey{tid, typ, a.name, string(kind)}] += d
+	for _, a := range f.Attrs {
+		c.attrN[tidName{tid, a.Name}] += d
+		for _, typ := range f.Types {
+			for _, kind := range a.Kinds {
+				c.taN[typeAttrKey{tid, typ, a.Name, string(kind)}] += d
 			}
 		}
 	}

@@ -687,8 +687,8 @@ func (r *entRows) add(tc *touch) {
 	r.tids = append(r.tids, tc.tid)
 	r.ids = append(r.ids, tc.key.id)
 	if tc.final != nil {
-		r.types = append(r.types, arrayLiteral(tc.finalFacts.types))
-		r.attrs = append(r.attrs, arrayLiteral(tc.finalFacts.attrNames()))
+		r.types = append(r.types, arrayLiteral(tc.finalFacts.Types))
+		r.attrs = append(r.attrs, arrayLiteral(attrNames(tc.finalFacts)))
 		r.scope = append(r.scope, arrayLiteral(tc.final.Scopes))
 		r.docs = append(r.docs, tc.doc)
 	}

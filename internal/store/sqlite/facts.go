@@ -1,51 +1,17 @@
 package sqlite
 
 import (
-	"slices"
-	"strings"
-
 	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store/facts"
 )
 
-// attrFacts is what the counters know about one attribute name of an entity.
-type attrFacts struct {
-	name  string
-	kinds []ngsild.Kind // sorted, unique
-}
+// The counters' view of an entity (store/facts).
+type (
+	attrFacts   = facts.Attr
+	entityFacts = facts.Entity
+)
 
-// entityFacts are the facts the counters (type_counts, attr_counts,
-// type_attrs) keep about one entity, sorted so two versions can be diffed
-// cheaply. Queries use the in-memory index (memindex.go).
-type entityFacts struct {
-	types []string
-	attrs []attrFacts // by name
-}
-
-func factsOf(e *ngsild.Entity) *entityFacts {
-	r := &entityFacts{}
-	if e == nil {
-		return r
-	}
-	r.types = slices.Clone(e.Types)
-	slices.Sort(r.types)
-	r.types = slices.Compact(r.types)
-	for name, insts := range e.Attrs {
-		if len(insts) == 0 {
-			continue
-		}
-		f := attrFacts{name: name}
-		for _, a := range insts {
-			if a != nil {
-				f.kinds = append(f.kinds, a.Kind)
-			}
-		}
-		slices.Sort(f.kinds)
-		f.kinds = slices.Compact(f.kinds)
-		r.attrs = append(r.attrs, f)
-	}
-	slices.SortFunc(r.attrs, func(a, b attrFacts) int { return strings.Compare(a.name, b.name) })
-	return r
-}
+func factsOf(e *ngsild.Entity) *entityFacts { return facts.Of(e) }
 
 // diffSorted walks two sorted lists and calls del for elements only in old
 // and add for elements only in new.
