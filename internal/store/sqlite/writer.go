@@ -674,11 +674,11 @@ func (t *tx) count(tid int64, old, new *entityFacts) error {
 			return nil
 		}
 	}
-	if err := diffSorted(old.types, new.types, cmp.Compare[string], typeN(-1), typeN(+1)); err != nil {
+	if err := diffSorted(old.Types, new.Types, cmp.Compare[string], typeN(-1), typeN(+1)); err != nil {
 		return fmt.Errorf("count types: %w", err)
 	}
 	// Minus old, plus new, which cancel out when an update changed only values.
-	if slices.Equal(old.types, new.types) && slices.EqualFunc(old.attrs, new.attrs, sameFacts) {
+	if slices.Equal(old.Types, new.Types) && slices.EqualFunc(old.Attrs, new.Attrs, sameFacts) {
 		return nil
 	}
 	if err := t.countAttrs(tid, old, -1); err != nil {
@@ -688,30 +688,30 @@ func (t *tx) count(tid int64, old, new *entityFacts) error {
 }
 
 func sameFacts(a, b attrFacts) bool {
-	return a.name == b.name && slices.Equal(a.kinds, b.kinds)
+	return a.Name == b.Name && slices.Equal(a.Kinds, b.Kinds)
 }
 
 func (t *tx) countAttrs(tid int64, r *entityFacts, d int64) error {
-	if len(r.attrs) == 0 {
+	if len(r.Attrs) == 0 {
 		return nil
 	}
-	tnids := make([]int64, len(r.types))
-	for i, typ := range r.types {
+	tnids := make([]int64, len(r.Types))
+	for i, typ := range r.Types {
 		nid, err := t.nameID(typ)
 		if err != nil {
 			return err
 		}
 		tnids[i] = nid
 	}
-	for _, a := range r.attrs {
-		anid, err := t.nameID(a.name)
+	for _, a := range r.Attrs {
+		anid, err := t.nameID(a.Name)
 		if err != nil {
 			return err
 		}
 		k := [2]int64{tid, anid}
 		t.attrN[k] += d
 		for _, tn := range tnids {
-			for _, kind := range a.kinds {
+			for _, kind := range a.Kinds {
 				t.taN[typeAttrKey{tid, tn, anid, kind}] += d
 			}
 		}
