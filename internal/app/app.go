@@ -141,7 +141,7 @@ func openBus(ctx context.Context, cfg Config, st store.Store) (bus.Bus, error) {
 		return nil, fmt.Errorf("bus URL %q: expected nats://host:4222", RedactURL(cfg.BusURL))
 	}
 	if !shared(st) {
-		return nil, errors.New("--bus connects instances that share one store: use it with --store postgres://...")
+		return nil, errors.New("--bus connects instances that share one store: give it with --store postgres://host/db")
 	}
 	b, err := natsbus.New(ctx, natsbus.Options{URL: cfg.BusURL, Stream: cfg.BusStream, Log: st, Logger: cfg.Log})
 	if err != nil {

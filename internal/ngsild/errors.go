@@ -27,6 +27,10 @@ const (
 	UnsupportedMediaType  ErrorType = errNS + "UnsupportedMediaType"
 	PayloadTooLarge       ErrorType = errNS + "PayloadTooLarge"
 	MethodNotAllowed      ErrorType = errNS + "MethodNotAllowed"
+
+	// ServiceUnavailable is zenne's own type (the specification has none
+	// for it): the store cannot be reached now; the client may retry.
+	ServiceUnavailable ErrorType = "https://zenne.city/errors/ServiceUnavailable"
 )
 
 // Status is the HTTP status the specification gives each error type.
@@ -42,7 +46,7 @@ func (t ErrorType) Status() int {
 		return http.StatusNotFound
 	case TooComplexQuery, TooManyResults:
 		return http.StatusForbidden
-	case LdContextNotAvailable:
+	case LdContextNotAvailable, ServiceUnavailable:
 		return http.StatusServiceUnavailable
 	case NoMultiTenantSupport:
 		return http.StatusNotImplemented
@@ -104,6 +108,7 @@ var titles = map[ErrorType]string{
 	UnsupportedMediaType:  "Unsupported media type",
 	PayloadTooLarge:       "Payload too large",
 	MethodNotAllowed:      "Method not allowed",
+	ServiceUnavailable:    "Service unavailable",
 }
 
 // Errorf builds an Error of type t whose detail is formatted like fmt.Sprintf.

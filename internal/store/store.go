@@ -6,6 +6,8 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"regexp"
 	"time"
 
@@ -21,7 +23,19 @@ var (
 	ErrNoTenant = errors.New("nonexistent tenant")
 	// ErrClosed: the store is shut down.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store cannot be reached now (its database server
+	// is down or unreachable); the request may be tried again later.
+	ErrUnavailable = errors.New("store unavailable")
 )
+
+// IsUnavailable reports whether err means the store could not be reached:
+// ErrUnavailable, or a network error anywhere in err's chain (a database
+// connection refused, reset or cut). Such a write may or may not have
+// committed; nothing else about the data is wrong.
+func IsUnavailable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, ErrUnavailable) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
+}
 
 // DefaultTenant is the tenant of requests without an NGSILD-Tenant header. It
 // always exists.

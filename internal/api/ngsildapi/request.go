@@ -320,6 +320,12 @@ func (req *request) fail(err error) {
 		writeProblem(req.w, ngsild.Errorf(ngsild.InternalError, "the request took too long"))
 		return
 	}
+	if store.IsUnavailable(err) {
+		req.api.log.Warn("store unavailable", "method", req.r.Method, "path", req.r.URL.Path, "err", err)
+		req.w.Header().Set("Retry-After", "5")
+		writeProblem(req.w, ngsild.Errorf(ngsild.ServiceUnavailable, "the store cannot be reached now: try again in a few seconds"))
+		return
+	}
 	e := ngsild.AsError(err)
 	if e.Type == ngsild.InternalError {
 		req.api.log.Error("internal error", "method", req.r.Method, "path", req.r.URL.Path,

@@ -333,7 +333,6 @@ func historyEntities(ctx context.Context, tx pgx.Tx, types map[entKey][]string, 
 		return nil, err
 	}
 	b := &pgx.Batch{}
-	var added []entKey
 	for k, ts := range types {
 		if ts == nil {
 			ts = []string{} // the column is NOT NULL
@@ -341,7 +340,6 @@ func historyEntities(ctx context.Context, tx pgx.Tx, types map[entKey][]string, 
 		hid, ok := hids[k]
 		switch {
 		case !ok:
-			added = append(added, k)
 			b.Queue(`INSERT INTO h_entities (tid, id, types) VALUES ($1, $2, $3) RETURNING hid`, k.tid, k.id, ts).QueryRow(func(r pgx.Row) error {
 				var hid int64
 				if err := r.Scan(&hid); err != nil {
