@@ -56,6 +56,11 @@ func StartIn(t testing.TB, dir string) *Server {
 	if err := a.Start(); err != nil {
 		t.Fatalf("start zenne: %v", err)
 	}
+	// Ready as a load balancer would see it: the embedded store's query
+	// index is built (until then /health/ready says 503).
+	if err := a.WaitIndexed(context.Background()); err != nil {
+		t.Fatalf("start zenne: %v", err)
+	}
 	s := &Server{URL: a.URL(), App: a, DataDir: dir, Client: &http.Client{Timeout: 30 * time.Second}, t: t}
 	t.Cleanup(func() { s.Stop() })
 	return s

@@ -29,7 +29,7 @@ func TestInstancesShareSubscriptions(t *testing.T) {
 	start := func(name string) *Service {
 		sender := endpoint.New(endpoint.Options{Timeout: 2 * time.Second})
 		t.Cleanup(func() { sender.Close() })
-		svc, err := New(ctx, st, b, resolver, sender, Options{Lease: st, Instance: name, LeaseTTL: 600 * time.Millisecond,
+		svc, err := New(ctx, st, b, resolver, sender, Options{Lease: st, Instance: name, LeaseTTL: 3 * time.Second,
 			Refresh: 50 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +64,7 @@ func TestInstancesShareSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := a.Get(ctx, "", "urn:s:1")
-	waitFor(t, "B to take over", 5*time.Second, bsvc.active.Load)
+	waitFor(t, "B to take over", 10*time.Second, bsvc.active.Load) // A released the lease: at B's next renewal
 	rcv.down.Store(false)
 	for i := 31; i <= 40; i++ {
 		h.write(i%3, float64(i))
