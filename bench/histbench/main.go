@@ -41,6 +41,7 @@ type config struct {
 	cpuProfile string
 	queryProf  string
 	queryOnly  bool
+	storeURL   string
 	storeRows  int
 	runs       int
 }
@@ -56,6 +57,7 @@ func main() {
 	order := flag.String("order", "time", "row order: time (every sensor at t, then t+every) or sensor (each sensor's whole series in turn)")
 	flag.IntVar(&cfg.batch, "batch", 0, "rows per store transaction (default: the command's)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the import to this file")
+	flag.StringVar(&cfg.storeURL, "store", "", "store URL to import into and query, e.g. an empty postgres://postgres@127.0.0.1:5432/hb database (default: the embedded store in -dir)")
 	flag.BoolVar(&cfg.queryOnly, "queries-only", false, "only time the queries, on the store an earlier run kept (-keep) in -dir")
 	flag.StringVar(&cfg.queryProf, "query-cpuprofile", "", "write a CPU profile of the queries to this file")
 	flag.IntVar(&cfg.storeRows, "store-rows", 2_000_000, "rows of the store-only limit (0 skips it)")
@@ -161,7 +163,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	fmt.Fprintf(out, "import %d rows in %s: %.0f rows/s, %d entities created (%s)\n",
 		imp.rows, imp.d.Round(time.Millisecond), imp.rate(), imp.created, m)
 
-	sz, err := storeSize(ctx, data)
+	sz, err := storeSize(ctx, data, cfg.storeURL)
 	if err != nil {
 		return fmt.Errorf("store size: %w", err)
 	}
@@ -185,7 +187,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 
 // queriesOnly times the queries on a store kept by an earlier run.
 func queriesOnly(ctx context.Context, data string, cfg *config, out io.Writer) error {
-	if _, err := os.Stat(data); err != nil {
+	if _, err := os.Stat(data); err != nil && cfg.storeURL == "" {
 		return fmt.Errorf("-queries-only needs the store of an earlier run with -keep and the same -dir: %w", err)
 	}
 	qs, err := profiledQueries(ctx, data, cfg, out)

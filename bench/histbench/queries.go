@@ -32,7 +32,7 @@ func (q *queryResult) pct(p float64) time.Duration {
 // queries times temporal queries on the imported data, asked of a real
 // server on loopback.
 func queries(ctx context.Context, data string, cfg *config, out io.Writer) ([]*queryResult, error) {
-	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, Log: discardLog()})
+	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, StoreURL: cfg.storeURL, Log: discardLog()})
 	if err != nil {
 		return nil, err
 	}

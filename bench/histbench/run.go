@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"io"
 	"os"
 	"path/filepath"
@@ -115,7 +116,7 @@ type importResult struct {
 
 // importFile runs the import as `zenne import history --data dir csv` does.
 func importFile(ctx context.Context, csv, data string, cfg *config, out io.Writer) (importResult, error) {
-	st, err := app.OpenStore(ctx, app.Config{DataDir: data, Log: discardLog()}, nil)
+	st, err := app.OpenStore(ctx, app.Config{DataDir: data, StoreURL: cfg.storeURL, Log: discardLog()}, nil)
 	if err != nil {
 		return importResult{}, err
 	}
@@ -124,7 +125,11 @@ func importFile(ctx context.Context, csv, data string, cfg *config, out io.Write
 		st.Close()
 		return importResult{}, errors.New("the store cannot import history")
 	}
-	opts := cfg.options("sqlite://" + filepath.Join(data, "zenne.db"))
+	storeID := cfg.storeURL
+	if storeID == "" {
+		storeID = "sqlite://" + filepath.Join(data, "zenne.db")
+	}
+	opts := cfg.options(storeID)
 	last := time.Now()
 	opts.Progress = func(p histimport.Progress) {
 		if time.Since(last) >= 10*time.Second {
@@ -151,10 +156,20 @@ type sizes struct {
 }
 
 // storeSize reads the history's size from the database file (the store is
-// closed).
-func storeSize(ctx context.Context, data string) (sizes, error) {
-	path := filepath.Join(data, "zenne.db")
+// closed), or from the PostgreSQL database at storeURL.
+func storeSize(ctx context.Context, data, storeURL string) (sizes, error) {
 	var s sizes
+	if storeURL != "" {
+		conn, err := pgx.Connect(ctx, storeURL)
+		if err != nil {
+			return s, err
+		}
+		defer conn.Close(ctx)
+		err = conn.QueryRow(ctx, `SELECT count(*), coalesce(sum(n), 0), coalesce(sum(length(data)), 0), pg_database_size(current_database()) FROM h_chunks`).
+			Scan(&s.chunks, &s.samples, &s.chunkBytes, &s.fileBytes)
+		return s, err
+	}
+	path := filepath.Join(data, "zenne.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		return s, err
