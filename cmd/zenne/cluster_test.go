@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,12 +55,15 @@ func TestClusterSurvivesKill(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // every instance reads it from the store within a second
 
+	// A live stream on an instance no writer uses sees every change.
+	live := followStream(t, procs[2].url+"/api/stream?type=CrashTest&attrs=counter")
+
 	const writers = 12
 	ws := make([]*crashWriter, writers)
 	var killed, stop atomic.Bool
 	var wg sync.WaitGroup
 	for g := range ws {
-		w := &crashWriter{g: g, base: procs[g%3].url, client: client, ents: map[string]*crashEntity{}, stop: &stop}
+		w := &crashWriter{g: g, base: procs[g%2].url, client: client, ents: map[string]*crashEntity{}, stop: &stop}
 		ws[g] = w
 		wg.Go(func() { w.run(&killed) })
 	}
@@ -70,7 +76,7 @@ func TestClusterSurvivesKill(t *testing.T) {
 
 	acked := 0
 	for _, w := range ws {
-		if w.err != nil && w.g%3 != 0 {
+		if w.err != nil && w.g%2 != 0 {
 			t.Errorf("writer %d on a surviving instance: %v", w.g, w.err)
 		}
 		acked += w.acked
@@ -91,6 +97,10 @@ func TestClusterSurvivesKill(t *testing.T) {
 			}
 		}
 	}
+	// The stream on the third instance saw every acknowledged change made
+	// through the other two.
+	waitFor(t, "the live stream", 30*time.Second, func() bool { return live.missing(ws) == 0 })
+
 	// Every acknowledged change is notified, once the lease has moved.
 	deadline := time.Now().Add(90 * time.Second)
 	for missing := rcv.missing(ws); missing > 0; missing = rcv.missing(ws) {
@@ -104,8 +114,78 @@ func TestClusterSurvivesKill(t *testing.T) {
 	if len(rcv.outOfOrder) > 0 {
 		t.Errorf("notifications out of order per entity: %v", rcv.outOfOrder[:min(5, len(rcv.outOfOrder))])
 	}
-	t.Logf("%d writes acknowledged through 3 instances, one killed; all notified: %d notifications, %d repeats dropped by id",
+	t.Logf("%d writes acknowledged through 2 of 3 instances, one killed; all streamed by the third; all notified: %d notifications, %d repeats dropped by id",
 		acked, len(rcv.seen), rcv.repeats)
+}
+
+// liveStream is an SSE client recording the counters it was sent.
+type liveStream struct {
+	mu     sync.Mutex
+	values map[string]map[int64]bool // entity -> counters streamed
+}
+
+// followStream reads an /api/stream until the test ends.
+func followStream(t *testing.T, u string) *liveStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("live stream: %v %v", res, err)
+	}
+	l := &liveStream{values: map[string]map[int64]bool{}}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var ev struct {
+				ID     string `json:"id"`
+				Entity struct {
+					Counter int64 `json:"counter"`
+				} `json:"entity"`
+			}
+			if json.Unmarshal([]byte(data), &ev) != nil {
+				continue
+			}
+			l.mu.Lock()
+			if l.values[ev.ID] == nil {
+				l.values[ev.ID] = map[int64]bool{}
+			}
+			l.values[ev.ID][ev.Entity.Counter] = true
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// missing counts acknowledged writes the stream did not carry.
+func (l *liveStream) missing(ws []*crashWriter) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, w := range ws {
+		for _, v := range w.acks {
+			if !l.values[v.id][v.counter] {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // clusterStream names a JetStream stream for one test and deletes it when
