@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -76,6 +78,55 @@ type Change struct {
 	// Attrs lists the attributes the op created, updated or deleted, by
 	// name. An entity created or deleted lists all of its attributes.
 	Attrs []AttrChange
+}
+
+// NewChange is the change an op made to entity id of tenant, from cur
+// (nil: it did not exist) to next (nil: deleted), unnumbered (Seq, At). An
+// attribute counts as updated when any of its instances is a new value
+// (copy-on-write: see ngsild.Entity.Derive). Attrs are sorted by name.
+func NewChange(tenant, id string, cur, next *ngsild.Entity) Change {
+	c := Change{Tenant: tenant, ID: id, Before: cur, After: next}
+	switch {
+	case cur == nil:
+		c.Kind = EntityCreated
+		c.Attrs = attrChanges(next, AttrCreated)
+	case next == nil:
+		c.Kind = EntityDeleted
+		c.Attrs = attrChanges(cur, AttrDeleted)
+	default:
+		c.Kind = EntityUpdated
+		for name, as := range next.Attrs {
+			old, ok := cur.Attrs[name]
+			switch {
+			case !ok || len(old) == 0:
+				c.Attrs = append(c.Attrs, AttrChange{Name: name, Kind: AttrCreated})
+			case !slices.Equal(old, as):
+				c.Attrs = append(c.Attrs, AttrChange{Name: name, Kind: AttrUpdated})
+			}
+		}
+		for name, as := range cur.Attrs {
+			if len(as) > 0 && len(next.Attrs[name]) == 0 {
+				c.Attrs = append(c.Attrs, AttrChange{Name: name, Kind: AttrDeleted})
+			}
+		}
+		sortAttrChanges(c.Attrs)
+	}
+	return c
+}
+
+func attrChanges(e *ngsild.Entity, kind AttrChangeKind) []AttrChange {
+	out := make([]AttrChange, 0, len(e.Attrs))
+	for name, as := range e.Attrs {
+		if len(as) > 0 {
+			out = append(out, AttrChange{Name: name, Kind: kind})
+		}
+	}
+	sortAttrChanges(out)
+	return out
+}
+
+func sortAttrChanges(as []AttrChange) {
+	slices.SortFunc(as, func(a, b AttrChange) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // Entity returns the entity's latest state: After, or Before when it was deleted.

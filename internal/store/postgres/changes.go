@@ -24,8 +24,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,52 +33,6 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 	"github.com/zenne-city/zenne/internal/store/codec"
 )
-
-// newChange is the change an op made, numbered later (Seq, At).
-func newChange(tenant, id string, cur, next *ngsild.Entity) store.Change {
-	c := store.Change{Tenant: tenant, ID: id, Before: cur, After: next}
-	switch {
-	case cur == nil:
-		c.Kind = store.EntityCreated
-		c.Attrs = attrChanges(next, store.AttrCreated)
-	case next == nil:
-		c.Kind = store.EntityDeleted
-		c.Attrs = attrChanges(cur, store.AttrDeleted)
-	default:
-		c.Kind = store.EntityUpdated
-		for name, as := range next.Attrs {
-			old, ok := cur.Attrs[name]
-			switch {
-			case !ok || len(old) == 0:
-				c.Attrs = append(c.Attrs, store.AttrChange{Name: name, Kind: store.AttrCreated})
-			case !slices.Equal(old, as):
-				c.Attrs = append(c.Attrs, store.AttrChange{Name: name, Kind: store.AttrUpdated})
-			}
-		}
-		for name, as := range cur.Attrs {
-			if len(as) > 0 && len(next.Attrs[name]) == 0 {
-				c.Attrs = append(c.Attrs, store.AttrChange{Name: name, Kind: store.AttrDeleted})
-			}
-		}
-		sortAttrChanges(c.Attrs)
-	}
-	return c
-}
-
-func attrChanges(e *ngsild.Entity, kind store.AttrChangeKind) []store.AttrChange {
-	out := make([]store.AttrChange, 0, len(e.Attrs))
-	for name, as := range e.Attrs {
-		if len(as) > 0 {
-			out = append(out, store.AttrChange{Name: name, Kind: kind})
-		}
-	}
-	sortAttrChanges(out)
-	return out
-}
-
-func sortAttrChanges(as []store.AttrChange) {
-	slices.SortFunc(as, func(a, b store.AttrChange) int { return strings.Compare(a.Name, b.Name) })
-}
 
 // encodeChanges is the log row of a group's changes, committed at now.
 // docs holds the encoded final states of the group's entities, reused for
@@ -100,7 +52,7 @@ func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]b
 		}
 		var before []byte
 		if c.Before != nil {
-			if before, err = codec.EncodeEntity(priorPart(c)); err != nil {
+			if before, err = codec.EncodeEntity(codec.PriorPart(c)); err != nil {
 				return nil, fmt.Errorf("log change of %s: %w", c.ID, err)
 			}
 		}
@@ -111,89 +63,11 @@ func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]b
 		}
 	}
 	b := make([]byte, 0, size)
-	b = binary.AppendVarint(b, now.UnixNano())
+	b = codec.AppendLogTime(b, now)
 	for i := range cs {
-		b = appendChange(b, &cs[i], afters[i], befores[i])
+		b = codec.AppendLogChange(b, &cs[i], afters[i], befores[i])
 	}
 	return b, nil
-}
-
-// appendChange appends c with its encoded after and before documents.
-func appendChange(b []byte, c *store.Change, after, before []byte) []byte {
-	b = append(b, byte(c.Kind))
-	b = codec.AppendStr(b, c.Tenant)
-	b = codec.AppendStr(b, c.ID)
-	b = binary.AppendUvarint(b, uint64(len(c.Attrs)))
-	for _, a := range c.Attrs {
-		b = codec.AppendStr(b, a.Name)
-		b = append(b, byte(a.Kind))
-	}
-	b = appendBytes(b, after)
-	return appendBytes(b, before)
-}
-
-// appendBytes is codec.AppendStr of p without converting it to a string.
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
-// priorPart is the part of c.Before the log keeps.
-func priorPart(c *store.Change) *ngsild.Entity {
-	if c.Kind == store.EntityDeleted {
-		return c.Before
-	}
-	p := &ngsild.Entity{ID: c.Before.ID, Types: c.Before.Types, Scopes: c.Before.Scopes,
-		CreatedAt: c.Before.CreatedAt, ModifiedAt: c.Before.ModifiedAt}
-	for _, a := range c.Attrs {
-		if a.Kind == store.AttrCreated {
-			continue
-		}
-		if p.Attrs == nil {
-			p.Attrs = map[string][]*ngsild.Attribute{}
-		}
-		p.Attrs[a.Name] = c.Before.Attrs[a.Name]
-	}
-	return p
-}
-
-// decodeChanges appends the changes of one log row with Seq > after to out.
-func decodeChanges(out []store.Change, first uint64, n int, row []byte, after uint64) ([]store.Change, error) {
-	d := &codec.Decoder{B: row}
-	at := time.Unix(0, d.Varint())
-	for i := range n {
-		c := store.Change{Seq: first + uint64(i), At: at}
-		c.Kind = store.ChangeKind(d.Byte())
-		c.Tenant = d.Str()
-		c.ID = d.Str()
-		m := d.Count()
-		if m > 0 {
-			c.Attrs = make([]store.AttrChange, m)
-			for j := range c.Attrs {
-				c.Attrs[j] = store.AttrChange{Name: d.Str(), Kind: store.AttrChangeKind(d.Byte())}
-			}
-		}
-		afterDoc, beforeDoc := d.Raw(), d.Raw()
-		if d.Err != nil {
-			return out, fmt.Errorf("change %d: %w", c.Seq, d.Err)
-		}
-		if c.Seq <= after {
-			continue
-		}
-		var err error
-		if len(afterDoc) > 0 {
-			if c.After, err = codec.DecodeEntity(afterDoc); err != nil {
-				return out, fmt.Errorf("change %d: %w", c.Seq, err)
-			}
-		}
-		if len(beforeDoc) > 0 {
-			if c.Before, err = codec.DecodeEntity(beforeDoc); err != nil {
-				return out, fmt.Errorf("change %d: %w", c.Seq, err)
-			}
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 // Changes implements store.ChangeLog. It reads the table, so it returns the
@@ -233,7 +107,7 @@ func (s *Store) Changes(ctx context.Context, after uint64, max int) ([]store.Cha
 		if err := rows.Scan(&seq, &n, &data); err != nil {
 			return nil, fmt.Errorf("postgres: read changes: %w", err)
 		}
-		if out, err = decodeChanges(out, uint64(seq), n, data, after); err != nil {
+		if out, err = codec.DecodeLogRow(out, uint64(seq), n, data, after); err != nil {
 			return nil, fmt.Errorf("postgres: read changes: %w", err)
 		}
 	}

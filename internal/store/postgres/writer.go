@@ -602,7 +602,7 @@ func (g *group) apply(tid int64, tenant string, op store.Op) store.Result {
 	}
 	tc.final = next
 	g.cur[k] = next
-	g.changes = append(g.changes, newChange(tenant, op.ID, cur, next))
+	g.changes = append(g.changes, store.NewChange(tenant, op.ID, cur, next))
 	return res
 }
 
