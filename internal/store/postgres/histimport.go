@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,31 +24,9 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 	if len(recs) == 0 {
 		return nil
 	}
-	now := time.Now().UTC()
-	type pending struct {
-		types []string
-		by    map[seriesKey][]tsz.Sample
-	}
-	// Encoding is most of the work: done before the transaction.
-	byEnt := map[string]*pending{}
-	var order []string
-	for i := range recs {
-		r := &recs[i]
-		p := byEnt[r.EntityID]
-		if p == nil {
-			p = &pending{by: map[seriesKey][]tsz.Sample{}}
-			byEnt[r.EntityID] = p
-			order = append(order, r.EntityID)
-		}
-		if len(r.Types) > 0 {
-			p.types = r.Types
-		}
-		smp, err := histcore.SampleOf(r.Attr, now)
-		if err != nil {
-			return fmt.Errorf("postgres: import %s %s: %w", r.EntityID, r.Name, err)
-		}
-		k := seriesKey{Name: r.Name, Dataset: r.Attr.DatasetID}
-		p.by[k] = append(p.by[k], smp)
+	ents, err := histcore.GroupImport(recs, time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	tid, err := s.tenantID(ctx, s.pool, tenant)
 	create := errors.Is(err, store.ErrNoTenant)
@@ -64,11 +40,11 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 				return fmt.Errorf("creating tenant %q: %w", tenant, err)
 			}
 		}
-		keys := make([]entKey, len(order))
-		types := make(map[entKey][]string, len(order))
-		for i, id := range order {
-			keys[i] = entKey{tid, id}
-			types[keys[i]] = byEnt[id].types
+		keys := make([]entKey, len(ents))
+		types := make(map[entKey][]string, len(ents))
+		for i, e := range ents {
+			keys[i] = entKey{tid, e.ID}
+			types[keys[i]] = e.Types
 		}
 		if err := lockEntities(ctx, tx, keys); err != nil {
 			return err
@@ -78,9 +54,9 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 			return err
 		}
 		bySeries := map[seriesRow][]tsz.Sample{}
-		for _, id := range order {
-			hid := hids[entKey{tid, id}]
-			for k, samples := range byEnt[id].by {
+		for _, e := range ents {
+			hid := hids[entKey{tid, e.ID}]
+			for k, samples := range e.Series {
 				bySeries[seriesRow{hid, k.Name, k.Dataset}] = samples
 			}
 		}
@@ -90,16 +66,10 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 		}
 		add := map[dayKey][]tsz.Sample{}
 		for k, samples := range bySeries {
-			slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
-			for len(samples) > 0 {
-				day := histcore.DayOf(samples[0].T)
-				n := 1
-				for n < len(samples) && histcore.DayOf(samples[n].T) == day {
-					n++
-				}
-				add[dayKey{sids[k], day}] = samples[:n:n]
-				samples = samples[n:]
-			}
+			histcore.ByDay(samples, func(day int64, run []tsz.Sample) error {
+				add[dayKey{sids[k], day}] = run
+				return nil
+			})
 		}
 		return mergeDays(ctx, tx, add, true)
 	})

@@ -1,11 +1,9 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/store"
@@ -22,32 +20,9 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 	if len(recs) == 0 {
 		return s.checkOpen()
 	}
-	now := time.Now().UTC()
-	type ser struct{ name, ds string }
-	type pending struct {
-		types []string
-		by    map[ser][]tsz.Sample
-	}
-	// Encoding is the bulk of the work: do it here, not on the writer.
-	byEnt := map[string]*pending{}
-	var order []string
-	for i := range recs {
-		r := &recs[i]
-		p := byEnt[r.EntityID]
-		if p == nil {
-			p = &pending{by: map[ser][]tsz.Sample{}}
-			byEnt[r.EntityID] = p
-			order = append(order, r.EntityID)
-		}
-		if len(r.Types) > 0 {
-			p.types = r.Types
-		}
-		smp, err := histcore.SampleOf(r.Attr, now)
-		if err != nil {
-			return fmt.Errorf("import %s %s: %w", r.EntityID, r.Name, err)
-		}
-		k := ser{r.Name, r.Attr.DatasetID}
-		p.by[k] = append(p.by[k], smp)
+	ents, err := histcore.GroupImport(recs, time.Now().UTC())
+	if err != nil {
+		return err
 	}
 	return s.do(ctx, func(ctx context.Context, c *sql.Conn) error {
 		// The writer's dictionaries intern new tenants and names (c is the
@@ -58,38 +33,30 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 			if err != nil {
 				return err
 			}
-			for _, id := range order {
-				p := byEnt[id]
-				types := make([]int64, len(p.types))
-				for i, typ := range p.types {
+			for _, e := range ents {
+				types := make([]int64, len(e.Types))
+				for i, typ := range e.Types {
 					if types[i], err = t.nameID(typ); err != nil {
 						return err
 					}
 				}
-				hid, err := historyEntity(ctx, c, tid, id, types)
+				hid, err := historyEntity(ctx, c, tid, e.ID, types)
 				if err != nil {
 					return err
 				}
-				for k, samples := range p.by {
-					nid, err := t.nameID(k.name)
+				for k, samples := range e.Series {
+					nid, err := t.nameID(k.Name)
 					if err != nil {
 						return err
 					}
-					sid, err := seriesID(ctx, c, hid, nid, k.ds)
+					sid, err := seriesID(ctx, c, hid, nid, k.Dataset)
 					if err != nil {
 						return err
 					}
-					slices.SortStableFunc(samples, func(a, b tsz.Sample) int { return cmp.Compare(a.T, b.T) })
-					for len(samples) > 0 {
-						day := histcore.DayOf(samples[0].T)
-						n := 1
-						for n < len(samples) && histcore.DayOf(samples[n].T) == day {
-							n++
-						}
-						if err := mergeChunk(ctx, c, sid, day, samples[:n], true); err != nil {
-							return err
-						}
-						samples = samples[n:]
+					if err := histcore.ByDay(samples, func(day int64, run []tsz.Sample) error {
+						return mergeChunk(ctx, c, sid, day, run, true)
+					}); err != nil {
+						return err
 					}
 				}
 			}
