@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 type countResult struct {
@@ -20,9 +22,9 @@ type countResult struct {
 // with a q filter (which no counter can answer).
 func countScenario(client *http.Client, base string) ([]countResult, error) {
 	cases := []struct{ what, typ string }{
-		{"count=true, type=" + types[0], types[0]},
+		{"count=true, type=" + benchutil.Types[0], benchutil.Types[0]},
 		{"count=true, all 10 types", allTypes()},
-		{"count=true, type=" + types[0] + ", q=level>50", types[0] + "&q=level%3E50"},
+		{"count=true, type=" + benchutil.Types[0] + ", q=level>50", benchutil.Types[0] + "&q=level%3E50"},
 	}
 	// A count that walks the data set may take minutes; wait for it.
 	slow := *client

@@ -52,7 +52,7 @@ func sqliteLimit(ctx context.Context, dir string, rows int) (float64, error) {
 	}
 	docs := make([][]byte, 1000)
 	for i := range docs {
-		docs[i] = appendEntity(nil, i)
+		docs[i] = benchutil.AppendEntity(nil, i)
 	}
 	start := time.Now()
 	tx, err := db.BeginTx(ctx, nil)
@@ -65,7 +65,7 @@ func sqliteLimit(ctx context.Context, dir string, rows int) (float64, error) {
 		return 0, err
 	}
 	for i := range rows {
-		if _, err := stmt.ExecContext(ctx, entityID(i), docs[i%len(docs)]); err != nil {
+		if _, err := stmt.ExecContext(ctx, benchutil.EntityID(i), docs[i%len(docs)]); err != nil {
 			return 0, fmt.Errorf("raw sqlite insert: %w", err)
 		}
 	}

@@ -293,4 +293,4 @@ func (p *inProcess) close() error {
 }
 
 // allTypes is the type parameter selecting the whole data set.
-func allTypes() string { return strings.Join(types, ",") }
+func allTypes() string { return strings.Join(benchutil.Types, ",") }

@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 
 	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
-
-// patchBody is the body of every PATCH: one Property.
-func patchBody(v int) []byte {
-	return fmt.Appendf(nil, `{"level":{"type":"Property","value":%d}}`, v%101)
-}
 
 // patchScenario sends PATCH /entities/{id}/attrs on cfg.concurrency
 // keep-alive clients to random entities of the data set. The server answers
@@ -24,8 +18,8 @@ func patchScenario(ctx context.Context, cfg *config, client *http.Client, base s
 		rngs[w] = rand.New(rand.NewPCG(uint64(w), 1))
 	}
 	return runFor(ctx, cfg.concurrency, cfg.warmup, cfg.duration, func(w, i int) error {
-		id := entityID(rngs[w].IntN(cfg.entities))
-		_, err := benchutil.Do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", patchBody(i))
+		id := benchutil.EntityID(rngs[w].IntN(cfg.entities))
+		_, err := benchutil.Do(client, http.MethodPatch, base+"/ngsi-ld/v1/entities/"+url.PathEscape(id)+"/attrs", benchutil.PatchBody(i))
 		return err
 	})
 }

@@ -16,7 +16,7 @@ import (
 func queryURL(base string, r *rand.Rand, count bool) string {
 	lon, lat := benchutil.RandomPoint(r)
 	v := url.Values{}
-	v.Set("type", types[r.IntN(len(types))])
+	v.Set("type", benchutil.Types[r.IntN(len(benchutil.Types))])
 	v.Set("q", "level>50")
 	v.Set("georel", "near;maxDistance==500")
 	v.Set("geometry", "Point")

@@ -49,7 +49,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dataDir, "--log-level", "warn")
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--mqtt-listen", "", "--data", dataDir, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "ZENNE_STORE=")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
@@ -102,7 +102,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 	// Some work, so the memory figure covers a serving process.
 	client := benchutil.NewClient(cfg.queryConc)
 	defer client.CloseIdleConnections()
-	if _, err := countQuery(client, base+"/ngsi-ld/v1/entities?count=true&limit=0&type="+types[0]+"&q=level%3E50"); err != nil {
+	if _, err := countQuery(client, base+"/ngsi-ld/v1/entities?count=true&limit=0&type="+benchutil.Types[0]+"&q=level%3E50"); err != nil {
 		return nil, err
 	}
 	res.firstQuery = time.Since(start)

@@ -40,7 +40,7 @@ func load(ctx context.Context, cfg *config, client *http.Client, base string, ou
 	s := runN(ctx, cfg.loadConc, batches, func(w, i int) error {
 		from := i * cfg.batch
 		to := min(from+cfg.batch, cfg.entities)
-		if _, err := benchutil.Do(client, http.MethodPost, url, batchBody(from, to)); err != nil {
+		if _, err := benchutil.Do(client, http.MethodPost, url, benchutil.BatchBody(from, to)); err != nil {
 			return err
 		}
 		done.Add(int64(to - from))

@@ -284,7 +284,7 @@ func startZenne(t *testing.T, bin, dir string) *zenneProc {
 func startZenneWith(t *testing.T, bin string, args ...string) *zenneProc {
 	t.Helper()
 	lw := &logWatch{addr: make(chan string, 1)}
-	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "info", "--history-seal-after", "300ms"}, args...)
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--mqtt-listen", "", "--log-level", "info", "--history-seal-after", "300ms"}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = lw

@@ -5,6 +5,7 @@
 //	zenne demo     serve a live Brussels demo city from a fresh data directory
 //	zenne import   import history in bulk (zenne import history FILE)
 //	zenne migrate  copy a whole store into another (SQLite to PostgreSQL)
+//	zenne simulate send realistic Brussels sensor streams (demo, load tests)
 //	zenne version  print the version
 package main
 
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -45,6 +47,7 @@ Usage:
                          import recorded history (CSV or temporal JSON) into the store
   zenne migrate --from URL --to URL
                          copy a whole store into an empty one (e.g. SQLite to PostgreSQL)
+  zenne simulate [flags] send realistic Brussels sensor readings over HTTP or MQTT
   zenne version          print the version
 
 Run 'zenne serve -h' for the flags. Every flag has an environment variable
@@ -63,8 +66,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stdout, stderr, true)
 	case "migrate":
 		return migrateCmd(args[1:], stdout, stderr)
+	case "devices":
+		return devicesCmd(args[1:], stdout, stderr)
 	case "import":
 		return importCmd(args[1:], stdout, stderr)
+	case "simulate":
+		return simulateCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "zenne", versionString())
 		return nil
@@ -109,6 +116,9 @@ type flags struct {
 	pageSize                                      int
 	history                                       bool
 	retention                                     string
+	mqttListen, mqttBroker, mqttTopic             string
+	mqttTLSCert, mqttTLSKey                       string
+	mqttAnonymous, mqttListenSet                  bool
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -131,6 +141,12 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&f.retention, "history-retention", env("ZENNE_HISTORY_RETENTION", ""), `how long history is kept, e.g. "*=raw:90d,hourly:2y,daily:forever; energy=raw:400d" (ZENNE_HISTORY_RETENTION; default: all of it)`)
 	notifyMaxAge := env("ZENNE_NOTIFY_MAX_AGE", "24h")
 	fs.StringVar(&notifyMaxAge, "notify-max-age", notifyMaxAge, "how long a notification waits for an unreachable receiver before it is dropped (ZENNE_NOTIFY_MAX_AGE)")
+	fs.StringVar(&f.mqttListen, "mqtt-listen", env("ZENNE_MQTT_LISTEN", ":1883"), `address of the embedded MQTT broker devices publish to; "" for none (ZENNE_MQTT_LISTEN)`)
+	fs.StringVar(&f.mqttBroker, "mqtt-broker", env("ZENNE_MQTT_BROKER", ""), "an external MQTT broker to take device messages from, e.g. mqtt://user:pass@mosquitto:1883 (ZENNE_MQTT_BROKER)")
+	fs.StringVar(&f.mqttTopic, "mqtt-topic", env("ZENNE_MQTT_TOPIC", ""), "a device topic pattern besides /{apikey}/{device}/attrs, e.g. city/{apikey}/{device}/up (ZENNE_MQTT_TOPIC)")
+	fs.StringVar(&f.mqttTLSCert, "mqtt-tls-cert", env("ZENNE_MQTT_TLS_CERT", ""), "PEM certificate: the embedded broker speaks TLS only (ZENNE_MQTT_TLS_CERT)")
+	fs.StringVar(&f.mqttTLSKey, "mqtt-tls-key", env("ZENNE_MQTT_TLS_KEY", ""), "PEM private key of --mqtt-tls-cert (ZENNE_MQTT_TLS_KEY)")
+	fs.BoolVar(&f.mqttAnonymous, "mqtt-anonymous", env("ZENNE_MQTT_ANONYMOUS", "true") != "false", "devices without a key of their own may publish without credentials (ZENNE_MQTT_ANONYMOUS)")
 	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
 	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
@@ -149,6 +165,8 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	_, f.mqttListenSet = os.LookupEnv("ZENNE_MQTT_LISTEN")
+	fs.Visit(func(fl *flag.Flag) { f.mqttListenSet = f.mqttListenSet || fl.Name == "mqtt-listen" })
 	return f, nil
 }
 
@@ -199,11 +217,18 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 			return err
 		}
 	}
+	if demo && !f.mqttListenSet && !portFree(f.mqttListen) {
+		// Another broker (often Mosquitto) has the MQTT port: the demo
+		// still runs, with its broker on a free port.
+		f.mqttListen = "127.0.0.1:0"
+	}
 	app.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, BusURL: f.bus, BusStream: f.busStream, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge})
+	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, BusURL: f.bus, BusStream: f.busStream, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge,
+		MQTTListen: f.mqttListen, MQTTBroker: f.mqttBroker, MQTTTopic: f.mqttTopic, MQTTTLSCert: f.mqttTLSCert, MQTTTLSKey: f.mqttTLSKey,
+		MQTTAnonymous: f.mqttAnonymous})
 	if err != nil {
 		return err
 	}
@@ -222,7 +247,12 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 			a.Close(context.Background())
 			return fmt.Errorf("load the demo city: %w", err)
 		}
-		printDemo(stdout, a.URL(), summary, time.Since(start))
+		devices, err := a.StartSimulator(ctx)
+		if err != nil {
+			a.Close(context.Background())
+			return fmt.Errorf("start the demo city's sensors: %w", err)
+		}
+		printDemo(stdout, a.URL(), summary, time.Since(start), devices, a.MQTTAddr())
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -231,7 +261,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	return a.Close(shutdown)
 }
 
-func printDemo(w io.Writer, url string, summary map[string]int, took time.Duration) {
+func printDemo(w io.Writer, url string, summary map[string]int, took time.Duration, devices int, mqttAddr string) {
 	types := make([]string, 0, len(summary))
 	total := 0
 	for t, n := range summary {
@@ -247,5 +277,19 @@ func printDemo(w io.Writer, url string, summary map[string]int, took time.Durati
 	fmt.Fprintf(w, "  try: curl '%s/ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel>0.8&limit=5&options=keyValues' \\\n", url)
 	fmt.Fprintf(w, "         -H 'Link: <https://raw.githubusercontent.com/smart-data-models/dataModel.WasteManagement/master/context.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"'\n")
 	fmt.Fprintf(w, "  types: curl %s/ngsi-ld/v1/types\n", url)
+	fmt.Fprintf(w, "  %d simulated sensors send readings: curl %s/iot/devices\n", devices, url)
+	if mqttAddr != "" {
+		fmt.Fprintf(w, "  MQTT devices publish to %s (topic /{apikey}/{device}/attrs)\n", mqttAddr)
+	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }

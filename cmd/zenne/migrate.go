@@ -149,6 +149,9 @@ func printMigrateReport(w io.Writer, rep *migrate.Report) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "@contexts: %d, subscriptions: %d, notifications waiting: %d\n", rep.Contexts, rep.Subscriptions, rep.Notifications)
+	for _, r := range rep.Records {
+		fmt.Fprintf(w, "records %s: %d, copied %d\n", r.Kind, r.Records, r.RecordsTo)
+	}
 }
 
 func same(ok bool) string {

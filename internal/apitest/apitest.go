@@ -45,11 +45,22 @@ func Start(t testing.TB) *Server {
 // StartIn runs a server on the data directory dir (to test restarts).
 func StartIn(t testing.TB, dir string) *Server {
 	t.Helper()
+	return StartWith(t, dir, nil)
+}
+
+// StartWith runs a server on the data directory dir with the
+// configuration changed by configure (e.g. an MQTT broker).
+func StartWith(t testing.TB, dir string, configure func(*app.Config)) *Server {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	a, err := app.New(context.Background(), app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: storeURL(t, dir), Version: "test", Log: log})
+	cfg := app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: storeURL(t, dir), Version: "test", Log: log}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start zenne: %v", err)
 	}

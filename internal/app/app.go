@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +18,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/iotapi"
 	"github.com/zenne-city/zenne/internal/api/ngsildapi"
 	"github.com/zenne-city/zenne/internal/api/stream"
 	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/bus/natsbus"
 	"github.com/zenne-city/zenne/internal/core"
+	"github.com/zenne-city/zenne/internal/demo"
+	"github.com/zenne-city/zenne/internal/ingest"
+	"github.com/zenne-city/zenne/internal/ingest/mqtt"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/notify"
 	"github.com/zenne-city/zenne/internal/notify/endpoint"
@@ -61,6 +66,20 @@ type Config struct {
 	// NotifyMaxAge is how long a notification waits for an unreachable
 	// receiver before it is dropped (default 24h).
 	NotifyMaxAge time.Duration
+	// MQTTListen is the address of the embedded MQTT broker devices
+	// publish to (":1883"); empty: none.
+	MQTTListen string
+	// MQTTBroker is an external MQTT broker to subscribe to for device
+	// messages ("mqtt://user:pass@host:1883", "mqtts://..."); empty: none.
+	MQTTBroker string
+	// MQTTTopic is a device topic pattern besides /{apikey}/{device}/attrs,
+	// e.g. "city/{apikey}/{device}/up".
+	MQTTTopic string
+	// MQTTTLSCert and MQTTTLSKey make the embedded broker speak TLS only.
+	MQTTTLSCert, MQTTTLSKey string
+	// MQTTAnonymous lets clients without credentials publish for devices
+	// that have no key of their own (their group's API key is in the topic).
+	MQTTAnonymous bool
 }
 
 // App is a running zenne.
@@ -71,6 +90,10 @@ type App struct {
 	Resolver *jsonld.Resolver
 	Bus      bus.Bus
 	Notify   *notify.Service
+	Devices  *ingest.Service
+	mqttSrv  *mqtt.Server
+	demoCity []demo.Entity // what LoadDemo loaded, for StartSimulator
+	mqttCli  *mqtt.Client
 	stream   *stream.Handler
 	sender   *endpoint.Sender
 	server   *server.Server
@@ -117,6 +140,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	reg, err := ingest.NewRegistry(ctx, st, resolver, cfg.Log)
+	if err != nil {
+		ns.Close()
+		sender.Close()
+		closeBus(b)
+		st.Close()
+		return nil, err
+	}
+	devices := ingest.NewService(reg, broker, cfg.Log, ingest.Options{})
+	iotapi.New(devices, broker, cfg.Log).Register(srv.Mux)
 	live := stream.New(b, resolver.Core(), cfg.Log, stream.Options{})
 	live.Register(srv.Mux)
 	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize,
@@ -125,7 +158,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
 	})
-	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, stream: live, sender: sender, server: srv}, nil
+	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, Devices: devices,
+		stream: live, sender: sender, server: srv}, nil
 }
 
 // openBus is the in-process bus over the store's change log, or with
@@ -250,6 +284,10 @@ func (a *App) Start() error {
 		return fmt.Errorf("listen on %s: %w (is another zenne or broker running? choose another --listen)", a.cfg.Listen, err)
 	}
 	a.listener = ln
+	if err := a.startMQTT(); err != nil {
+		ln.Close()
+		return err
+	}
 	a.Notify.Start()
 	a.http = &http.Server{
 		Handler:           a.server.Handler(),
@@ -265,6 +303,53 @@ func (a *App) Start() error {
 	}()
 	a.cfg.Log.Info("zenne serving", "addr", ln.Addr().String(), "version", a.cfg.Version)
 	return nil
+}
+
+// startMQTT starts the embedded MQTT broker and the external broker's
+// client, as configured.
+func (a *App) startMQTT() error {
+	ctx := context.Background()
+	if a.cfg.MQTTListen != "" {
+		var tlsCfg *tls.Config
+		if a.cfg.MQTTTLSCert != "" || a.cfg.MQTTTLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(a.cfg.MQTTTLSCert, a.cfg.MQTTTLSKey)
+			if err != nil {
+				return fmt.Errorf("MQTT TLS certificate: %w (give --mqtt-tls-cert and --mqtt-tls-key, PEM files)", err)
+			}
+			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		srv, err := mqtt.NewServer(mqtt.Options{Listen: a.cfg.MQTTListen, TLS: tlsCfg, Receiver: a.Devices,
+			Auth: a.Devices.Registry(), Topic: a.cfg.MQTTTopic, Logger: a.cfg.Log, AllowAnonymous: a.cfg.MQTTAnonymous,
+			Registry: a.server.Registry})
+		if err != nil {
+			return err
+		}
+		if err := srv.Start(ctx); err != nil {
+			return fmt.Errorf("MQTT broker on %s: %w (is another broker, e.g. Mosquitto, using the port? choose another --mqtt-listen, or \"\" for none)", a.cfg.MQTTListen, err)
+		}
+		a.mqttSrv = srv
+		a.cfg.Log.Info("MQTT broker listening", "addr", srv.Addr())
+	}
+	if a.cfg.MQTTBroker != "" {
+		cli, err := mqtt.NewClient(mqtt.ClientOptions{BrokerURL: a.cfg.MQTTBroker, Topic: a.cfg.MQTTTopic, QoS: 1,
+			Receiver: a.Devices, Logger: a.cfg.Log, Registry: a.server.Registry})
+		if err != nil {
+			return err
+		}
+		if err := cli.Start(ctx); err != nil {
+			return fmt.Errorf("MQTT broker %s: %w (check --mqtt-broker)", RedactURL(a.cfg.MQTTBroker), err)
+		}
+		a.mqttCli = cli
+	}
+	return nil
+}
+
+// MQTTAddr is the embedded MQTT broker's address, "" without one.
+func (a *App) MQTTAddr() string {
+	if a.mqttSrv == nil {
+		return ""
+	}
+	return a.mqttSrv.Addr()
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -286,7 +371,13 @@ func (a *App) Close(ctx context.Context) error {
 	if a.http != nil {
 		errs = append(errs, a.http.Shutdown(ctx))
 	}
-	errs = append(errs, a.Notify.Close(), a.sender.Close(), closeBus(a.Bus), a.Store.Close())
+	if a.mqttSrv != nil {
+		errs = append(errs, a.mqttSrv.Close())
+	}
+	if a.mqttCli != nil {
+		errs = append(errs, a.mqttCli.Close())
+	}
+	errs = append(errs, a.Devices.Close(), a.Notify.Close(), a.sender.Close(), closeBus(a.Bus), a.Store.Close())
 	return errors.Join(errs...)
 }
 

@@ -3,10 +3,12 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zenne-city/zenne/internal/apitest"
 	"github.com/zenne-city/zenne/internal/app"
@@ -121,5 +123,58 @@ func TestRedactURL(t *testing.T) {
 		if got := app.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestDemoSensorsAlive: `zenne demo` registers a simulated device for each
+// sensor of the demo city, and their readings reach the entities within
+// seconds.
+func TestDemoSensorsAlive(t *testing.T) {
+	s := apitest.Start(t)
+	if _, err := s.App.LoadDemo(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := time.Now()
+	n, err := s.App.StartSimulator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 100 {
+		t.Fatalf("%d simulated devices, want one per demo sensor (hundreds)", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var page struct {
+			Count   int
+			Devices []struct {
+				Status struct{ Messages int }
+			}
+		}
+		if err := json.Unmarshal(s.Get("/iot/devices?limit=1000", nil).Expect(t, http.StatusOK).Body, &page); err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, d := range page.Devices {
+			if d.Status.Messages > 0 {
+				seen++
+			}
+		}
+		if page.Count == n && seen >= n*9/10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, %d of %d devices have sent a reading", seen, page.Count)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// A bin's filling level is a fresh reading.
+	r := s.Get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:bxl-0001", map[string]string{
+		"Link": apitest.LinkHeader("https://raw.githubusercontent.com/smart-data-models/dataModel.WasteManagement/master/context.jsonld")}).Expect(t, http.StatusOK)
+	fl, _ := r.JSON(t).(map[string]any)["fillingLevel"].(map[string]any)
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(fl["observedAt"]))
+	if err != nil || at.Before(started.Add(-time.Second)) {
+		t.Fatalf("fillingLevel %v: want a reading observed since the simulator started", fl)
 	}
 }

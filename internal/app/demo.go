@@ -8,6 +8,7 @@ import (
 	"github.com/zenne-city/zenne/internal/demo"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
+	"github.com/zenne-city/zenne/internal/simulate"
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -18,6 +19,7 @@ func (a *App) LoadDemo(ctx context.Context, progress func(done, total int)) (map
 	if err != nil {
 		return nil, fmt.Errorf("build demo city: %w", err)
 	}
+	a.demoCity = raw
 	opts := ngsild.ParseOptions{ValidateGeometry: func(v any) error { _, err := geo.ParseGeometry(v); return err }}
 	var batch []*ngsild.Entity
 	flush := func(done int) error {
@@ -57,4 +59,28 @@ func (a *App) LoadDemo(ctx context.Context, progress func(done, total int)) (map
 		return nil, err
 	}
 	return demo.Summary(raw), nil
+}
+
+// StartSimulator keeps the loaded demo city alive: a simulated device for
+// each of its sensors (bins, meters, counters, stations) is registered with
+// the device service and sends readings to it in-process, each at its own
+// interval, the first within a second, until ctx ends. It returns the number
+// of devices.
+func (a *App) StartSimulator(ctx context.Context) (int, error) {
+	if a.demoCity == nil {
+		return 0, fmt.Errorf("load the demo city first")
+	}
+	fleet, err := simulate.DemoFleet(demo.Sensors(a.demoCity), simulate.FleetOptions{Seed: 1})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := fleet.ProvisionIn(ctx, a.Devices, store.DefaultTenant); err != nil {
+		return 0, fmt.Errorf("register the demo's devices: %w", err)
+	}
+	go func() {
+		if _, err := simulate.Run(ctx, simulate.Config{Fleet: fleet}, &simulate.ReceiverSender{Receiver: a.Devices}); err != nil && ctx.Err() == nil {
+			a.cfg.Log.Warn("the demo's simulated sensors stopped", "err", err)
+		}
+	}()
+	return fleet.Len(), nil
 }

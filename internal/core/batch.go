@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"reflect"
 	"sort"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -129,4 +130,63 @@ func sortedNames(m map[string][]*ngsild.Attribute) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Measurement is a device's reading of one entity (internal/ingest).
+// Reading's attributes are written as an append would write them; Static's
+// (a device's location, address, owner) only where the entity lacks them or
+// holds another value, so that a reading does not rewrite them, nor record
+// them in history again, every time.
+type Measurement struct {
+	Reading *ngsild.Entity // id, type and the attributes read
+	Static  map[string][]*ngsild.Attribute
+}
+
+// BatchMeasure writes measurements, creating the entities that do not exist
+// (with the static attributes), in one store write.
+func (b *Broker) BatchMeasure(ctx context.Context, tenant string, ms []Measurement) (*BatchResult, error) {
+	ops := make([]store.Op, len(ms))
+	for i, m := range ms {
+		full := m.Reading.Derive()
+		for name, insts := range m.Static {
+			if _, read := full.Attrs[name]; !read {
+				full.Attrs[name] = insts
+			}
+		}
+		fresh := b.created(full)
+		ops[i] = store.Op{ID: m.Reading.ID, Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) {
+			if cur == nil {
+				return fresh, nil
+			}
+			frag := m.Reading
+			for name, insts := range m.Static {
+				if _, read := frag.Attrs[name]; read || sameInstances(cur.Attrs[name], insts) {
+					continue
+				}
+				if frag == m.Reading {
+					frag = m.Reading.Derive()
+				}
+				frag.Attrs[name] = insts
+			}
+			next, _ := b.appendFn(cur, frag, false)
+			return next, nil
+		}}
+	}
+	return b.batch(ctx, tenant, ops)
+}
+
+// sameInstances reports whether stored instances hold the kinds, values,
+// unit codes and datasetIds of want (system times aside).
+func sameInstances(have, want []*ngsild.Attribute) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		h := have[i]
+		if h == nil || w == nil || h.Kind != w.Kind || h.DatasetID != w.DatasetID || h.UnitCode != w.UnitCode ||
+			len(h.Sub) > 0 || len(w.Sub) > 0 || !reflect.DeepEqual(h.Value, w.Value) {
+			return false // sub-attributes carry system times: written again
+		}
+	}
+	return true
 }

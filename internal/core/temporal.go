@@ -3,8 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"golang.org/x/sync/errgroup"
-	"runtime"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
@@ -86,48 +84,37 @@ func (b *Broker) TemporalQuery(ctx context.Context, tenant string, sel *store.Qu
 	if err != nil {
 		return nil, 0, mapErr(err, "")
 	}
-	out := make([]*Temporal, 0, len(res.Entities))
+	ids := make([]string, len(res.Entities))
+	for i, e := range res.Entities {
+		ids[i] = e.ID
+	}
+	out := make([]*Temporal, len(res.Entities))
 	if agg == nil {
-		ids := make([]string, len(res.Entities))
-		for i, e := range res.Entities {
-			ids[i] = e.ID
-		}
 		hs, err := b.store.EntityHistories(ctx, tenant, ids, attrs, q)
 		if err != nil {
 			return nil, 0, mapErr(err, "")
 		}
-		for i, e := range res.Entities {
-			h := hs[i]
-			if h == nil {
-				h = &temporal.Entity{ID: e.ID, Attrs: map[string][]temporal.Instance{}}
+		for i, h := range hs {
+			if h != nil {
+				out[i] = &Temporal{Entity: h}
 			}
-			withCurrent(h, e)
-			out = append(out, &Temporal{Entity: h})
 		}
-		return out, res.Count, nil
-	}
-	// Each entity is aggregated on its own (a page of 1,000 daily sums over a
-	// year reads 365,000 day summaries), so they are spread over the
-	// processors.
-	out = out[:len(res.Entities)]
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, e := range res.Entities {
-		g.Go(func() error {
-			t, err := b.history(gctx, tenant, e.ID, attrs, q, agg)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				t = &Temporal{Entity: &temporal.Entity{ID: e.ID, Attrs: map[string][]temporal.Instance{}}}
-			case err != nil:
-				return mapErr(err, e.ID)
+	} else {
+		hs, err := b.store.AggregateHistories(ctx, tenant, ids, attrs, q, agg.Methods, agg.Period)
+		if err != nil {
+			return nil, 0, mapErr(err, "")
+		}
+		for i, h := range hs {
+			if h != nil {
+				out[i] = &Temporal{Entity: h.Entity, Series: h.Series}
 			}
-			withCurrent(t.Entity, e)
-			out[i] = t
-			return nil
-		})
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, 0, err
+	for i, e := range res.Entities {
+		if out[i] == nil { // no history: the entity without attributes
+			out[i] = &Temporal{Entity: &temporal.Entity{ID: e.ID, Attrs: map[string][]temporal.Instance{}}}
+		}
+		withCurrent(out[i].Entity, e)
 	}
 	return out, res.Count, nil
 }

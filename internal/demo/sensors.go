@@ -104,13 +104,17 @@ type containerKind struct {
 	daysToFill  float64 // typical time from empty to full
 }
 
-func (b *builder) wasteContainers() ([]Entity, error) {
-	kinds := []containerKind{
+func containerKinds() []containerKind {
+	return []containerKind{
 		{"Poubelle publique compacteuse / Compacterende openbare vuilnisbak", []string{"inorganic"}, []string{"Grey"}, "fixed", 600, 3},
 		{"Bulle à verre / Glasbol", []string{"glass"}, []string{"Green"}, "ground", 2500, 14},
 		{"Conteneur enterré / Ondergrondse container", []string{"paper", "plastic", "inorganic"}, []string{"Yellow", "Blue", "White"}, "underground", 5000, 5},
 		{"Conteneur organique / Container gft", []string{"organic"}, []string{"Orange"}, "portable", 240, 2},
 	}
+}
+
+func (b *builder) wasteContainers() ([]Entity, error) {
+	kinds := containerKinds()
 	statuses := []string{"ok", "lidOpen", "vandalized", "moved", "burning"}
 	var out []Entity
 	for i := 1; i <= nWasteContainers; i++ {
@@ -316,19 +320,24 @@ type buildingKind struct {
 	floors    [2]int
 }
 
+// buildingKinds are the town halls' kind and the other public buildings'.
+func buildingKinds() (townHall buildingKind, others []buildingKind) {
+	return buildingKind{"", "civic", [2]float64{800, 2500}, true, [2]int{3, 6}},
+		[]buildingKind{
+			{"École fondamentale communale", "school", [2]float64{200, 600}, true, [2]int{2, 4}},
+			{"Piscine communale", "public", [2]float64{1500, 4000}, false, [2]int{1, 2}},
+			{"Bibliothèque communale", "public", [2]float64{80, 200}, false, [2]int{1, 3}},
+			{"Crèche communale", "kindergarten", [2]float64{60, 150}, true, [2]int{1, 2}},
+			{"Centre sportif communal", "public", [2]float64{300, 900}, false, [2]int{1, 2}},
+			{"CPAS - Antenne sociale", "office", [2]float64{150, 500}, true, [2]int{2, 5}},
+		}
+}
+
 // buildingsAndWater returns the public buildings (the 19 town halls first,
 // then schools, pools, libraries... at random places) followed by one water
 // meter with leak detection per building, at the same place.
 func (b *builder) buildingsAndWater() ([]Entity, error) {
-	townHall := buildingKind{"", "civic", [2]float64{800, 2500}, true, [2]int{3, 6}}
-	others := []buildingKind{
-		{"École fondamentale communale", "school", [2]float64{200, 600}, true, [2]int{2, 4}},
-		{"Piscine communale", "public", [2]float64{1500, 4000}, false, [2]int{1, 2}},
-		{"Bibliothèque communale", "public", [2]float64{80, 200}, false, [2]int{1, 3}},
-		{"Crèche communale", "kindergarten", [2]float64{60, 150}, true, [2]int{1, 2}},
-		{"Centre sportif communal", "public", [2]float64{300, 900}, false, [2]int{1, 2}},
-		{"CPAS - Antenne sociale", "office", [2]float64{150, 500}, true, [2]int{2, 5}},
-	}
+	townHall, others := buildingKinds()
 	// Daily consumption is reported the next day (NRClick dataloggers):
 	// the reading for yesterday, stamped at local midnight.
 	l := b.now.In(b.loc)

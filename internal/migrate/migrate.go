@@ -1,11 +1,13 @@
 // Package migrate copies a whole zenne store into another (zenne migrate):
 // @contexts, every tenant's entities and history, subscriptions and their
-// waiting notifications, then checks the copy by counting both sides. It
-// speaks only the store contract, so it moves data between any two backends
-// (embedded SQLite to PostgreSQL is the usual way up).
+// waiting notifications, records (store.Records) of every kind, then checks
+// the copy by counting both sides. It speaks only the store contract, so it
+// moves data between any two backends (embedded SQLite to PostgreSQL is the
+// usual way up).
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +38,7 @@ const (
 	StageEntities      Stage = "entities"
 	StageHistory       Stage = "history"
 	StageSubscriptions Stage = "subscriptions"
+	StageRecords       Stage = "records"
 	StageVerify        Stage = "verify"
 )
 
@@ -63,6 +66,13 @@ type Report struct {
 	Tenants       []TenantReport
 	Subscriptions int
 	Notifications int // queued, waiting for delivery
+	Records       []RecordsReport
+}
+
+// RecordsReport counts the records of one kind on both sides.
+type RecordsReport struct {
+	Kind               string
+	Records, RecordsTo int // in the source; in the target after the copy
 }
 
 // TenantReport counts one tenant's data on both sides.
@@ -93,7 +103,11 @@ func Copy(ctx context.Context, from Source, to Target, opts Options) (*Report, e
 			opts.Progress(p)
 		}
 	}
-	if err := checkEmpty(ctx, to); err != nil {
+	kinds, err := from.RecordKinds(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing record kinds: %w", err)
+	}
+	if err := checkEmpty(ctx, to, kinds); err != nil {
 		return nil, err
 	}
 	rep := &Report{}
@@ -129,16 +143,31 @@ func Copy(ctx context.Context, from Source, to Target, opts Options) (*Report, e
 		return nil, err
 	}
 
+	for _, kind := range kinds {
+		n, err := copyRecords(ctx, from, to, kind, progress)
+		if err != nil {
+			return nil, err
+		}
+		rep.Records = append(rep.Records, RecordsReport{Kind: kind, Records: n})
+	}
+
 	for i := range rep.Tenants {
 		if err := verifyTenant(ctx, from, to, &rep.Tenants[i], progress); err != nil {
+			return rep, err
+		}
+	}
+	for i := range rep.Records {
+		if err := verifyRecords(ctx, from, to, &rep.Records[i], progress); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
 }
 
-// checkEmpty refuses a target holding entities, history or subscriptions.
-func checkEmpty(ctx context.Context, to Target) error {
+// checkEmpty refuses a target holding entities, history, subscriptions or
+// records: records of the kinds given (the source's), and of every kind
+// when the target can list them.
+func checkEmpty(ctx context.Context, to Target, kinds []string) error {
 	tenants, err := to.Tenants(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the target: %w", err)
@@ -158,6 +187,22 @@ func checkEmpty(ctx context.Context, to Target) error {
 	}
 	if len(subs) > 0 {
 		return fmt.Errorf("%w: it has %d subscriptions", ErrTargetNotEmpty, len(subs))
+	}
+	if ex, ok := to.(store.Exporter); ok {
+		more, err := ex.RecordKinds(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the target: %w", err)
+		}
+		kinds = append(slices.Clone(kinds), more...)
+	}
+	for _, kind := range kinds {
+		rs, err := to.ListRecords(ctx, kind, "", true)
+		if err != nil {
+			return fmt.Errorf("reading the target: %w", err)
+		}
+		if len(rs) > 0 {
+			return fmt.Errorf("%w: it has %d records of kind %q", ErrTargetNotEmpty, len(rs), kind)
+		}
 	}
 	return nil
 }
@@ -320,6 +365,46 @@ func copySubscriptions(ctx context.Context, from Source, to Target, progress fun
 		}
 	}
 	return len(list), queued, nil
+}
+
+// copyRecords copies the records of one kind, of every tenant, as they
+// are.
+func copyRecords(ctx context.Context, from Source, to Target, kind string, progress func(Progress)) (int, error) {
+	rs, err := from.ListRecords(ctx, kind, "", true)
+	if err != nil {
+		return 0, fmt.Errorf("reading records of kind %q: %w", kind, err)
+	}
+	for i, r := range rs {
+		if err := to.PutRecord(ctx, r.Kind, r.Tenant, r.ID, r.Doc); err != nil {
+			return 0, fmt.Errorf("writing %s record %s of tenant %q: %w", r.Kind, r.ID, r.Tenant, err)
+		}
+		progress(Progress{Stage: StageRecords, Tenant: r.Tenant, Done: i + 1, Total: len(rs)})
+	}
+	return len(rs), nil
+}
+
+// verifyRecords counts the target's records of one kind and compares them,
+// document and all, with the source's.
+func verifyRecords(ctx context.Context, from Source, to Target, rr *RecordsReport, progress func(Progress)) error {
+	progress(Progress{Stage: StageVerify})
+	a, err := from.ListRecords(ctx, rr.Kind, "", true)
+	if err != nil {
+		return fmt.Errorf("verifying records of kind %q: %w", rr.Kind, err)
+	}
+	b, err := to.ListRecords(ctx, rr.Kind, "", true)
+	if err != nil {
+		return fmt.Errorf("verifying records of kind %q: %w", rr.Kind, err)
+	}
+	rr.RecordsTo = len(b)
+	if rr.RecordsTo != rr.Records || len(a) != rr.Records {
+		return fmt.Errorf("records of kind %q: %d copied, the source holds %d and the target %d", rr.Kind, rr.Records, len(a), rr.RecordsTo)
+	}
+	for i := range a {
+		if a[i].Tenant != b[i].Tenant || a[i].ID != b[i].ID || !bytes.Equal(a[i].Doc, b[i].Doc) {
+			return fmt.Errorf("records of kind %q: %s of tenant %q differs in the target", rr.Kind, a[i].ID, a[i].Tenant)
+		}
+	}
+	return nil
 }
 
 // verifyTenant counts the target's entities and history instances and

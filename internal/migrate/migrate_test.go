@@ -1,11 +1,15 @@
 package migrate
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +18,8 @@ import (
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/postgres"
+	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 	"github.com/zenne-city/zenne/internal/store/sqlite"
 )
 
@@ -35,7 +41,8 @@ func openSQLite(t *testing.T) *sqlite.Store {
 // fill writes a small city through the broker, as the API would: two
 // tenants, entities updated with observedAt (history), one deleted (its
 // history stays), a registered @context, subscriptions and notifications
-// waiting for delivery.
+// waiting for delivery, and records of two kinds (testRecords), one tenant
+// holding only records.
 func fill(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -81,6 +88,57 @@ func fill(t *testing.T, s store.Store) {
 	if err := s.Enqueue(ctx, s.LastChange(), queued); err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range testRecords() {
+		if err := s.PutRecord(ctx, r.Kind, r.Tenant, r.ID, r.Doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testRecords are the records fill stores, by kind, tenant and id: device
+// registrations in two tenants and in one that holds no entity, alarm
+// rules, an empty document and a binary one.
+func testRecords() []store.Record {
+	var rs []store.Record
+	for _, tenant := range []string{"", "devices-only", "energy"} {
+		for i := range 4 {
+			id := fmt.Sprintf("urn:ngsi-ld:Device:%s/%d", tenant, i)
+			rs = append(rs, store.Record{Kind: "device", Tenant: tenant, ID: id, Doc: []byte(fmt.Sprintf(`{"id":%q}`, id))})
+		}
+	}
+	rs = append(rs,
+		store.Record{Kind: "device", Tenant: "energy", ID: "urn:empty", Doc: []byte{}},
+		store.Record{Kind: "alarm", Tenant: "energy", ID: "rule-é", Doc: []byte(`{"q":"power>100"}`)},
+		store.Record{Kind: "alarm", Tenant: "energy", ID: "state/rule-é", Doc: []byte{0, 1, 0xff}},
+	)
+	return rs
+}
+
+// checkRecords checks that s holds exactly testRecords.
+func checkRecords(t *testing.T, s store.Store) {
+	t.Helper()
+	byKind := map[string][]store.Record{}
+	for _, r := range testRecords() {
+		byKind[r.Kind] = append(byKind[r.Kind], r)
+	}
+	for kind, want := range byKind {
+		slices.SortFunc(want, func(a, b store.Record) int {
+			return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.ID, b.ID))
+		})
+		got, err := s.ListRecords(context.Background(), kind, "", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d %s records in the copy, want %d", len(got), kind, len(want))
+			continue
+		}
+		for i := range want {
+			if got[i].Kind != kind || got[i].Tenant != want[i].Tenant || got[i].ID != want[i].ID || !bytes.Equal(got[i].Doc, want[i].Doc) {
+				t.Errorf("%s record %d in the copy: %q %q %q, want %q %q %q", kind, i, got[i].Tenant, got[i].ID, got[i].Doc, want[i].Tenant, want[i].ID, want[i].Doc)
+			}
+		}
+	}
 }
 
 // TestCopy copies a store into an empty one and finds the same entities,
@@ -99,12 +157,16 @@ func TestCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Stage{StageContexts, StageEntities, StageHistory, StageEntities, StageHistory, StageSubscriptions, StageVerify}; !reflect.DeepEqual(stages, want) {
+	if want := []Stage{StageContexts, StageEntities, StageHistory, StageEntities, StageHistory, StageSubscriptions, StageRecords, StageVerify}; !reflect.DeepEqual(stages, want) {
 		t.Errorf("progress stages %v, want %v", stages, want)
 	}
 	if rep.Contexts != 1 || rep.Subscriptions != 3 || rep.Notifications != 5 || len(rep.Tenants) != 2 {
 		t.Errorf("report %+v", rep)
 	}
+	if want := []RecordsReport{{"alarm", 2, 2}, {"device", 13, 13}}; !reflect.DeepEqual(rep.Records, want) {
+		t.Errorf("records report %+v, want %+v", rep.Records, want)
+	}
+	checkRecords(t, to)
 	for _, tr := range rep.Tenants {
 		// 29 entities; 30 with history, each 6 power instances and 1 name
 		if tr.Entities != 29 || tr.EntitiesTo != 29 || tr.HistoryEntities != 30 || tr.History != 30*8 || tr.HistoryTo != tr.History || !tr.TypesMatch || !tr.AttrsMatch {
@@ -191,5 +253,57 @@ func TestCopyRefusesNonEmptyTarget(t *testing.T) {
 	}
 	if n, _ := countEntities(ctx, to, ""); n != 1 {
 		t.Errorf("the target holds %d entities after the refused copy, want 1", n)
+	}
+
+	// A record alone, of a kind the source has or not, is data too.
+	for _, kind := range []string{"device", "account"} {
+		to := openSQLite(t)
+		if err := to.PutRecord(ctx, kind, "elsewhere", "urn:mine", []byte("mine")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Copy(ctx, from, to, Options{}); !errors.Is(err, ErrTargetNotEmpty) {
+			t.Fatalf("Copy into a store with a %s record: %v, want ErrTargetNotEmpty", kind, err)
+		}
+		if doc, err := to.GetRecord(ctx, kind, "elsewhere", "urn:mine"); err != nil || string(doc) != "mine" {
+			t.Errorf("the target's own record: %q, %v", doc, err)
+		}
+		if rs, _ := to.ListRecords(ctx, "device", "", true); kind != "device" && len(rs) != 0 {
+			t.Errorf("the refused copy wrote %d device records", len(rs))
+		}
+	}
+}
+
+// TestCopyToPostgres copies an embedded store into PostgreSQL (zenne
+// migrate's usual way up) and finds the same counts, subscriptions and
+// records there.
+func TestCopyToPostgres(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	from := openSQLite(t)
+	fill(t, from)
+	to, err := postgres.Open(ctx, url, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { to.Close() })
+	rep, err := Copy(ctx, from, to, Options{Batch: 7, HistoryBatch: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Contexts != 1 || rep.Subscriptions != 3 || rep.Notifications != 5 || len(rep.Tenants) != 2 {
+		t.Errorf("report %+v", rep)
+	}
+	for _, tr := range rep.Tenants {
+		if tr.Entities != 29 || tr.EntitiesTo != 29 || tr.History != 30*8 || tr.HistoryTo != tr.History || !tr.TypesMatch || !tr.AttrsMatch {
+			t.Errorf("tenant report %+v", tr)
+		}
+	}
+	if want := []RecordsReport{{"alarm", 2, 2}, {"device", 13, 13}}; !reflect.DeepEqual(rep.Records, want) {
+		t.Errorf("records report %+v, want %+v", rep.Records, want)
+	}
+	checkRecords(t, to)
+	// Copying again finds the target not empty.
+	if _, err := Copy(ctx, from, to, Options{}); !errors.Is(err, ErrTargetNotEmpty) {
+		t.Errorf("second Copy: %v, want ErrTargetNotEmpty", err)
 	}
 }

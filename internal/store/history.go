@@ -2,6 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
@@ -25,6 +29,9 @@ type History interface {
 	// returns the entity (without instances) and the series. A store may
 	// read rollups instead of instances where the result is the same.
 	AggregateHistory(ctx context.Context, tenant, id string, attrs []string, q *temporal.Query, methods []temporal.Method, d temporal.Duration) (*temporal.Entity, []temporal.Series, error)
+	// AggregateHistories is AggregateHistory for several entities at once (a
+	// page of a temporal query); an entity without history is nil.
+	AggregateHistories(ctx context.Context, tenant string, ids []string, attrs []string, q *temporal.Query, methods []temporal.Method, d temporal.Duration) ([]*AggregatedHistory, error)
 	// DeleteHistory deletes recorded instances of one entity: all of them
 	// (attr ""), those of one attribute (datasetID nil: every datasetId;
 	// otherwise the one given, "" being the default instance), or one
@@ -34,6 +41,39 @@ type History interface {
 	// attr of entity id with a (keeping its instanceId). ErrNotFound when the
 	// instance does not exist.
 	ReplaceInstance(ctx context.Context, tenant, id, attr, instanceID string, a *ngsild.Attribute) error
+}
+
+// AggregatedHistory is what AggregateHistory returns for one entity.
+type AggregatedHistory struct {
+	Entity *temporal.Entity // without instances
+	Series []temporal.Series
+}
+
+// AggregateEach implements AggregateHistories with a store's
+// AggregateHistory: the entities are aggregated on their own, spread over
+// the processors (a page of 1,000 daily sums over a year reads 365,000 day
+// summaries).
+func AggregateEach(ctx context.Context, ids []string, aggregate func(ctx context.Context, id string) (*temporal.Entity, []temporal.Series, error)) ([]*AggregatedHistory, error) {
+	out := make([]*AggregatedHistory, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, id := range ids {
+		g.Go(func() error {
+			h, series, err := aggregate(gctx, id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				out[i] = &AggregatedHistory{Entity: h, Series: series}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // HistorySelector says which recorded instances of an entity DeleteHistory

@@ -48,6 +48,7 @@ type Store interface {
 	Contexts
 	ChangeLog
 	Subscriptions
+	Records
 	// Tenants lists the tenants that exist (the default tenant included).
 	Tenants(ctx context.Context) ([]string, error)
 	// Ping reports whether the store can serve requests (readiness).

@@ -3,15 +3,8 @@ package endpoint
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -22,35 +15,14 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/zenne-city/zenne/internal/mqtttest"
 )
 
 // The MQTT tests use the machine's Mosquitto (ZENNE_TEST_MQTT, default
 // 127.0.0.1:1883, anonymous access) and, for credentials, TLS and restarts,
 // Mosquitto processes of their own. Without Mosquitto they fail, unless
 // ZENNE_TEST_NO_MQTT=1 says to skip them.
-
-func skipWithoutMQTT(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("ZENNE_TEST_NO_MQTT") == "1" {
-		t.Skipf("ZENNE_TEST_NO_MQTT=1: %s", why)
-	}
-	t.Fatalf("%s (set ZENNE_TEST_NO_MQTT=1 to skip the MQTT tests)", why)
-}
-
-// sharedBroker returns the address of the machine's Mosquitto.
-func sharedBroker(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("ZENNE_TEST_MQTT")
-	if addr == "" {
-		addr = "127.0.0.1:1883"
-	}
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		skipWithoutMQTT(t, fmt.Sprintf("no MQTT broker at %s: %v", addr, err))
-	}
-	c.Close()
-	return addr
-}
 
 // broker is a Mosquitto process of a test's own.
 type broker struct {
@@ -85,14 +57,14 @@ func (s *syncBuffer) String() string {
 // brokerConfig is what a test's own broker needs besides its listener.
 type brokerConfig struct {
 	users map[string]string // none: anonymous access
-	tls   *testCert         // serve MQTT over TLS
+	tls   *mqtttest.Cert    // serve MQTT over TLS
 }
 
 // startBroker starts Mosquitto on a free loopback port.
 func startBroker(t *testing.T, cfg brokerConfig) *broker {
 	t.Helper()
 	if _, err := exec.LookPath("mosquitto"); err != nil {
-		skipWithoutMQTT(t, "mosquitto is not installed")
+		mqtttest.Skip(t, "mosquitto is not installed")
 	}
 	dir := t.TempDir()
 	// Mosquitto started as root runs as the user mosquitto: let it read its files.
@@ -124,10 +96,10 @@ func startBroker(t *testing.T, cfg brokerConfig) *broker {
 	}
 	if cfg.tls != nil {
 		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-		if err := os.WriteFile(certFile, cfg.tls.certPEM, 0o644); err != nil {
+		if err := os.WriteFile(certFile, cfg.tls.CertPEM, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(keyFile, cfg.tls.keyPEM, 0o644); err != nil {
+		if err := os.WriteFile(keyFile, cfg.tls.KeyPEM, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&conf, "certfile %s\nkeyfile %s\n", certFile, keyFile)
@@ -182,51 +154,6 @@ func (b *broker) stop() {
 	_ = b.cmd.Process.Kill()
 	<-b.waitDone
 	b.cmd = nil
-}
-
-// testCert is a self-signed certificate for 127.0.0.1 and localhost.
-type testCert struct {
-	certPEM, keyPEM []byte
-	pool            *x509.CertPool
-}
-
-func newTestCert(t *testing.T) *testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "zenne test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCert{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		pool:    pool,
-	}
 }
 
 // subscribe subscribes to topic on the broker at addr (MQTT 3.1.1, over TLS

@@ -17,6 +17,8 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/zenne-city/zenne/internal/mqtttest"
 )
 
 // wrapper is the MQTT notification message of clause 7.2.
@@ -48,7 +50,7 @@ func versionInfo(version, qos string) []KV {
 }
 
 func TestMQTTDelivery(t *testing.T) {
-	addr := sharedBroker(t)
+	addr := mqtttest.Broker(t)
 	s := newSender(t, Options{})
 	for _, version := range []string{"", "mqtt3.1.1", "mqtt5.0"} {
 		for _, qos := range []string{"", "0", "1", "2"} {
@@ -152,7 +154,7 @@ func subscribe5(t *testing.T, addr, topic string) <-chan *paho.Publish {
 }
 
 func TestMQTT5UserProperties(t *testing.T) {
-	addr := sharedBroker(t)
+	addr := mqtttest.Broker(t)
 	s := newSender(t, Options{})
 	topic := uniqueTopic(t)
 	got := subscribe5(t, addr, topic)
@@ -190,7 +192,7 @@ func TestMQTT5UserProperties(t *testing.T) {
 // TestMQTTConcurrent publishes from many goroutines: every message arrives,
 // over one connection per version.
 func TestMQTTConcurrent(t *testing.T) {
-	addr := sharedBroker(t)
+	addr := mqtttest.Broker(t)
 	s := newSender(t, Options{})
 	for _, version := range []string{"mqtt3.1.1", "mqtt5.0"} {
 		t.Run(version, func(t *testing.T) {
@@ -428,9 +430,9 @@ func TestMQTTReconnect(t *testing.T) {
 }
 
 func TestMQTTS(t *testing.T) {
-	cert := newTestCert(t)
+	cert := mqtttest.NewCert(t)
 	b := startBroker(t, brokerConfig{tls: cert})
-	clientTLS := &tls.Config{RootCAs: cert.pool}
+	clientTLS := &tls.Config{RootCAs: cert.Pool}
 	for _, version := range []string{"mqtt3.1.1", "mqtt5.0"} {
 		t.Run(version+"/trusted", func(t *testing.T) {
 			s := newSender(t, Options{TLS: clientTLS})

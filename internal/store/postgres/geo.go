@@ -137,46 +137,53 @@ func sameGeo(old, new *ngsild.Entity, kind geoKind) (bool, error) {
 	}), nil
 }
 
-// geoRows collects entity_geo rows for one multi-row INSERT.
+// geoRows collects entity_geo rows for one multi-row INSERT: one per
+// GeoProperty instance and type of the entity.
 type geoRows struct {
-	tids           []int64
-	ids, names     []string
-	types          []string // array literals
-	wkbs           [][]byte
-	x1, y1, x2, y2 []float64
+	tids              []int64
+	ids, names, types []string
+	wkbs              [][]byte
+	x1, y1, x2, y2    []float64
 }
 
 func (r *geoRows) add(tid int64, id string, types []string, gs []geoInst) {
-	if len(gs) == 0 {
-		return
-	}
-	lit := arrayLiteral(types)
 	for _, g := range gs {
-		r.tids = append(r.tids, tid)
-		r.ids = append(r.ids, id)
-		r.names = append(r.names, g.name)
-		r.types = append(r.types, lit)
-		r.wkbs = append(r.wkbs, g.wkb)
-		r.x1 = append(r.x1, g.bound.Min[0])
-		r.y1 = append(r.y1, g.bound.Min[1])
-		r.x2 = append(r.x2, g.bound.Max[0])
-		r.y2 = append(r.y2, g.bound.Max[1])
+		for _, typ := range types {
+			r.tids = append(r.tids, tid)
+			r.ids = append(r.ids, id)
+			r.names = append(r.names, g.name)
+			r.types = append(r.types, typ)
+			r.wkbs = append(r.wkbs, g.wkb)
+			r.x1 = append(r.x1, g.bound.Min[0])
+			r.y1 = append(r.y1, g.bound.Min[1])
+			r.x2 = append(r.x2, g.bound.Max[0])
+			r.y2 = append(r.y2, g.bound.Max[1])
+		}
 	}
 }
 
 // insertSQL returns the statement inserting r and its arguments.
 func (r *geoRows) insertSQL(kind geoKind) (string, []any) {
 	if kind == geoPostGIS {
-		return `INSERT INTO entity_geo (tid, id, name, types, geom)
-			SELECT u.tid, u.id, u.name, u.types::text[], ST_GeomFromWKB(u.w, 4326)
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[]) AS u(tid, id, name, types, w)`,
+		return `INSERT INTO entity_geo (tid, id, name, type, tkey, geom)
+			SELECT u.tid, u.id, u.name, u.type, ` + tkeySQL("u.type", "u.name") + `, ST_GeomFromWKB(u.w, 4326)
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[]) AS u(tid, id, name, type, w)`,
 			[]any{r.tids, r.ids, r.names, r.types, r.wkbs}
 	}
-	return `INSERT INTO entity_geo (tid, id, name, types, geom)
-		SELECT u.tid, u.id, u.name, u.types::text[], box(point(u.x1, u.y1), point(u.x2, u.y2))
+	return `INSERT INTO entity_geo (tid, id, name, type, tkey, geom)
+		SELECT u.tid, u.id, u.name, u.type, ` + tkeySQL("u.type", "u.name") + `, box(point(u.x1, u.y1), point(u.x2, u.y2))
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
-			AS u(tid, id, name, types, x1, y1, x2, y2)`,
+			AS u(tid, id, name, type, x1, y1, x2, y2)`,
 		[]any{r.tids, r.ids, r.names, r.types, r.x1, r.y1, r.x2, r.y2}
+}
+
+// tkeySQL is the expression of entity_geo.tkey for a type and an attribute
+// name: a hash PostgreSQL computes (hashtextextended is stable across
+// versions: hash partitioning relies on it), so that the migration that
+// added the column and the queries agree without Go hashing anything.
+// Collisions only add candidates.
+func tkeySQL(typ, name string) string {
+	return "hashtextextended(" + typ + " || ' ' || " + name + ", 0)"
 }
 
 // boxSQL is the condition "g.geom meets the box $n..$n+3" (min x, min y,

@@ -33,7 +33,15 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 	if err != nil && !create {
 		return s.wrapClosed(err)
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	if err := s.importTx(ctx, tenant, create, tid, ents); err != nil {
+		return s.wrapClosed(fmt.Errorf("postgres: importing history: %w", err))
+	}
+	return nil
+}
+
+// importTx is ImportHistory's transaction.
+func (s *Store) importTx(ctx context.Context, tenant string, create bool, tid int64, ents []*histcore.ImportEntity) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if create {
 			if err := tx.QueryRow(ctx, `INSERT INTO tenants (name) VALUES ($1)
 				ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING tid`, tenant).Scan(&tid); err != nil {
@@ -73,8 +81,4 @@ func (s *Store) ImportHistory(ctx context.Context, tenant string, recs []store.I
 		}
 		return mergeDays(ctx, tx, add, true)
 	})
-	if err != nil {
-		return s.wrapClosed(fmt.Errorf("postgres: importing history: %w", err))
-	}
-	return nil
 }

@@ -143,21 +143,35 @@ func ensurePartitions(ctx context.Context, tx pgx.Tx, days []int64) error {
 		return err
 	}
 	for _, name := range missing {
-		m := byName[name]
-		if _, err := tx.Exec(ctx, `CREATE TABLE `+name+` (LIKE h_chunks INCLUDING DEFAULTS INCLUDING STORAGE)`); err != nil {
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "42P07" {
-				// Another process created it (and attached it in the same
-				// transaction) after this transaction's catalog snapshot.
-				return fmt.Errorf("creating partition %s: %w", name, errPartitionRace)
-			}
-			return fmt.Errorf("creating partition %s: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE h_chunks ATTACH PARTITION %s FOR VALUES FROM (%d) TO (%d)`, name, m.first, m.next)); err != nil {
-			return fmt.Errorf("attaching partition %s: %w", name, err)
+		if err := createPartition(ctx, tx, name, byName[name]); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// createPartition creates and attaches one partition, under a savepoint: a
+// process that created (and attached, in the same transaction) the same
+// partition after this transaction's catalog snapshot makes CREATE fail
+// with "already exists", which then only means the partition is there, and
+// the transaction goes on.
+func createPartition(ctx context.Context, tx pgx.Tx, name string, m month) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("creating partition %s: %w", name, err)
+	}
+	defer sp.Rollback(ctx) // after Commit, a no-op
+	if _, err := sp.Exec(ctx, `CREATE TABLE `+name+` (LIKE h_chunks INCLUDING DEFAULTS INCLUDING STORAGE)`); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P07" {
+			return nil
+		}
+		return fmt.Errorf("creating partition %s: %w", name, err)
+	}
+	if _, err := sp.Exec(ctx, fmt.Sprintf(`ALTER TABLE h_chunks ATTACH PARTITION %s FOR VALUES FROM (%d) TO (%d)`, name, m.first, m.next)); err != nil {
+		return fmt.Errorf("attaching partition %s: %w", name, err)
+	}
+	return sp.Commit(ctx)
 }
 
 // missingTables returns the names of names that are not tables.
@@ -211,14 +225,5 @@ func (s *Store) partitionsAhead(ctx context.Context, now time.Time) error {
 	for i := range monthsAhead + 1 {
 		days = append(days, histcore.DayOf(start.AddDate(0, i, 0).UnixNano()))
 	}
-	for try := 0; ; try++ {
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return ensurePartitions(ctx, tx, days) })
-		if !errors.Is(err, errPartitionRace) || try == 2 {
-			return err
-		}
-	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return ensurePartitions(ctx, tx, days) })
 }
-
-// errPartitionRace: another process created a partition at the same time;
-// a new transaction sees it.
-var errPartitionRace = errors.New("created by another process meanwhile")

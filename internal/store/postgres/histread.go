@@ -63,13 +63,16 @@ const (
 		CROSS JOIN LATERAL (SELECT max(x.day) AS day FROM h_chunks AS x
 			WHERE x.sid = s.sid AND x.day BETWEEN $4 AND $5 AND x.level = 0) AS m
 		JOIN h_chunks AS c ON c.sid = s.sid AND c.day = m.day AND c.level = 0`
-	// Aggregation: chunks of every level in [$4, $5] (rollups count), with
-	// their data only when their samples are needed: not for a raw,
-	// all-numeric day among $6, the days the aggregation takes from the
-	// summary columns (histcore.Aggregator.Whole).
-	sqlReadAgg = sqlHeadsPart + "\nUNION ALL\n" + sqlSeriesPart + "\nUNION ALL\n" + sqlChunkCols + `
-			CASE WHEN c.level = 0 AND c.n > 0 AND c.numn = c.n AND c.day = ANY($6::int4[]) THEN NULL ELSE c.data END ` + sqlChunksFrom + `
+	// Aggregation: chunks of every level in [$4, $5] (rollups count).
+	sqlReadAgg = sqlHeadsPart + "\nUNION ALL\n" + sqlSeriesPart + "\nUNION ALL\n" + sqlChunkCols + `c.data ` + sqlChunksFrom + `
 		JOIN h_chunks AS c ON c.sid = s.sid AND c.day BETWEEN $4 AND $5`
+	// The same without the chunks' data, when whole days can be taken from
+	// their summaries: read from the primary key index alone. The data of
+	// the other chunks is read by key (sqlChunkData).
+	sqlReadSums = sqlHeadsPart + "\nUNION ALL\n" + sqlSeriesPart + "\nUNION ALL\n" + sqlChunkCols + `NULL::bytea ` + sqlChunksFrom + `
+		JOIN h_chunks AS c ON c.sid = s.sid AND c.day BETWEEN $4 AND $5`
+	sqlChunkData = `SELECT k.ord, c.data FROM unnest($1::int8[], $2::int4[], $3::int4[]) WITH ORDINALITY AS k(sid, day, part, ord)
+		JOIN h_chunks AS c ON c.sid = k.sid AND c.day = k.day AND c.part = k.part`
 
 	// The newest days of one series in [$2, $3] holding at least $4+1 chunk
 	// rows (all of them when there are fewer), whole days only.
@@ -113,15 +116,7 @@ func (s *Store) EntityHistories(ctx context.Context, tenant string, ids []string
 	if len(ids) == 0 {
 		return out, nil
 	}
-	// One reader per distinct id.
-	uniq := make([]string, 0, len(ids))
-	pos := make(map[string]int, len(ids))
-	for _, id := range ids {
-		if _, ok := pos[id]; !ok {
-			pos[id] = len(uniq)
-			uniq = append(uniq, id)
-		}
-	}
+	uniq, pos := distinctIDs(ids) // one reader per distinct id
 	readers := make([]*histReader, len(uniq))
 	for i := range readers {
 		readers[i] = newHistReader(q, attrs)
@@ -163,6 +158,21 @@ func (s *Store) EntityHistories(ctx context.Context, tenant string, ids []string
 		out[i] = built[pos[id]]
 	}
 	return out, nil
+}
+
+// distinctIDs returns the distinct ids of a page in order and where each id
+// is among them: a statement reading an id twice would return its rows
+// twice.
+func distinctIDs(ids []string) (uniq []string, pos map[string]int) {
+	uniq = make([]string, 0, len(ids))
+	pos = make(map[string]int, len(ids))
+	for _, id := range ids {
+		if _, ok := pos[id]; !ok {
+			pos[id] = len(uniq)
+			uniq = append(uniq, id)
+		}
+	}
+	return uniq, pos
 }
 
 // HistoryEntityIDs returns the id of every entity of tenant with recorded

@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,102 +15,61 @@ import (
 // Types describes the entity types of a tenant from the counters kept on
 // write, sorted by type.
 func (s *Store) Types(ctx context.Context, tenant string) ([]store.TypeInfo, error) {
-	if err := s.checkOpen(); err != nil {
-		return nil, err
-	}
-	tid, err := s.tenantID(ctx, s.pool, tenant)
+	counts, tas, err := s.counters(ctx, tenant, `SELECT type, n FROM type_counts WHERE tid = $1 AND n > 0`)
 	if err != nil {
 		return nil, err
 	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT type, n FROM type_counts WHERE tid = $1 AND n > 0`, tid)
-	b.Queue(`SELECT type, name, kind FROM type_attrs WHERE tid = $1 AND n > 0`, tid)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	byType := map[string]*store.TypeInfo{}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("postgres: types: %w", err)
-	}
-	var typ, name, kind string
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&typ, &n}, func() error {
-		byType[typ] = &store.TypeInfo{Type: typ, Count: n, Attrs: map[string][]ngsild.Kind{}}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("postgres: types: %w", err)
-	}
-	if rows, err = br.Query(); err != nil {
-		return nil, fmt.Errorf("postgres: types: %w", err)
-	}
-	if _, err := pgx.ForEachRow(rows, []any{&typ, &name, &kind}, func() error {
-		if ti := byType[typ]; ti != nil {
-			ti.Attrs[name] = append(ti.Attrs[name], ngsild.Kind(kind))
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("postgres: types: %w", err)
-	}
-	out := make([]store.TypeInfo, 0, len(byType))
-	for _, ti := range byType {
-		for _, kinds := range ti.Attrs {
-			slices.Sort(kinds)
-		}
-		out = append(out, *ti)
-	}
-	slices.SortFunc(out, func(a, b store.TypeInfo) int { return cmp.Compare(a.Type, b.Type) })
-	return out, nil
+	return store.TypeInfos(counts, tas), nil
 }
 
 // Attributes describes the attributes of a tenant, sorted by name.
 func (s *Store) Attributes(ctx context.Context, tenant string) ([]store.AttributeInfo, error) {
-	if err := s.checkOpen(); err != nil {
+	counts, tas, err := s.counters(ctx, tenant, `SELECT name, n FROM attr_counts WHERE tid = $1 AND n > 0`)
+	if err != nil {
 		return nil, err
+	}
+	return store.AttributeInfos(counts, tas), nil
+}
+
+// counters reads, in one round trip, a tenant's counts (countSQL: name and
+// count by tid $1) and its (type, attribute, kind) rows.
+func (s *Store) counters(ctx context.Context, tenant, countSQL string) (map[string]int, []store.TypeAttr, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, nil, err
 	}
 	tid, err := s.tenantID(ctx, s.pool, tenant)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT name, n FROM attr_counts WHERE tid = $1 AND n > 0`, tid)
+	b.Queue(countSQL, tid)
 	b.Queue(`SELECT type, name, kind FROM type_attrs WHERE tid = $1 AND n > 0`, tid)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	byName := map[string]*store.AttributeInfo{}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("postgres: attributes: %w", err)
-	}
-	var typ, name, kind string
+	counts := map[string]int{}
+	var tas []store.TypeAttr
+	var name string
 	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error {
-		byName[name] = &store.AttributeInfo{Name: name, Count: n}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("postgres: attributes: %w", err)
+	rows, err := br.Query()
+	if err == nil {
+		_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error { counts[name] = n; return nil })
 	}
-	if rows, err = br.Query(); err != nil {
-		return nil, fmt.Errorf("postgres: attributes: %w", err)
+	if err == nil {
+		rows, err = br.Query()
 	}
-	if _, err := pgx.ForEachRow(rows, []any{&typ, &name, &kind}, func() error {
-		if ai := byName[name]; ai != nil {
-			ai.Types = append(ai.Types, typ)
-			ai.Kinds = append(ai.Kinds, ngsild.Kind(kind))
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("postgres: attributes: %w", err)
+	var ta store.TypeAttr
+	var kind string
+	if err == nil {
+		_, err = pgx.ForEachRow(rows, []any{&ta.Type, &ta.Name, &kind}, func() error {
+			ta.Kind = ngsild.Kind(kind)
+			tas = append(tas, ta)
+			return nil
+		})
 	}
-	out := make([]store.AttributeInfo, 0, len(byName))
-	for _, ai := range byName {
-		slices.Sort(ai.Types)
-		ai.Types = slices.Compact(ai.Types)
-		slices.Sort(ai.Kinds)
-		ai.Kinds = slices.Compact(ai.Kinds)
-		out = append(out, *ai)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: counters: %w", err)
 	}
-	slices.SortFunc(out, func(a, b store.AttributeInfo) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return counts, tas, nil
 }
 
 // PutContext stores (or replaces) an @context. A zero CreatedAt is set to now.

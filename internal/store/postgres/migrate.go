@@ -20,9 +20,15 @@ type migration struct {
 // several instances start at once.
 const migrationLock = 0x7a656e6e65 // "zenne"
 
-func (s *Store) migrate(ctx context.Context) error {
+// migrations returns every migration in version order.
+func migrations() []migration {
 	all := slices.Concat(coreMigrations, histMigrations)
 	slices.SortFunc(all, func(a, b migration) int { return a.version - b.version })
+	return all
+}
+
+// migrate runs those of all (in version order) the database has not run.
+func (s *Store) migrate(ctx context.Context, all []migration) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)

@@ -96,11 +96,10 @@ func (s *Store) candidates(tid int64, q *store.Query) *where {
 	if q.IDPattern != nil {
 		w.exact = false // Go's regexp syntax is not PostgreSQL's
 	}
-	typesArg := "" // the argument holding q's list of types
+	var types []string // q's list of types
 	if q.Type != nil {
-		if types := q.Type.AnyOf(); types != nil {
-			typesArg = w.arg(types)
-			w.conds = append(w.conds, "e.types && "+typesArg+"::text[]")
+		if types = q.Type.AnyOf(); types != nil {
+			w.conds = append(w.conds, "e.types && "+w.arg(types)+"::text[]")
 		} else {
 			w.exact = false
 		}
@@ -150,9 +149,18 @@ func (s *Store) candidates(tid int64, q *store.Query) *where {
 		if prop == "" {
 			prop = ngsild.IRILocation
 		}
-		c := "EXISTS (SELECT 1 FROM entity_geo AS g WHERE g.tid = e.tid AND g.id = e.id AND g.name = " + w.arg(prop)
-		if typesArg != "" {
-			c += " AND g.types && " + typesArg + "::text[]" // before the join: only these types' candidates
+		propArg := w.arg(prop)
+		c := "EXISTS (SELECT 1 FROM entity_geo AS g WHERE g.tid = e.tid AND g.id = e.id AND g.name = " + propArg
+		// Before the join, only these types' candidates. The index answers
+		// "tkey = $n" (type and name), not "= ANY" (GiST takes no arrays):
+		// one type, the usual case, is asked that way.
+		switch len(types) {
+		case 0:
+		case 1:
+			typeArg := w.arg(types[0])
+			c += " AND g.type = " + typeArg + " AND g.tkey = " + tkeySQL(typeArg+"::text", propArg+"::text")
+		default:
+			c += " AND g.type = ANY(" + w.arg(types) + "::text[])"
 		}
 		if b, ok := q.Geo.Bound(); ok {
 			n := len(w.args) + 1

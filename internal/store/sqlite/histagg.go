@@ -10,6 +10,14 @@ import (
 	"github.com/zenne-city/zenne/internal/tsz"
 )
 
+// AggregateHistories aggregates each entity's history on its own (see
+// store.AggregateEach).
+func (s *Store) AggregateHistories(ctx context.Context, tenant string, ids []string, attrs []string, q *temporal.Query, methods []temporal.Method, d temporal.Duration) ([]*store.AggregatedHistory, error) {
+	return store.AggregateEach(ctx, ids, func(ctx context.Context, id string) (*temporal.Entity, []temporal.Series, error) {
+		return s.AggregateHistory(ctx, tenant, id, attrs, q, methods, d)
+	})
+}
+
 // AggregateHistory aggregates an entity's history (see store.History). For
 // a between query on observedAt it never builds instances (see
 // histcore.Aggregator: a chunk whose UTC day lies within one period is

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -16,100 +14,61 @@ import (
 // Types describes the entity types of a tenant from the counters kept on
 // write, sorted by type.
 func (s *Store) Types(ctx context.Context, tenant string) ([]store.TypeInfo, error) {
-	if err := s.checkOpen(); err != nil {
+	counts, tas, err := s.counters(ctx, tenant, `SELECT type, n FROM type_counts WHERE tid = ? AND n > 0`)
+	if err != nil {
 		return nil, err
 	}
-	tid, ok := s.tenantID(tenant)
-	if !ok {
-		return nil, store.ErrNoTenant
-	}
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("types: %w", err)
-	}
-	defer tx.Rollback()
-	byType := map[int64]*store.TypeInfo{}
-	if err := s.scanRows(ctx, tx, `SELECT type, n FROM type_counts WHERE tid = ? AND n > 0`, []any{tid}, func(rows *sql.Rows) error {
-		var t, n int64
-		if err := rows.Scan(&t, &n); err != nil {
-			return err
-		}
-		byType[t] = &store.TypeInfo{Type: s.nameByID(t), Count: int(n), Attrs: map[string][]ngsild.Kind{}}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("types: %w", err)
-	}
-	if err := s.scanRows(ctx, tx, `SELECT type, name, kind FROM type_attrs WHERE tid = ? AND n > 0 ORDER BY kind`, []any{tid}, func(rows *sql.Rows) error {
-		var t, a int64
-		var k string
-		if err := rows.Scan(&t, &a, &k); err != nil {
-			return err
-		}
-		if ti := byType[t]; ti != nil {
-			name := s.nameByID(a)
-			ti.Attrs[name] = append(ti.Attrs[name], ngsild.Kind(k))
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("types: %w", err)
-	}
-	out := make([]store.TypeInfo, 0, len(byType))
-	for _, ti := range byType {
-		out = append(out, *ti)
-	}
-	slices.SortFunc(out, func(a, b store.TypeInfo) int { return cmp.Compare(a.Type, b.Type) })
-	return out, nil
+	return store.TypeInfos(counts, tas), nil
 }
 
 // Attributes describes the attributes of a tenant, sorted by name.
 func (s *Store) Attributes(ctx context.Context, tenant string) ([]store.AttributeInfo, error) {
-	if err := s.checkOpen(); err != nil {
+	counts, tas, err := s.counters(ctx, tenant, `SELECT name, n FROM attr_counts WHERE tid = ? AND n > 0`)
+	if err != nil {
 		return nil, err
+	}
+	return store.AttributeInfos(counts, tas), nil
+}
+
+// counters reads, in one read transaction, a tenant's counts (countSQL:
+// name id and count by tid) and its (type, attribute, kind) rows.
+func (s *Store) counters(ctx context.Context, tenant, countSQL string) (map[string]int, []store.TypeAttr, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, nil, err
 	}
 	tid, ok := s.tenantID(tenant)
 	if !ok {
-		return nil, store.ErrNoTenant
+		return nil, nil, store.ErrNoTenant
 	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("attributes: %w", err)
+		return nil, nil, fmt.Errorf("counters: %w", err)
 	}
 	defer tx.Rollback()
-	byName := map[int64]*store.AttributeInfo{}
-	if err := s.scanRows(ctx, tx, `SELECT name, n FROM attr_counts WHERE tid = ? AND n > 0`, []any{tid}, func(rows *sql.Rows) error {
-		var a, n int64
-		if err := rows.Scan(&a, &n); err != nil {
+	counts := map[string]int{}
+	if err := s.scanRows(ctx, tx, countSQL, []any{tid}, func(rows *sql.Rows) error {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
 			return err
 		}
-		byName[a] = &store.AttributeInfo{Name: s.nameByID(a), Count: int(n)}
+		counts[s.nameByID(id)] = int(n)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("attributes: %w", err)
+		return nil, nil, fmt.Errorf("counters: %w", err)
 	}
+	var tas []store.TypeAttr
 	if err := s.scanRows(ctx, tx, `SELECT type, name, kind FROM type_attrs WHERE tid = ? AND n > 0`, []any{tid}, func(rows *sql.Rows) error {
 		var t, a int64
 		var k string
 		if err := rows.Scan(&t, &a, &k); err != nil {
 			return err
 		}
-		if ai := byName[a]; ai != nil {
-			ai.Types = append(ai.Types, s.nameByID(t))
-			ai.Kinds = append(ai.Kinds, ngsild.Kind(k))
-		}
+		tas = append(tas, store.TypeAttr{Type: s.nameByID(t), Name: s.nameByID(a), Kind: ngsild.Kind(k)})
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("attributes: %w", err)
+		return nil, nil, fmt.Errorf("counters: %w", err)
 	}
-	out := make([]store.AttributeInfo, 0, len(byName))
-	for _, ai := range byName {
-		slices.Sort(ai.Types)
-		ai.Types = slices.Compact(ai.Types)
-		slices.Sort(ai.Kinds)
-		ai.Kinds = slices.Compact(ai.Kinds)
-		out = append(out, *ai)
-	}
-	slices.SortFunc(out, func(a, b store.AttributeInfo) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return counts, tas, nil
 }
 
 func (s *Store) nameByID(nid int64) string {

@@ -30,6 +30,7 @@ import (
 //	subscriptions(tenant, id, doc, status)   NGSI-LD subscriptions (subscriptions.go), opaque documents
 //	n_queue(nid, tenant, sub, created, body) notifications waiting for delivery
 //	n_cursor(k, seq)                         how far the notifier has read the change log
+//	records(kind, tenant, id, doc)           small opaque documents that are not entities (records.go)
 var migrations = []migration{
 	// 1: initial schema.
 	{sql: `
@@ -199,6 +200,16 @@ CREATE TABLE n_queue (
 CREATE INDEX n_queue_sub ON n_queue (tenant, sub, nid);
 
 CREATE TABLE n_cursor (k TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+`},
+	// 5: records (store.Records).
+	{sql: `
+CREATE TABLE records (
+	kind   TEXT NOT NULL,
+	tenant TEXT NOT NULL,
+	id     TEXT NOT NULL,
+	doc    BLOB NOT NULL,
+	PRIMARY KEY (kind, tenant, id)
+) WITHOUT ROWID;
 `},
 }
 

@@ -363,6 +363,25 @@ func testHistoryAggregate(t *testing.T, open func(t *testing.T) store.Store) {
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
+	// A second meter, read with the first by AggregateHistories: every
+	// third reading of the first, doubled.
+	const id2 = "urn:ngsi-ld:Meter:agg2"
+	mustWrite(t, s, "", Create(Ent(id2, []string{"Meter"}, "kwh", mk(0.0, day0, ""))))
+	var recs2 []store.Recorded
+	for i, r := range recs {
+		if i%3 == 0 {
+			a := *r.Attr
+			if f, ok := a.Value.(float64); ok {
+				a.Value = 2 * f
+			}
+			recs2 = append(recs2, store.Recorded{Name: r.Name, Attr: &a})
+		}
+	}
+	res = write(t, s, "", store.Op{ID: id2, History: &store.HistoryWrite{Instances: recs2},
+		Apply: func(cur *ngsild.Entity) (*ngsild.Entity, error) { return cur, nil }})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
 	all := []temporal.Method{temporal.TotalCount, temporal.DistinctCount, temporal.Sum, temporal.Avg, temporal.Min, temporal.Max, temporal.StdDev, temporal.SumSq}
 	noDistinct := []temporal.Method{temporal.TotalCount, temporal.Sum, temporal.Avg, temporal.Min, temporal.Max, temporal.StdDev, temporal.SumSq}
 	dur := func(s string) temporal.Duration {
@@ -409,6 +428,30 @@ func testHistoryAggregate(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			if err := sameSeries(got, want, c.methods); err != nil {
 				t.Errorf("%s: %v", c.name, err)
+			}
+			// A page: each entity as on its own, twice if asked twice, nil
+			// without history.
+			_, got2, err := s.AggregateHistory(ctx, "", id2, nil, c.q, c.methods, d)
+			if err != nil {
+				t.Fatalf("%s: AggregateHistory of %s: %v", c.name, id2, err)
+			}
+			page, err := s.AggregateHistories(ctx, "", []string{id, "urn:ngsi-ld:Meter:none", id2, id}, nil, c.q, c.methods, d)
+			if err != nil {
+				t.Fatalf("%s: AggregateHistories: %v", c.name, err)
+			}
+			if len(page) != 4 || page[1] != nil || page[0] == nil || page[2] == nil || page[3] == nil {
+				t.Fatalf("%s: AggregateHistories = %v, want 3 entities and nil for the one without history", c.name, page)
+			}
+			for i, w := range [][]temporal.Series{got, nil, got2, got} {
+				if w == nil {
+					continue
+				}
+				if e := page[i].Entity; e.ID != []string{id, "", id2, id}[i] || len(e.Attrs) != 0 {
+					t.Errorf("%s: AggregateHistories[%d] is %s with %d attributes", c.name, i, e.ID, len(e.Attrs))
+				}
+				if err := sameSeries(page[i].Series, w, c.methods); err != nil {
+					t.Errorf("%s: AggregateHistories[%d]: %v", c.name, i, err)
+				}
 			}
 		}
 	})

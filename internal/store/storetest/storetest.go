@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HistoryAggregate", testHistoryAggregate},
 		{"HistoryMany", testHistoryMany},
 		{"Subscriptions", testSubscriptions},
+		{"Records", testRecords},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
