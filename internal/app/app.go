@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/alarm"
+	"github.com/zenne-city/zenne/internal/api/alarmapi"
 	"github.com/zenne-city/zenne/internal/api/iotapi"
 	"github.com/zenne-city/zenne/internal/api/ngsildapi"
 	"github.com/zenne-city/zenne/internal/api/stream"
@@ -91,6 +93,7 @@ type App struct {
 	Bus      bus.Bus
 	Notify   *notify.Service
 	Devices  *ingest.Service
+	Alarms   *alarm.Service
 	mqttSrv  *mqtt.Server
 	demoCity []demo.Entity // what LoadDemo loaded, for StartSimulator
 	mqttCli  *mqtt.Client
@@ -148,6 +151,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	aopts := alarm.Options{Log: cfg.Log, Registry: srv.Registry}
+	if l, ok := st.(store.Leaser); ok && shared(st) {
+		aopts.Lease = l // one instance at a time evaluates the rules
+	}
+	alarms, err := alarm.New(ctx, st, b, broker, resolver, aopts)
+	if err != nil {
+		ns.Close()
+		sender.Close()
+		closeBus(b)
+		st.Close()
+		return nil, err
+	}
+	alarmapi.New(alarms, resolver, cfg.Log).Register(srv.Mux)
 	devices := ingest.NewService(reg, broker, cfg.Log, ingest.Options{})
 	iotapi.New(devices, broker, cfg.Log).Register(srv.Mux)
 	live := stream.New(b, resolver.Core(), cfg.Log, stream.Options{})
@@ -158,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
 	})
-	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, Devices: devices,
+	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, Devices: devices, Alarms: alarms,
 		stream: live, sender: sender, server: srv}, nil
 }
 
@@ -289,6 +305,7 @@ func (a *App) Start() error {
 		return err
 	}
 	a.Notify.Start()
+	a.Alarms.Start()
 	a.http = &http.Server{
 		Handler:           a.server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -377,7 +394,7 @@ func (a *App) Close(ctx context.Context) error {
 	if a.mqttCli != nil {
 		errs = append(errs, a.mqttCli.Close())
 	}
-	errs = append(errs, a.Devices.Close(), a.Notify.Close(), a.sender.Close(), closeBus(a.Bus), a.Store.Close())
+	errs = append(errs, a.Devices.Close(), a.Alarms.Close(), a.Notify.Close(), a.sender.Close(), closeBus(a.Bus), a.Store.Close())
 	return errors.Join(errs...)
 }
 

@@ -31,6 +31,9 @@ const (
 	// ServiceUnavailable is zenne's own type (the specification has none
 	// for it): the store cannot be reached now; the client may retry.
 	ServiceUnavailable ErrorType = "https://zenne.city/errors/ServiceUnavailable"
+	// Conflict is zenne's own type for a request the resource's state does
+	// not allow now (resolving an alert that is resolved already).
+	Conflict ErrorType = "https://zenne.city/errors/Conflict"
 )
 
 // Status is the HTTP status the specification gives each error type.
@@ -38,7 +41,7 @@ func (t ErrorType) Status() int {
 	switch t {
 	case InvalidRequest, BadRequestData:
 		return http.StatusBadRequest
-	case AlreadyExists:
+	case AlreadyExists, Conflict:
 		return http.StatusConflict
 	case OperationNotSupported:
 		return http.StatusUnprocessableEntity

@@ -716,3 +716,10 @@ func keyValues(path string, v any) ([]KeyValue, error) {
 	}
 	return out, nil
 }
+
+// ParseSelectors parses an array of EntitySelectors (a subscription's
+// entities member) with ex expanding their types; alarm rules select
+// entities the same way.
+func ParseSelectors(v any, ex ngsild.Expander) ([]Selector, error) {
+	return (&applier{ex: ex}).selectors(v)
+}

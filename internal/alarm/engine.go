@@ -1,0 +1,580 @@
+package alarm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/store"
+)
+
+// leaseName is the store lease of the instance that evaluates.
+const leaseName = "alarms"
+
+// tenantIndex narrows a change to the rules that may select its entity: by
+// entity id, by type, and the rest (id patterns, type expressions) that
+// see every change of the tenant.
+type tenantIndex struct {
+	byID   map[string][]*running
+	byType map[string][]*running
+	rest   []*running
+}
+
+// rebuildIndex indexes the running rules (under mu).
+func (s *Service) rebuildIndex() {
+	idx := map[string]*tenantIndex{}
+	for _, rt := range s.sortedRules() {
+		if rt.removed || rt.rule.Paused {
+			continue
+		}
+		ix := idx[rt.tenant]
+		if ix == nil {
+			ix = &tenantIndex{byID: map[string][]*running{}, byType: map[string][]*running{}}
+			idx[rt.tenant] = ix
+		}
+		// A rule goes in one place per selector; the same rule reached
+		// twice for one change is skipped by candidates.
+		for _, sel := range rt.rule.Entities {
+			switch {
+			case sel.ID != "":
+				ix.byID[sel.ID] = append(ix.byID[sel.ID], rt)
+			case sel.IDPattern == nil && len(sel.Type.AnyOf()) > 0:
+				for _, t := range sel.Type.AnyOf() {
+					ix.byType[t] = append(ix.byType[t], rt)
+				}
+			default:
+				ix.rest = append(ix.rest, rt)
+			}
+		}
+	}
+	s.index = idx
+}
+
+// candidates calls visit once for each rule that may select e (under mu).
+func (ix *tenantIndex) candidates(e *ngsild.Entity, visit func(*running)) {
+	var seen map[*running]bool
+	one := func(list []*running) {
+		for _, rt := range list {
+			if len(rt.rule.Entities) > 1 {
+				if seen == nil {
+					seen = map[*running]bool{}
+				}
+				if seen[rt] {
+					continue
+				}
+				seen[rt] = true
+			}
+			visit(rt)
+		}
+	}
+	one(ix.byID[e.ID])
+	for _, t := range e.Types {
+		one(ix.byType[t])
+	}
+	one(ix.rest)
+}
+
+// evaluating reports whether this instance evaluates the rules now.
+func (s *Service) evaluating() bool { return s.active.Load() }
+
+// Start evaluates the rules in the background until Close: at once without
+// a lease, else while this instance holds it.
+func (s *Service) Start() {
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.started = true
+	s.wg.Go(s.reloadLoop)
+	if s.opts.Lease == nil {
+		s.wg.Go(func() { s.run(s.base) })
+		return
+	}
+	s.wg.Go(s.leaseLoop)
+}
+
+// Close stops evaluation and saves what it has not saved.
+func (s *Service) Close() error {
+	if !s.started {
+		return nil
+	}
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Service) reloadLoop() {
+	t := time.NewTicker(s.opts.Reload)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-t.C:
+		case <-s.reload:
+		}
+		if err := s.loadRules(s.base); err != nil && s.base.Err() == nil {
+			s.log.Warn("alarms: reading rules", "err", err)
+		}
+	}
+}
+
+// leaseLoop takes and renews the lease, running the evaluation while it
+// holds it.
+func (s *Service) leaseLoop() {
+	ttl := s.opts.LeaseTTL
+	var stop func() // stops the running evaluation; nil when none runs
+	for {
+		ok, err := s.opts.Lease.Lease(s.base, leaseName, s.opts.Instance, ttl)
+		if err != nil && s.base.Err() == nil {
+			s.log.Warn("alarms: lease", "err", err)
+		}
+		switch {
+		case ok && stop == nil:
+			stop = s.goRun()
+		case !ok && stop != nil:
+			stop()
+			stop = nil
+		}
+		select {
+		case <-s.base.Done():
+			if stop != nil {
+				stop()
+			}
+			rctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+			s.opts.Lease.ReleaseLease(rctx, leaseName, s.opts.Instance)
+			c()
+			return
+		case <-time.After(ttl / 3):
+		}
+	}
+}
+
+// goRun runs the evaluation in the background; the function it returns
+// stops it and waits until it has saved.
+func (s *Service) goRun() func() {
+	ctx, cancel := context.WithCancel(s.base)
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// pending is an alert write decided by an evaluation.
+type pending struct {
+	tenant string
+	rt     *running
+	entity string
+	step   Step
+	out    Outcome
+	alert  string
+	e      *ngsild.Entity // the entity's state when known
+}
+
+// run evaluates until ctx ends: changes from the bus as they come, the
+// clock every Tick, states saved every SaveEvery.
+func (s *Service) run(ctx context.Context) {
+	s.active.Store(true)
+	defer s.active.Store(false)
+	cursor, err := s.loadCursor(ctx)
+	for err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("alarms: reading the saved bus position; retrying", "err", err)
+		time.Sleep(time.Second)
+		cursor, err = s.loadCursor(ctx)
+	}
+	s.loadStates(ctx)
+	var retry []pending
+	lastTick, lastSave := time.Now(), time.Now()
+	saved := cursor
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		s.save(sctx, cursor, cursor != saved)
+	}()
+	var sched sync.WaitGroup
+	sched.Go(func() { s.schedule(ctx) })
+	defer sched.Wait()
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, s.opts.Tick)
+		cs, err := s.bus.Read(rctx, cursor, 1000)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrChangesGone):
+			// The log was trimmed past the saved position (a long stop):
+			// go on from now; the clock-based rules catch up by themselves.
+			s.log.Warn("alarms: changes since the saved position are gone; evaluating from the latest", "from", cursor)
+			cursor = s.bus.Last()
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			s.log.Warn("alarms: reading the bus", "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+		var todo []pending
+		if len(cs) > 0 {
+			todo = s.evaluate(cs)
+			cursor = cs[len(cs)-1].Seq
+			s.m.changes.Add(float64(len(cs)))
+		}
+		if now := time.Now(); now.Sub(lastTick) >= s.opts.Tick {
+			lastTick = now
+			todo = append(todo, s.tick(s.opts.Now())...)
+		}
+		retry = s.write(ctx, append(retry, todo...))
+		if time.Since(lastSave) >= s.opts.SaveEvery && len(retry) == 0 {
+			if s.save(ctx, cursor, cursor != saved) {
+				saved = cursor
+			}
+			lastSave = time.Now()
+		}
+	}
+}
+
+// evaluate applies changes to the rules that select their entities and
+// returns the alert writes they decide.
+func (s *Service) evaluate(cs []store.Change) []pending {
+	var out []pending
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range cs {
+		c := &cs[i]
+		if c.After == nil {
+			continue
+		}
+		if slices.Contains(c.After.Types, AlertType) {
+			continue // alerts do not raise alerts
+		}
+		ix := s.index[c.Tenant]
+		if ix == nil {
+			continue
+		}
+		ix.candidates(c.After, func(rt *running) {
+			if rt.removed || rt.rule.Paused || !rt.loaded {
+				return
+			}
+			if p, ok := s.observe(rt, c); ok {
+				out = append(out, p)
+			}
+		})
+	}
+	return out
+}
+
+// observe evaluates one change for one rule (under mu).
+func (s *Service) observe(rt *running, c *store.Change) (pending, bool) {
+	r := rt.rule
+	if r.Kind == Leak || r.Kind == Anomaly {
+		return pending{}, false // on the clock, from history
+	}
+	touched := r.Attribute == ""
+	if !touched {
+		for _, a := range c.Attrs {
+			if a.Name == r.Attribute && a.Kind != store.AttrDeleted {
+				touched = true
+				break
+			}
+		}
+	}
+	if !touched || !r.Selects(c.After) {
+		return pending{}, false
+	}
+	st := rt.states[c.ID]
+	if st == nil {
+		st = &State{}
+		rt.states[c.ID] = st
+	}
+	if c.Seq <= st.Seq {
+		return pending{}, false // evaluated before a restart
+	}
+	st.Seq = c.Seq
+	rt.dirty = true
+	rt.status.Evaluations++
+	s.m.evaluations.Inc()
+	at := c.At
+	v := 0.0
+	if r.Attribute != "" {
+		a := c.After.Instance(r.Attribute, r.DatasetID)
+		if a == nil {
+			return pending{}, false
+		}
+		var ok bool
+		if v, ok = number(a.Value); !ok {
+			s.fail(rt, c.ID, fmt.Sprintf("%s is %s, not a number", r.Attribute, ngsild.JSONKind(a.Value)))
+			return pending{}, false
+		}
+		if !a.ObservedAt.IsZero() {
+			at = a.ObservedAt
+		}
+	}
+	o := r.Observe(st, v, at)
+	if o.Step == None || (o.Step == Stay && time.Duration(at.Sub(st.Reported)) < s.opts.ReportEvery) {
+		return pending{}, false
+	}
+	return s.decided(rt, c.ID, st, o, c.After), true
+}
+
+// decided turns an outcome into an alert write and updates the status
+// (under mu).
+func (s *Service) decided(rt *running, entity string, st *State, o Outcome, e *ngsild.Entity) pending {
+	p := pending{tenant: rt.tenant, rt: rt, entity: entity, step: o.Step, out: o, e: e}
+	switch o.Step {
+	case Open:
+		st.Alert, st.Opened = AlertID(rt.rule.ID, entity, o.At), o.At
+		rt.status.Opened++
+		rt.status.Active++
+		rt.status.LastFired = o.At
+		s.m.opened.Inc()
+	case Clear:
+		rt.status.Cleared++
+		rt.status.Active = max(0, rt.status.Active-1)
+		s.m.cleared.Inc()
+	}
+	p.alert = st.Alert
+	st.Reported = o.At
+	if o.Step == Clear {
+		st.Alert, st.Opened, st.Reported = "", time.Time{}, time.Time{}
+	}
+	rt.dirty = true
+	return p
+}
+
+func (s *Service) fail(rt *running, entity, msg string) {
+	rt.status.Errors++
+	rt.status.LastError, rt.status.LastErrorEntity, rt.status.LastErrorAt = msg, entity, s.opts.Now().UTC()
+	rt.dirty = true
+	s.m.errors.Inc()
+}
+
+// tick evaluates the passing of time for every rule that depends on it, and
+// clears the alerts of rules that were deleted (under mu).
+func (s *Service) tick(now time.Time) []pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []pending
+	for k, rt := range s.rules {
+		if rt.removed {
+			for id, st := range rt.states {
+				if st.Firing && st.Alert != "" {
+					st.Firing = false
+					out = append(out, s.decided(rt, id, st, Outcome{Step: Clear, At: now, Value: st.Value}, nil))
+				}
+			}
+			delete(s.rules, k)
+			s.dropped = append(s.dropped, k)
+			continue
+		}
+		r := rt.rule
+		if r.Paused || !rt.loaded {
+			continue
+		}
+		if r.Kind != Silence && r.Kind != Count && (r.Kind != Threshold || r.Threshold.For == 0) {
+			continue
+		}
+		for id, st := range rt.states {
+			if o := r.Tick(st, now); o.Step != None {
+				out = append(out, s.decided(rt, id, st, o, nil))
+			}
+		}
+	}
+	return out
+}
+
+// write writes the alerts decided and returns those that failed, to retry.
+func (s *Service) write(ctx context.Context, ps []pending) []pending {
+	if len(ps) == 0 {
+		return nil
+	}
+	var failed []pending
+	byTenant := map[string][]pending{}
+	for _, p := range ps {
+		byTenant[p.tenant] = append(byTenant[p.tenant], p)
+	}
+	for tenant, list := range byTenant {
+		if err := s.writeTenant(ctx, tenant, list); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("alarms: writing alerts; retrying", "tenant", tenant, "alerts", len(list), "err", err)
+				s.m.writeErrors.Inc()
+			}
+			failed = append(failed, list...)
+		}
+	}
+	if len(failed) > 10000 {
+		s.log.Error("alarms: too many alert writes waiting; dropping the oldest", "dropped", len(failed)-10000)
+		failed = failed[len(failed)-10000:]
+	}
+	return failed
+}
+
+func (s *Service) writeTenant(ctx context.Context, tenant string, ps []pending) error {
+	var creates, updates []*ngsild.Entity
+	for _, p := range ps {
+		e := p.e
+		if e == nil {
+			got, err := s.st.Get(ctx, tenant, p.entity)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if got == nil {
+				got = &ngsild.Entity{ID: p.entity}
+			}
+			e = got
+		}
+		attr := ""
+		if p.rt.rule.Attribute != "" {
+			attr = compactName(p.rt.rule)
+		}
+		switch p.step {
+		case Open:
+			creates = append(creates, p.rt.rule.openedAlert(p.alert, e, p.out, attr))
+		case Stay:
+			frag := &ngsild.Entity{ID: p.alert, Types: []string{AlertType}, Attrs: map[string][]*ngsild.Attribute{}}
+			p.rt.rule.report(frag, e, p.out, attr)
+			updates = append(updates, frag)
+		case Clear:
+			updates = append(updates, p.rt.rule.clearedAlert(p.alert, e, p.out, attr))
+		}
+	}
+	if len(creates) > 0 {
+		res, err := s.broker.BatchCreate(ctx, tenant, creates)
+		if err != nil {
+			return err
+		}
+		for _, be := range res.Errors {
+			// Opened before a restart already: the same id.
+			if !ngsild.IsType(be.Err, ngsild.AlreadyExists) {
+				s.log.Warn("alarms: an alert was not created", "alert", be.EntityID, "err", be.Err)
+			}
+		}
+	}
+	if len(updates) > 0 {
+		res, err := s.broker.BatchUpdate(ctx, tenant, updates, false)
+		if err != nil {
+			return err
+		}
+		for _, be := range res.Errors {
+			s.log.Info("alarms: an alert was not updated (deleted by someone?)", "alert", be.EntityID, "err", be.Err)
+		}
+	}
+	return nil
+}
+
+// compactName is the rule's attribute as its author wrote it.
+func compactName(r *Rule) string {
+	if a, ok := r.Doc["attribute"].(string); ok {
+		return a
+	}
+	return r.Attribute
+}
+
+// loadCursor reads the saved bus position; the first start begins at the
+// latest change (rules judge what happens from now on).
+func (s *Service) loadCursor(ctx context.Context) (uint64, error) {
+	b, err := s.st.GetRecord(ctx, kindCursor, "", "bus")
+	if errors.Is(err, store.ErrNotFound) {
+		return s.bus.Last(), nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(string(b), 10, 64)
+}
+
+// loadStates reads the saved states of rules that have none in memory.
+func (s *Service) loadStates(ctx context.Context) {
+	s.mu.Lock()
+	var todo []*running
+	for _, rt := range s.rules {
+		if !rt.loaded {
+			todo = append(todo, rt)
+		}
+	}
+	s.mu.Unlock()
+	for _, rt := range todo {
+		var ss savedState
+		b, err := s.st.GetRecord(ctx, kindState, rt.tenant, rt.rule.ID)
+		if err == nil {
+			if err := json.Unmarshal(b, &ss); err != nil {
+				s.log.Warn("alarms: a rule's saved state does not decode; starting afresh", "rule", rt.rule.ID, "err", err)
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("alarms: reading a rule's state", "rule", rt.rule.ID, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		if !rt.loaded {
+			if sameSubject(ss, rt) {
+				rt.states = ss.States
+			}
+			if rt.states == nil {
+				rt.states = map[string]*State{}
+			}
+			rt.status, rt.next, rt.loaded = ss.Status, ss.Next, true
+		}
+		s.mu.Unlock()
+	}
+}
+
+// sameSubject: states saved under an older version of the rule still hold
+// when it watches the same attribute with the same kind.
+func sameSubject(ss savedState, rt *running) bool {
+	return ss.States != nil && ss.Kind == rt.rule.Kind && ss.Attribute == rt.rule.Attribute
+}
+
+// save writes the states of rules that changed, then the bus position: a
+// restart replays changes after the position, and states skip those they
+// applied (State.Seq). It reports whether everything was saved.
+func (s *Service) save(ctx context.Context, cursor uint64, cursorChanged bool) bool {
+	s.mu.Lock()
+	type rec struct {
+		tenant, id string
+		doc        []byte
+		rt         *running
+	}
+	var recs []rec
+	for _, rt := range s.rules {
+		if !rt.dirty || !rt.loaded {
+			continue
+		}
+		doc, err := json.Marshal(savedState{Version: rt.stored.ModifiedAt, Kind: rt.rule.Kind, Attribute: rt.rule.Attribute,
+			States: rt.states, Status: rt.status, Next: rt.next})
+		if err != nil {
+			continue
+		}
+		recs = append(recs, rec{rt.tenant, rt.rule.ID, doc, rt})
+		rt.dirty = false
+	}
+	dropped := s.dropped
+	s.dropped = nil
+	s.mu.Unlock()
+	ok := true
+	for _, k := range dropped {
+		if err := s.st.DeleteRecord(ctx, kindState, k.tenant, k.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("alarms: deleting a deleted rule's state", "rule", k.id, "err", err)
+		}
+	}
+	for _, r := range recs {
+		if err := s.st.PutRecord(ctx, kindState, r.tenant, r.id, r.doc); err != nil {
+			ok = false
+			s.mu.Lock()
+			r.rt.dirty = true
+			s.mu.Unlock()
+			if ctx.Err() == nil {
+				s.log.Warn("alarms: saving a rule's state", "rule", r.id, "err", err)
+			}
+		}
+	}
+	if ok && cursorChanged {
+		if err := s.st.PutRecord(ctx, kindCursor, "", "bus", []byte(strconv.FormatUint(cursor, 10))); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("alarms: saving the bus position", "err", err)
+			}
+			return false
+		}
+	}
+	return ok
+}
