@@ -68,6 +68,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return migrateCmd(args[1:], stdout, stderr)
 	case "devices":
 		return devicesCmd(args[1:], stdout, stderr)
+	case "rules":
+		return rulesCmd(args[1:], stdout, stderr)
+	case "alerts":
+		return alertsCmd(args[1:], stdout, stderr)
 	case "import":
 		return importCmd(args[1:], stdout, stderr)
 	case "simulate":

@@ -114,7 +114,6 @@ func (s *Service) reloadLoop() {
 		case <-s.base.Done():
 			return
 		case <-t.C:
-		case <-s.reload:
 		}
 		if err := s.loadRules(s.base); err != nil && s.base.Err() == nil {
 			s.log.Warn("alarms: reading rules", "err", err)
@@ -179,15 +178,19 @@ func (s *Service) run(ctx context.Context) {
 	s.active.Store(true)
 	defer s.active.Store(false)
 	cursor, err := s.loadCursor(ctx)
+	if err == nil {
+		err = s.reloadStates(ctx)
+	}
 	for err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("alarms: reading the saved bus position; retrying", "err", err)
+		s.log.Warn("alarms: reading the saved position and states; retrying", "err", err)
 		time.Sleep(time.Second)
-		cursor, err = s.loadCursor(ctx)
+		if cursor, err = s.loadCursor(ctx); err == nil {
+			err = s.reloadStates(ctx)
+		}
 	}
-	s.loadStates(ctx)
 	var retry []pending
 	lastTick, lastSave := time.Now(), time.Now()
 	saved := cursor
@@ -254,7 +257,7 @@ func (s *Service) evaluate(cs []store.Change) []pending {
 			continue
 		}
 		ix.candidates(c.After, func(rt *running) {
-			if rt.removed || rt.rule.Paused || !rt.loaded {
+			if rt.removed || rt.rule.Paused {
 				return
 			}
 			if p, ok := s.observe(rt, c); ok {
@@ -369,7 +372,7 @@ func (s *Service) tick(now time.Time) []pending {
 			continue
 		}
 		r := rt.rule
-		if r.Paused || !rt.loaded {
+		if r.Paused {
 			continue
 		}
 		if r.Kind != Silence && r.Kind != Count && (r.Kind != Threshold || r.Threshold.For == 0) {
@@ -484,60 +487,39 @@ func (s *Service) loadCursor(ctx context.Context) (uint64, error) {
 	return strconv.ParseUint(string(b), 10, 64)
 }
 
-// loadStates reads the saved states of rules that have none in memory.
-func (s *Service) loadStates(ctx context.Context) {
+// reloadStates reads every rule's saved state: an instance that starts
+// evaluating takes over from where the store says the last one was.
+func (s *Service) reloadStates(ctx context.Context) error {
 	s.mu.Lock()
-	var todo []*running
-	for _, rt := range s.rules {
-		if !rt.loaded {
-			todo = append(todo, rt)
-		}
+	keys := make([]ruleKey, 0, len(s.rules))
+	for k := range s.rules {
+		keys = append(keys, k)
 	}
 	s.mu.Unlock()
-	for _, rt := range todo {
-		var ss savedState
-		b, err := s.st.GetRecord(ctx, kindState, rt.tenant, rt.rule.ID)
-		if err == nil {
-			if err := json.Unmarshal(b, &ss); err != nil {
-				s.log.Warn("alarms: a rule's saved state does not decode; starting afresh", "rule", rt.rule.ID, "err", err)
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("alarms: reading a rule's state", "rule", rt.rule.ID, "err", err)
-			continue
-		}
-		s.mu.Lock()
-		if !rt.loaded {
-			if sameSubject(ss, rt) {
-				rt.states = ss.States
-			}
-			if rt.states == nil {
-				rt.states = map[string]*State{}
-			}
-			rt.status, rt.next, rt.loaded = ss.Status, ss.Next, true
-		}
-		s.mu.Unlock()
+	saved, err := s.readStates(ctx, keys)
+	if err != nil {
+		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, rt := range s.rules {
+		if ss, ok := saved[k]; ok {
+			rt.install(ss)
+		}
+	}
+	return nil
 }
 
-// sameSubject: states saved under an older version of the rule still hold
-// when it watches the same attribute with the same kind.
-func sameSubject(ss savedState, rt *running) bool {
-	return ss.States != nil && ss.Kind == rt.rule.Kind && ss.Attribute == rt.rule.Attribute
-}
-
-// save writes the states of rules that changed, then the bus position: a
-// restart replays changes after the position, and states skip those they
-// applied (State.Seq). It reports whether everything was saved.
+// save writes the states of rules that changed and the bus position, in
+// one transaction: a restart replays the changes after the position, and
+// the states skip those they applied before (State.Seq). It reports whether
+// everything was saved.
 func (s *Service) save(ctx context.Context, cursor uint64, cursorChanged bool) bool {
 	s.mu.Lock()
-	type rec struct {
-		tenant, id string
-		doc        []byte
-		rt         *running
-	}
-	var recs []rec
+	var recs []store.Record
+	var rts []*running
 	for _, rt := range s.rules {
-		if !rt.dirty || !rt.loaded {
+		if !rt.dirty {
 			continue
 		}
 		doc, err := json.Marshal(savedState{Version: rt.stored.ModifiedAt, Kind: rt.rule.Kind, Attribute: rt.rule.Attribute,
@@ -545,36 +527,31 @@ func (s *Service) save(ctx context.Context, cursor uint64, cursorChanged bool) b
 		if err != nil {
 			continue
 		}
-		recs = append(recs, rec{rt.tenant, rt.rule.ID, doc, rt})
+		recs = append(recs, store.Record{Kind: kindState, Tenant: rt.tenant, ID: rt.rule.ID, Doc: doc})
+		rts = append(rts, rt)
 		rt.dirty = false
 	}
 	dropped := s.dropped
 	s.dropped = nil
 	s.mu.Unlock()
-	ok := true
 	for _, k := range dropped {
 		if err := s.st.DeleteRecord(ctx, kindState, k.tenant, k.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Warn("alarms: deleting a deleted rule's state", "rule", k.id, "err", err)
 		}
 	}
-	for _, r := range recs {
-		if err := s.st.PutRecord(ctx, kindState, r.tenant, r.id, r.doc); err != nil {
-			ok = false
-			s.mu.Lock()
-			r.rt.dirty = true
-			s.mu.Unlock()
-			if ctx.Err() == nil {
-				s.log.Warn("alarms: saving a rule's state", "rule", r.id, "err", err)
-			}
-		}
+	if cursorChanged {
+		recs = append(recs, store.Record{Kind: kindCursor, ID: "bus", Doc: []byte(strconv.FormatUint(cursor, 10))})
 	}
-	if ok && cursorChanged {
-		if err := s.st.PutRecord(ctx, kindCursor, "", "bus", []byte(strconv.FormatUint(cursor, 10))); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("alarms: saving the bus position", "err", err)
-			}
-			return false
+	if err := s.st.PutRecords(ctx, recs); err != nil {
+		s.mu.Lock()
+		for _, rt := range rts {
+			rt.dirty = true
 		}
+		s.mu.Unlock()
+		if ctx.Err() == nil {
+			s.log.Warn("alarms: saving rule states", "rules", len(rts), "err", err)
+		}
+		return false
 	}
-	return ok
+	return true
 }

@@ -192,7 +192,9 @@ func (r *Rule) Tick(st *State, now time.Time) Outcome {
 		}
 	case Count:
 		if st.Firing {
-			return r.countNow(st, now, st.Value)
+			if o := r.countNow(st, now, st.Value); o.Step == Clear {
+				return o // readings report while it lasts
+			}
 		}
 	case Silence:
 		limit, ok := r.silenceLimit(st)

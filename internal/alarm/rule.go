@@ -82,6 +82,8 @@ type Rule struct {
 	// Doc is the rule as given (compact names, its @context), without
 	// status: what the API returns and the store keeps.
 	Doc map[string]any
+
+	selection *store.Query
 }
 
 // ThresholdSpec fires when the value is above Above (or below Below) for at
@@ -208,7 +210,7 @@ func Parse(body map[string]any, ex ngsild.Expander) (*Rule, error) {
 	if r.Location, err = time.LoadLocation(tz); err != nil {
 		p.fail("timezone %q is not a time zone name such as Europe/Brussels", tz)
 	}
-	if m, ok := body["message"]; ok {
+	if m, ok := p.get("message"); ok {
 		obj, ok := m.(map[string]any)
 		if !ok {
 			p.fail("message must be an object of templates by language (nl, fr, en), not %s", ngsild.JSONKind(m))
@@ -243,7 +245,7 @@ func Parse(body map[string]any, ex ngsild.Expander) (*Rule, error) {
 		}
 		return nil, bad("%s is missing: give the %s rule's parameters (docs/ALARMS.md)", r.Kind, r.Kind)
 	}
-	sp := parser{body: spec, ex: ex, path: string(r.Kind) + "."}
+	sp := parser{body: spec, ex: ex, path: string(r.Kind) + ": "}
 	switch r.Kind {
 	case Threshold:
 		r.Threshold = sp.threshold()
@@ -258,19 +260,20 @@ func Parse(body map[string]any, ex ngsild.Expander) (*Rule, error) {
 	case Anomaly:
 		r.Anomaly = sp.anomaly()
 	}
+	if err := sp.unknown(); err != nil {
+		return nil, err // a misspelt parameter explains the rest
+	}
 	if sp.err != nil {
 		return nil, sp.err
-	}
-	if err := sp.unknown(); err != nil {
-		return nil, err
 	}
 	if err := p.unknownTop(); err != nil {
 		return nil, err
 	}
+	r.selection = r.Selection()
 	return r, nil
 }
 
-// Selection is the query selecting the rule's entities (no page).
+// Selection is a new query selecting the rule's entities (no page).
 func (r *Rule) Selection() *store.Query {
 	q := &store.Query{Q: r.Q, Geo: r.GeoQ}
 	for _, s := range r.Entities {
@@ -281,7 +284,7 @@ func (r *Rule) Selection() *store.Query {
 
 // Selects reports whether the rule watches e.
 func (r *Rule) Selects(e *ngsild.Entity) bool {
-	return r.Selection().Match(e)
+	return r.selection.Match(e)
 }
 
 func (p *parser) threshold() *ThresholdSpec {
@@ -382,6 +385,7 @@ func (p *parser) leak() *LeakSpec {
 
 func (p *parser) anomaly() *AnomalySpec {
 	s := &AnomalySpec{Method: p.str("method"), Weeks: p.integer("weeks"), Every: p.duration("every")}
+	s.Sigma, s.MinRatio = 3, 1.2
 	if v := p.num("sigma"); v != nil {
 		s.Sigma = *v
 	}
@@ -393,12 +397,6 @@ func (p *parser) anomaly() *AnomalySpec {
 	}
 	if s.Weeks == 0 {
 		s.Weeks = 4
-	}
-	if s.Sigma == 0 {
-		s.Sigma = 3
-	}
-	if s.MinRatio == 0 {
-		s.MinRatio = 1.2
 	}
 	if s.Every == 0 {
 		s.Every = 15 * time.Minute

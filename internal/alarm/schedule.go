@@ -39,7 +39,7 @@ func (s *Service) schedule(ctx context.Context) {
 		var due []*running
 		for _, rt := range s.sortedRules() {
 			r := rt.rule
-			if rt.removed || r.Paused || !rt.loaded || now.Before(rt.next) {
+			if rt.removed || r.Paused || now.Before(rt.next) {
 				continue
 			}
 			if r.Kind == Leak || r.Kind == Anomaly || r.Kind == Silence {

@@ -125,7 +125,7 @@ type savedState struct {
 	Attribute string            `json:"attribute,omitempty"`
 	Version   time.Time         `json:"version"`
 	States    map[string]*State `json:"states"`
-	Status  Status            `json:"status"`
+	Status    Status            `json:"status"`
 	// Next is when a leak or anomaly rule is checked next.
 	Next time.Time `json:"next,omitzero"`
 }
@@ -146,8 +146,10 @@ type Service struct {
 
 	dropped []ruleKey // deleted rules whose saved state is to be deleted (under mu)
 
-	reload chan struct{} // a rule changed here: reload now
-	active atomic.Bool   // this instance evaluates
+	reload   chan struct{} // a rule changed here: reload now
+	active   atomic.Bool   // this instance evaluates
+	loadMu   sync.Mutex    // one loadRules at a time
+	unloaded atomic.Bool   // rules were added whose saved state is not read yet
 
 	base    context.Context
 	cancel  context.CancelFunc
@@ -167,7 +169,6 @@ type running struct {
 	status  Status
 	next    time.Time // leak and anomaly: the next check
 	dirty   bool      // states or status not saved
-	loaded  bool      // states read from the store
 	removed bool
 }
 
@@ -175,7 +176,7 @@ type running struct {
 func New(ctx context.Context, st store.Store, b bus.Bus, broker *core.Broker, res *jsonld.Resolver, opts Options) (*Service, error) {
 	opts.defaults()
 	s := &Service{st: st, bus: b, broker: broker, res: res, opts: opts, log: opts.Log,
-		rules: map[ruleKey]*running{}, index: map[string]*tenantIndex{}, reload: make(chan struct{}, 1)}
+		rules: map[ruleKey]*running{}, index: map[string]*tenantIndex{}}
 	s.m = newMetrics(s, opts.Registry)
 	if err := s.loadRules(ctx); err != nil {
 		return nil, err
@@ -225,11 +226,11 @@ func (s *Service) info(ctx context.Context, rec store.Record) (*RuleInfo, error)
 	info := &RuleInfo{Tenant: rec.Tenant, ID: rec.ID, Doc: doc, CreatedAt: sr.CreatedAt, ModifiedAt: sr.ModifiedAt}
 	s.mu.Lock()
 	rt := s.rules[ruleKey{rec.Tenant, rec.ID}]
-	if rt != nil && rt.loaded && s.evaluating() {
+	if rt != nil && s.evaluating() {
 		info.Status = rt.status
 	}
 	s.mu.Unlock()
-	if rt == nil || !rt.loaded || !s.evaluating() {
+	if rt == nil || !s.evaluating() {
 		// Another instance evaluates: its saved status.
 		if b, err := s.st.GetRecord(ctx, kindState, rec.Tenant, rec.ID); err == nil {
 			var ss savedState
@@ -324,11 +325,14 @@ func (s *Service) DeleteRule(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return err
 	}
-	s.poke()
+	s.refresh(ctx)
 	return nil
 }
 
 func (s *Service) put(ctx context.Context, tenant string, r *Rule, sr storedRule) (*RuleInfo, error) {
+	for _, k := range shownOnly {
+		delete(r.Doc, k)
+	}
 	doc, err := json.Marshal(r.Doc)
 	if err != nil {
 		return nil, ngsild.Errorf(ngsild.BadRequestData, "the rule does not encode as JSON: %v", err)
@@ -341,15 +345,20 @@ func (s *Service) put(ctx context.Context, tenant string, r *Rule, sr storedRule
 	if err := s.st.PutRecord(ctx, kindRule, tenant, r.ID, rec); err != nil {
 		return nil, err
 	}
-	s.poke()
+	s.refresh(ctx)
 	return s.info(ctx, store.Record{Kind: kindRule, Tenant: tenant, ID: r.ID, Doc: rec})
 }
 
-// poke makes the evaluating loop read the rules now.
-func (s *Service) poke() {
-	select {
-	case s.reload <- struct{}{}:
-	default:
+// shownOnly are members of a rule the API shows but does not store: a
+// client may send a rule back as it got it.
+var shownOnly = []string{"status", "createdAt", "modifiedAt"}
+
+// refresh reads the rules after this instance changed one, so that a
+// change written after the call returns is evaluated by the new rule here
+// (other instances see it at their next reload).
+func (s *Service) refresh(ctx context.Context) {
+	if err := s.loadRules(ctx); err != nil {
+		s.log.Warn("alarms: reading rules", "err", err)
 	}
 }
 
@@ -357,7 +366,7 @@ func (s *Service) poke() {
 func (s *Service) parse(ctx context.Context, body map[string]any) (*Rule, error) {
 	jctx, err := s.res.Resolve(ctx, body["@context"])
 	if err != nil {
-		return nil, err
+		return nil, jsonld.AsNGSILDError(err)
 	}
 	return Parse(body, jctx)
 }
@@ -367,7 +376,7 @@ func (s *Service) parse(ctx context.Context, body map[string]any) (*Rule, error)
 func (s *Service) checkSense(ctx context.Context, tenant string, r *Rule) error {
 	if r.Attribute != "" {
 		attrs, err := s.broker.Attributes(ctx, tenant)
-		if err != nil && !errors.Is(err, store.ErrNoTenant) {
+		if err != nil && !errors.Is(err, store.ErrNoTenant) && !ngsild.IsType(err, ngsild.NonexistentTenant) {
 			return err
 		}
 		found := false
@@ -419,22 +428,29 @@ func (r *Rule) reading(e *ngsild.Entity) (float64, bool) {
 	return number(a.Value)
 }
 
-// loadRules reads every rule from the store into s.rules, keeping the
-// running state of those that did not change.
+// loadRules reads every rule from the store into s.rules. A new rule
+// starts from its saved state (another instance may have evaluated it), a
+// changed one keeps its states when it watches the same attribute the same
+// way, a deleted one is marked for the evaluation to clear its alerts.
 func (s *Service) loadRules(ctx context.Context) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
 	recs, err := s.st.ListRecords(ctx, kindRule, "", true)
 	if err != nil {
 		return fmt.Errorf("alarms: reading rules: %w", err)
 	}
-	seen := make(map[ruleKey]bool, len(recs))
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	changed := false
+	known := make(map[ruleKey][]byte, len(s.rules))
+	for k, rt := range s.rules {
+		known[k] = rt.raw
+	}
+	s.mu.Unlock()
+	fresh := map[ruleKey]*running{}
+	var news []ruleKey
 	for _, rec := range recs {
 		k := ruleKey{rec.Tenant, rec.ID}
-		seen[k] = true
-		old := s.rules[k]
-		if old != nil && bytes.Equal(old.raw, rec.Doc) {
+		raw, ok := known[k]
+		if ok && bytes.Equal(raw, rec.Doc) {
 			continue
 		}
 		var sr storedRule
@@ -451,20 +467,37 @@ func (s *Service) loadRules(ctx context.Context) error {
 			s.log.Warn("alarms: a stored rule does not parse; skipped", "tenant", rec.Tenant, "rule", rec.ID, "err", err)
 			continue
 		}
-		rt := &running{tenant: rec.Tenant, rule: r, stored: sr, raw: rec.Doc, states: map[string]*State{}}
-		if old != nil {
-			rt.loaded, rt.status, rt.next = old.loaded, old.status, old.next
-			if old.rule.Kind == r.Kind && old.rule.Attribute == r.Attribute && old.rule.DatasetID == r.DatasetID {
+		fresh[k] = &running{tenant: rec.Tenant, rule: r, stored: sr, raw: rec.Doc, states: map[string]*State{}}
+		if !ok {
+			news = append(news, k)
+		}
+	}
+	saved, err := s.readStates(ctx, news)
+	if err != nil {
+		return err
+	}
+	present := make(map[ruleKey]bool, len(recs))
+	for _, rec := range recs {
+		present[ruleKey{rec.Tenant, rec.ID}] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := false
+	for k, rt := range fresh {
+		if old := s.rules[k]; old != nil {
+			rt.status, rt.next = old.status, old.next
+			if old.rule.Kind == rt.rule.Kind && old.rule.Attribute == rt.rule.Attribute && old.rule.DatasetID == rt.rule.DatasetID {
 				rt.states = old.states
-			} else {
-				rt.dirty = true
 			}
+			rt.dirty = true
+		} else if ss, ok := saved[k]; ok {
+			rt.install(ss)
 		}
 		s.rules[k] = rt
 		changed = true
 	}
 	for k, rt := range s.rules {
-		if !seen[k] {
+		if !present[k] && !rt.removed {
 			rt.removed = true
 			changed = true
 		}
@@ -473,6 +506,51 @@ func (s *Service) loadRules(ctx context.Context) error {
 		s.rebuildIndex()
 	}
 	return nil
+}
+
+// readStates reads the saved states of rules: one by one for a few, all
+// at once for many (the first load).
+func (s *Service) readStates(ctx context.Context, keys []ruleKey) (map[ruleKey]savedState, error) {
+	out := make(map[ruleKey]savedState, len(keys))
+	decode := func(k ruleKey, b []byte) {
+		var ss savedState
+		if err := json.Unmarshal(b, &ss); err != nil {
+			s.log.Warn("alarms: a rule's saved state does not decode; starting afresh", "rule", k.id, "err", err)
+			return
+		}
+		out[k] = ss
+	}
+	if len(keys) > 20 {
+		recs, err := s.st.ListRecords(ctx, kindState, "", true)
+		if err != nil {
+			return nil, fmt.Errorf("alarms: reading rule states: %w", err)
+		}
+		for _, rec := range recs {
+			decode(ruleKey{rec.Tenant, rec.ID}, rec.Doc)
+		}
+		return out, nil
+	}
+	for _, k := range keys {
+		b, err := s.st.GetRecord(ctx, kindState, k.tenant, k.id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("alarms: reading the state of rule %s: %w", k.id, err)
+		}
+		decode(k, b)
+	}
+	return out, nil
+}
+
+// install takes a saved state (under mu).
+func (rt *running) install(ss savedState) {
+	if ss.States != nil && ss.Kind == rt.rule.Kind && ss.Attribute == rt.rule.Attribute {
+		rt.states = ss.States
+	} else {
+		rt.states = map[string]*State{}
+	}
+	rt.status, rt.next = ss.Status, ss.Next
 }
 
 // sortedRules lists running rules in a stable order (under mu).

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
 // Errors of context resolution. Callers map ErrNotAvailable to the NGSI-LD
@@ -371,4 +373,17 @@ func cloneJSON(v any) any {
 	default:
 		return v
 	}
+}
+
+// AsNGSILDError turns a resolution error into the NGSI-LD error a client
+// gets: LdContextNotAvailable (503) for a context that cannot be fetched,
+// BadRequestData for an invalid one; other errors are returned as they are.
+func AsNGSILDError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotAvailable):
+		return ngsild.Errorf(ngsild.LdContextNotAvailable, "%v", err)
+	case errors.Is(err, ErrInvalid):
+		return ngsild.Errorf(ngsild.BadRequestData, "invalid @context: %v", err)
+	}
+	return err
 }

@@ -112,6 +112,7 @@ var titles = map[ErrorType]string{
 	PayloadTooLarge:       "Payload too large",
 	MethodNotAllowed:      "Method not allowed",
 	ServiceUnavailable:    "Service unavailable",
+	Conflict:              "Conflict",
 }
 
 // Errorf builds an Error of type t whose detail is formatted like fmt.Sprintf.

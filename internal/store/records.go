@@ -19,6 +19,10 @@ type Records interface {
 	// record in a tenant that has no entity yet is kept all the same. An
 	// empty (or nil) doc is stored, and read back, as an empty document.
 	PutRecord(ctx context.Context, kind, tenant, id string, doc []byte) error
+	// PutRecords creates or replaces several records in one transaction:
+	// all of them are stored, or none (for modules that save many small
+	// states at once, such as alarm rules).
+	PutRecords(ctx context.Context, recs []Record) error
 	// GetRecord returns the document of a record, ErrNotFound if there is
 	// none. The slice is the caller's.
 	GetRecord(ctx context.Context, kind, tenant, id string) ([]byte, error)

@@ -124,15 +124,7 @@ func (req *request) context() (*jsonld.Context, error) {
 	return c, nil
 }
 
-func contextError(err error) error {
-	switch {
-	case errors.Is(err, jsonld.ErrNotAvailable):
-		return ngsild.Errorf(ngsild.LdContextNotAvailable, "%v", err)
-	case errors.Is(err, jsonld.ErrInvalid):
-		return ngsild.Errorf(ngsild.BadRequestData, "invalid @context: %v", err)
-	}
-	return err
-}
+func contextError(err error) error { return jsonld.AsNGSILDError(err) }
 
 // expand expands a user term with the request's context.
 func (req *request) expand(term string) string {

@@ -32,6 +32,32 @@ func (s *Store) PutRecord(ctx context.Context, kind, tenant, id string, doc []by
 	return nil
 }
 
+// PutRecords creates or replaces records in one statement (one
+// transaction).
+func (s *Store) PutRecords(ctx context.Context, recs []store.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	kinds, tenants, ids := make([]string, len(recs)), make([]string, len(recs)), make([]string, len(recs))
+	docs := make([][]byte, len(recs))
+	for i, r := range recs {
+		kinds[i], tenants[i], ids[i], docs[i] = r.Kind, r.Tenant, r.ID, blob(r.Doc)
+	}
+	// A key given twice would make ON CONFLICT fail: the last one wins, as
+	// with PutRecord called in order.
+	_, err := s.pool.Exec(ctx, `INSERT INTO records (kind, tenant, id, doc)
+		SELECT DISTINCT ON (k, t, i) k, t, i, d FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS x(k, t, i, d, n)
+		ORDER BY k, t, i, n DESC
+		ON CONFLICT (kind, tenant, id) DO UPDATE SET doc = excluded.doc`, kinds, tenants, ids, docs)
+	if err != nil {
+		return s.wrapClosed(fmt.Errorf("postgres: put %d records: %w", len(recs), err))
+	}
+	return nil
+}
+
 // GetRecord returns a record's document or store.ErrNotFound.
 func (s *Store) GetRecord(ctx context.Context, kind, tenant, id string) ([]byte, error) {
 	if err := s.checkOpen(); err != nil {

@@ -31,6 +31,38 @@ func (s *Store) PutRecord(ctx context.Context, kind, tenant, id string, doc []by
 	})
 }
 
+// PutRecords creates or replaces records in one transaction.
+func (s *Store) PutRecords(ctx context.Context, recs []store.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.do(ctx, func(ctx context.Context, c *sql.Conn) (err error) {
+		if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			}
+		}()
+		stmt, err := c.PrepareContext(ctx, `INSERT INTO records (kind, tenant, id, doc) VALUES (?, ?, ?, ?)
+			ON CONFLICT (kind, tenant, id) DO UPDATE SET doc = excluded.doc`)
+		if err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+		defer stmt.Close()
+		for _, r := range recs {
+			if _, err := stmt.ExecContext(ctx, r.Kind, r.Tenant, r.ID, blob(r.Doc)); err != nil {
+				return fmt.Errorf("put %s record %s: %w", r.Kind, r.ID, err)
+			}
+		}
+		if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+		return nil
+	})
+}
+
 // GetRecord returns a record's document or store.ErrNotFound.
 func (s *Store) GetRecord(ctx context.Context, kind, tenant, id string) ([]byte, error) {
 	if err := s.checkOpen(); err != nil {

@@ -29,6 +29,7 @@ func testRecords(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Reopen", testRecordsReopen},
 		{"NotEntities", testRecordsNotEntities},
 		{"Concurrent", testRecordsConcurrent},
+		{"PutMany", testRecordsPutMany},
 		{"Closed", testRecordsClosed},
 	}
 	for _, tc := range tests {
@@ -148,6 +149,42 @@ func testRecordsRoundTrip(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("ListRecords: the empty document %s reads %s", rec.ID, short(rec.Doc))
 		}
 	}
+}
+
+// testRecordsPutMany: PutRecords stores several records at once, across
+// kinds and tenants, replacing existing ones; a key given twice keeps the
+// last document.
+func testRecordsPutMany(t *testing.T, open func(t *testing.T) store.Store) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putRecord(t, s, "alarm.state", "", "r1", []byte("old"))
+	recs := []store.Record{
+		{Kind: "alarm.state", Tenant: "", ID: "r1", Doc: []byte("new")},
+		{Kind: "alarm.state", Tenant: "t2", ID: "r1", Doc: []byte("other tenant")},
+		{Kind: "alarm.cursor", Tenant: "", ID: "bus", Doc: []byte("42")},
+		{Kind: "alarm.state", Tenant: "", ID: "r2", Doc: []byte("first")},
+		{Kind: "alarm.state", Tenant: "", ID: "r2", Doc: []byte("second")},
+		{Kind: "alarm.state", Tenant: "", ID: "r3", Doc: nil},
+	}
+	if err := s.PutRecords(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	wantRecord(t, s, "alarm.state", "", "r1", []byte("new"))
+	wantRecord(t, s, "alarm.state", "t2", "r1", []byte("other tenant"))
+	wantRecord(t, s, "alarm.cursor", "", "bus", []byte("42"))
+	wantRecord(t, s, "alarm.state", "", "r2", []byte("second"))
+	wantRecord(t, s, "alarm.state", "", "r3", []byte{})
+	if err := s.PutRecords(ctx, nil); err != nil {
+		t.Errorf("no records: %v", err)
+	}
+	many := make([]store.Record, 5000)
+	for i := range many {
+		many[i] = store.Record{Kind: "alarm.state", Tenant: "", ID: fmt.Sprintf("m%05d", i), Doc: []byte(fmt.Sprint(i))}
+	}
+	if err := s.PutRecords(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	wantRecord(t, s, "alarm.state", "", "m04999", []byte("4999"))
 }
 
 // testRecordsReplace: putting a record again replaces its document.
