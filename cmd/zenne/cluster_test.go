@@ -6,8 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,7 +57,18 @@ func TestClusterSurvivesKill(t *testing.T) {
 	if status, err := w0.send(http.MethodPost, "/ngsi-ld/v1/subscriptions", sub); err != nil || status != http.StatusCreated {
 		t.Fatalf("create subscription: %d %v", status, err)
 	}
-	time.Sleep(1500 * time.Millisecond) // every instance reads it from the store within a second
+	// An alarm rule, created on the third instance too: whichever instance
+	// evaluates, before or after the kill, each entity whose counter
+	// passes 50 gets one alert, and only one.
+	seed := `{"id":"urn:ngsi-ld:CrashTest:seed","type":"CrashTest","counter":{"type":"Property","value":0}}`
+	if status, err := w0.send(http.MethodPost, "/ngsi-ld/v1/entities", seed); err != nil || status != http.StatusCreated {
+		t.Fatalf("create the first entity: %d %v", status, err)
+	}
+	rule := `{"id":"counter-high","kind":"threshold","entities":[{"type":"CrashTest"}],"attribute":"counter","threshold":{"above":50}}`
+	if status, err := w0.send(http.MethodPost, "/alarms/rules", rule); err != nil || status != http.StatusCreated {
+		t.Fatalf("create the rule: %d %v", status, err)
+	}
+	time.Sleep(2500 * time.Millisecond) // every instance reads them from the store within 2 s
 
 	// A live stream on an instance no writer uses sees every change.
 	live := followStream(t, procs[2].url+"/api/stream?type=CrashTest&attrs=counter")
@@ -109,13 +124,50 @@ func TestClusterSurvivesKill(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// One alert per entity past the threshold, none twice, whichever
+	// instance opened it.
+	var over []string
+	for id, c := range stored {
+		if c > 50 {
+			over = append(over, id)
+		}
+	}
+	sort.Strings(over)
+	var sources []string
+	waitFor(t, "one alert per entity over the threshold", 60*time.Second, func() bool {
+		sources = procs[1].alertSources(t, client)
+		return slices.Equal(sources, over)
+	})
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.outOfOrder) > 0 {
 		t.Errorf("notifications out of order per entity: %v", rcv.outOfOrder[:min(5, len(rcv.outOfOrder))])
 	}
-	t.Logf("%d writes acknowledged through 2 of 3 instances, one killed; all streamed by the third; all notified: %d notifications, %d repeats dropped by id",
-		acked, len(rcv.seen), rcv.repeats)
+	t.Logf("%d writes acknowledged through 2 of 3 instances, one killed; all streamed by the third; all notified: %d notifications, %d repeats dropped by id; %d alerts, one per entity",
+		acked, len(rcv.seen), rcv.repeats, len(sources))
+}
+
+// alertSources lists the entity of every alert, sorted (a duplicate
+// alert shows as a repeated id).
+func (p *zenneProc) alertSources(t *testing.T, client *http.Client) []string {
+	t.Helper()
+	u := p.url + "/ngsi-ld/v1/entities?type=" + url.QueryEscape("https://smartdatamodels.org/dataModel.Alert/Alert") +
+		"&attrs=" + url.QueryEscape("https://smartdatamodels.org/dataModel.Alert/alertSource") + "&options=keyValues&limit=1000"
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatalf("alerts: %v", err)
+	}
+	defer resp.Body.Close()
+	var alerts []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+		t.Fatalf("alerts: %v", err)
+	}
+	var out []string
+	for _, a := range alerts {
+		out = append(out, fmt.Sprint(a["https://smartdatamodels.org/dataModel.Alert/alertSource"]))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // liveStream is an SSE client recording the counters it was sent.
