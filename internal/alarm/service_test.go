@@ -207,6 +207,25 @@ func TestRateAndCountFromObservedTimes(t *testing.T) {
 			return equal(conditions(t, s, "no2-rise"), st.rate) && equal(conditions(t, s, "no2-out"), st.cnt)
 		})
 	}
+	// While it lasted, the rate alert was updated with the value of minute
+	// 30 (ten minutes after it opened: more than a minute, the reporting
+	// interval, of observed time) and cleared with minute 40's.
+	measured := alerts(t, s, "no2-rise")[0].Instance("https://smartdatamodels.org/dataModel.Alert/measuredValue", "")
+	if measured.Value != 30.0 || !measured.ObservedAt.Equal(t1.Add(40*time.Minute)) {
+		t.Errorf("measured %v at %v, want 30 (per hour) at minute 40", measured.Value, measured.ObservedAt)
+	}
+	h, err := s.App.Store.EntityHistory(context.Background(), "", alerts(t, s, "no2-rise")[0].ID,
+		[]string{"https://smartdatamodels.org/dataModel.Alert/measuredValue"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rates []any
+	for _, in := range h.Attrs["https://smartdatamodels.org/dataModel.Alert/measuredValue"] {
+		rates = append(rates, in.Attr.Value)
+	}
+	if fmt.Sprint(rates) != "[750 60 30]" {
+		t.Errorf("the alert's measured values over time: %v, want opened at 750, updated to 60, cleared at 30", rates)
+	}
 	issued := alerts(t, s, "no2-rise")[0].Instance("https://smartdatamodels.org/dataModel.Alert/dateIssued", "").Value.(map[string]any)["@value"]
 	if want := ngsild.FormatTime(t1.Add(20 * time.Minute)); issued != want {
 		t.Errorf("issued %v, want the reading's observedAt %s", issued, want)
