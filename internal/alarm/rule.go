@@ -15,7 +15,6 @@
 package alarm
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -28,6 +27,7 @@ import (
 	"github.com/zenne-city/zenne/internal/ngsild/subscription"
 	"github.com/zenne-city/zenne/internal/ngsild/temporal"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/codec"
 )
 
 // Kind is what a rule watches for.
@@ -551,20 +551,9 @@ func (p *parser) unknownTop() error {
 	return nil
 }
 
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	}
-	return 0, false
-}
+// number is v as a number: decoded JSON, or Go numbers in entities built
+// in Go.
+func number(v any) (float64, bool) { return codec.ToFloat(v) }
 
 func bad(format string, args ...any) error {
 	return ngsild.Errorf(ngsild.BadRequestData, format, args...)
