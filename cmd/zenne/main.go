@@ -251,12 +251,48 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 			a.Close(context.Background())
 			return fmt.Errorf("load the demo city: %w", err)
 		}
-		devices, err := a.StartSimulator(ctx)
+		loaded := time.Since(start)
+		// The sensors' history (so that the alarm rules have weeks to
+		// compare with), the rules, then the live sensors continuing it.
+		script, err := a.BackfillDemo(ctx, func(done, total int) {
+			fmt.Fprintf(stdout, "\r  history: %d/%d sensors", done, total)
+		})
+		fmt.Fprintln(stdout)
+		if err != nil {
+			a.Close(context.Background())
+			return fmt.Errorf("write the demo's history: %w", err)
+		}
+		fmt.Fprintf(stdout, "  history: %d readings (%d attribute instances) of %d sensors in %s: five weeks of the energy loggers, four days of the water meters, six hours of the others\n",
+			script.Readings, script.Instances, script.Sensors, script.Took.Round(time.Millisecond))
+		rules, err := a.StartDemoAlarms(ctx, script)
+		if err != nil {
+			a.Close(context.Background())
+			return fmt.Errorf("create the demo's alarm rules: %w", err)
+		}
+		devices, err := a.StartScriptedSimulator(ctx, script)
 		if err != nil {
 			a.Close(context.Background())
 			return fmt.Errorf("start the demo city's sensors: %w", err)
 		}
-		printDemo(stdout, a.URL(), summary, time.Since(start), devices, a.MQTTAddr())
+		fmt.Fprintf(stdout, "  %d alarm rules:", len(rules))
+		for i, r := range rules {
+			sep := ","
+			if i == len(rules)-1 {
+				sep = "\n"
+			}
+			fmt.Fprintf(stdout, " %s (%v)%s", r.ID, r.Doc["name"], sep)
+		}
+		fmt.Fprintf(stdout, "  their alerts open within a minute: the full bins, %d silent sensors, %d leaking water meters, an unusual day at %s;\n",
+			len(script.Silent), len(script.Leaking), script.Unusual)
+		fmt.Fprintln(stdout, "  demo staff then assigns one and acknowledges another")
+		if script.Emptied != "" {
+			fmt.Fprintf(stdout, "  at %s %s is emptied: its alert clears\n", script.EmptiedAt.Local().Format("15:04:05"), script.Emptied)
+		}
+		if script.Back != "" {
+			fmt.Fprintf(stdout, "  at %s %s reports again: its alert clears\n", script.BackAt.Local().Format("15:04:05"), script.Back)
+		}
+		fmt.Fprintf(stdout, "  alerts: curl '%s/ngsi-ld/v1/entities?type=https://smartdatamodels.org/dataModel.Alert/Alert&limit=100'\n", a.URL())
+		printDemo(stdout, a.URL(), summary, loaded, devices, a.MQTTAddr())
 	}
 	<-ctx.Done()
 	log.Info("shutting down")

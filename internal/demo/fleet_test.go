@@ -98,3 +98,21 @@ func TestRhythms(t *testing.T) {
 		t.Errorf("shopping Saturday %v <= Tuesday %v", sat, tue)
 	}
 }
+
+// The demo city always has a leaking water meter, for the demo's leak
+// alarm: with seed 101 no meter leaks of its own, and the last one does.
+func TestCityAlwaysLeaks(t *testing.T) {
+	es, err := City(101, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaks []Sensor
+	for _, s := range Sensors(es) {
+		if s.LeakFlow > 0 {
+			leaks = append(leaks, s)
+		}
+	}
+	if len(leaks) != 1 || leaks[0].ID != "urn:ngsi-ld:WaterConsumptionObserved:bxl-0040" || leaks[0].LeakFlow < 40 {
+		t.Fatalf("leaking meters %+v: want the last one only", leaks)
+	}
+}

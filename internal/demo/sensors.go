@@ -370,6 +370,7 @@ func (b *builder) buildingsAndWater() ([]Entity, error) {
 	}
 
 	var buildings, meters []Entity
+	leaks := 0
 	for i, pl := range places {
 		kwh := pl.kind.kWhPerDay[0] + b.rnd.Float64()*(pl.kind.kWhPerDay[1]-pl.kind.kWhPerDay[0])
 		if weekend && pl.kind.weekday {
@@ -393,16 +394,22 @@ func (b *builder) buildingsAndWater() ([]Entity, error) {
 				CoreContext,
 			},
 		})
-		meters = append(meters, b.waterMeter(i+1, "Compteur d'eau – "+pl.name, pl.street, pl.p, pl.m))
+		// The last meter leaks when no other does: the demo always shows one.
+		m, leak := b.waterMeter(i+1, "Compteur d'eau – "+pl.name, pl.street, pl.p, pl.m, leaks == 0 && i == len(places)-1)
+		if leak {
+			leaks++
+		}
+		meters = append(meters, m)
 	}
 	return append(buildings, meters...), nil
 }
 
 // waterMeter is a WaterConsumptionObserved for a meter with leak detection;
-// about one in twelve shows a night-time flow that never stops (a leak).
-func (b *builder) waterMeter(n int, name, street string, p orb.Point, m *municipality) Entity {
+// about one in twelve shows a night-time flow that never stops (a leak),
+// and one does when mustLeak. It reports whether the meter leaks.
+func (b *builder) waterMeter(n int, name, street string, p orb.Point, m *municipality, mustLeak bool) (Entity, bool) {
 	at := b.now.Truncate(15 * time.Minute)
-	leak := b.rnd.Float64() < 1.0/12
+	leak := b.rnd.Float64() < 1.0/12 || mustLeak
 	intermittent := !leak && b.rnd.Float64() < 0.04
 	minFlow, maxFlow := b.rnd.IntN(4), 300+b.rnd.IntN(2200)
 	if leak {
@@ -438,7 +445,7 @@ func (b *builder) waterMeter(n int, name, street string, p orb.Point, m *municip
 		e["alarmInProgress"] = obs(1)
 		e["alarmStopsLeaks"] = obs(1)
 	}
-	return e
+	return e, leak
 }
 
 // ---- Transportation ----

@@ -47,6 +47,12 @@ type FleetOptions struct {
 	// LoggerBatch quarter-hour readings, each with its time (as NRClick
 	// loggers do), every LoggerBatch quarter hours in realistic mode.
 	LoggerBatch int
+	// Outages, Collections and Surges script one-off happenings for
+	// devices named by id (script.go): a device silent for a while, a bin
+	// emptied besides its collection days, a day of unusual consumption.
+	Outages     []Outage
+	Collections []Collection
+	Surges      []Surge
 }
 
 // Fleet is a set of simulated devices. It is read-only once built and safe
@@ -109,6 +115,8 @@ type Device struct {
 	batch int // LoggerBatch for dataloggers, else 0
 	loc   *time.Location
 	m     model
+	// script is what FleetOptions scripted for it.
+	script script
 }
 
 // model holds the parameters a device's readings follow.
@@ -184,6 +192,9 @@ func DemoFleet(sensors []demo.Sensor, o FleetOptions) (*Fleet, error) {
 		}
 	}
 	f.addProbes(o, r)
+	if err := f.stage(o); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -222,6 +233,9 @@ func GeneratedFleet(o FleetOptions) (*Fleet, error) {
 		d.setup(r)
 	}
 	f.addProbes(o, r)
+	if err := f.stage(o); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

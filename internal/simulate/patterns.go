@@ -41,8 +41,12 @@ func (d *Device) Readings(t time.Time, n int) []map[string]any {
 
 // Silent reports whether the device sends nothing at t. Silence-prone
 // devices are silent for whole 6-hour blocks, about 30% of them, so they
-// stop for 6 hours or more now and then.
+// stop for 6 hours or more now and then. Scripted outages (Outage) silence
+// any device.
 func (d *Device) Silent(t time.Time) bool {
+	if d.out(t) {
+		return true
+	}
 	if !d.SilentProne {
 		return false
 	}
@@ -123,7 +127,7 @@ func buildingLoad(h float64, wd time.Weekday, profile string) float64 {
 func (d *Device) datalogger(t time.Time, r *rand.Rand) map[string]any {
 	h, wd := d.local(t.Add(-450 * time.Second))
 	occ := occupancy(h, wd, d.m.profile)
-	e := d.m.energyScale * (0.2 + 0.8*occ) * lognormal(r, 0.06)
+	e := d.m.energyScale * (0.2 + 0.8*occ) * lognormal(r, 0.06) * d.surge(t.Add(-450*time.Second))
 	temp := 17.2 + 3.3*occ + 0.3*r.NormFloat64() // heating set back outside opening hours
 	return map[string]any{
 		"e": round(e, 3),
@@ -219,18 +223,34 @@ const activeHoursPerDay = 16
 
 // fill is the bin's filling level (0..1) at t: it rises with the active
 // hours since the last collection (or since the demo city's reading) and
-// stays at 1 when the bin is full.
+// stays at 1 when the bin is full. Before the demo city's reading it is the
+// level that rose to that reading since the collection before it, so that
+// a history leading up to the reading joins it.
 func (d *Device) fill(t time.Time) float64 {
 	last := d.lastCollection(t)
-	from, f0 := last, 0.02
-	if !d.m.startAt.IsZero() && d.m.startAt.After(last) && !t.Before(d.m.startAt) {
-		from, f0 = d.m.startAt, d.m.startFill
+	if s := d.m.startAt; !s.IsZero() && s.After(last) {
+		if !t.Before(s) {
+			return math.Min(1, d.m.startFill+d.m.fillPerHour*activeHours(s, t, d.loc))
+		}
+		if !d.lastCollection(s).After(t) { // not emptied between t and the reading
+			return math.Max(math.Min(0.02, d.m.startFill), d.m.startFill-d.m.fillPerHour*activeHours(t, s, d.loc))
+		}
 	}
-	return math.Min(1, f0+d.m.fillPerHour*activeHours(from, t, d.loc))
+	return math.Min(1, 0.02+d.m.fillPerHour*activeHours(last, t, d.loc))
 }
 
-// lastCollection is the latest collection at or before t.
+// lastCollection is the latest collection at or before t, on a collection
+// day or scripted (Collection).
 func (d *Device) lastCollection(t time.Time) time.Time {
+	last := d.lastRound(t)
+	if c := d.lastScripted(t); c.After(last) {
+		return c
+	}
+	return last
+}
+
+// lastRound is the latest collection on a collection day at or before t.
+func (d *Device) lastRound(t time.Time) time.Time {
 	l := t.In(d.loc)
 	for k := range 22 {
 		day := time.Date(l.Year(), l.Month(), l.Day()-k, 0, 0, 0, 0, d.loc)

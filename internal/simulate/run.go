@@ -223,11 +223,20 @@ func (r *runner) realistic(ctx context.Context, devs []*Device) {
 }
 
 // nextReport is the device's first report time after t: on its grid of
-// Interval from the Unix epoch, plus its phase.
+// Interval from the Unix epoch, plus its phase, or a scripted event first.
 func (d *Device) nextReport(t time.Time) time.Time {
 	iv := int64(d.Interval)
 	k := floorDiv(t.UnixNano()-int64(d.phase), iv) + 1
-	return time.Unix(0, k*iv+int64(d.phase))
+	next := time.Unix(0, k*iv+int64(d.phase))
+	for _, e := range d.script.events {
+		if e.After(t) {
+			if e.Before(next) {
+				next = e
+			}
+			break
+		}
+	}
+	return next
 }
 
 type due struct {
