@@ -119,16 +119,23 @@ func (r *Rule) clearedAlert(id string, e *ngsild.Entity, o Outcome, attrName str
 // default one in English when it has none.
 func (r *Rule) describe(e *ngsild.Entity, o Outcome, attrName string) map[string]any {
 	name := ""
-	if n := e.Instance(ngsild.DefaultContextNS+"name", ""); n != nil {
-		if s, ok := n.Value.(string); ok {
-			name = s
+	for _, attr := range nameAttrs {
+		if n := e.Instance(attr, ""); n != nil {
+			if s, ok := n.Value.(string); ok && s != "" {
+				name = s
+				break
+			}
 		}
 	}
 	if name == "" {
 		name = e.ID
 	}
-	vars := map[string]string{"entity": e.ID, "name": name, "value": strconv.FormatFloat(round(o.Value), 'f', -1, 64),
-		"attribute": attrName, "rule": r.ruleName(), "since": o.At.In(r.Location).Format("2006-01-02 15:04"),
+	since := o.At
+	if r.Kind == Silence && o.Step == Open {
+		since = o.At.Add(-time.Duration(o.Bound * float64(time.Second))) // the last update
+	}
+	vars := map[string]string{"entity": e.ID, "duration": humanDuration(o, r.Kind), "name": name, "value": strconv.FormatFloat(round(o.Value), 'f', -1, 64),
+		"attribute": attrName, "rule": r.ruleName(), "since": since.In(r.Location).Format("2006-01-02 15:04"),
 		"threshold": strconv.FormatFloat(round(o.Bound), 'f', -1, 64)}
 	out := map[string]any{}
 	for lang, tmpl := range r.Message {
@@ -147,11 +154,24 @@ func (r *Rule) ruleName() string {
 	return r.ID
 }
 
+// nameAttrs are where an entity's name is found: the Smart Data Models
+// name, then the default @context's.
+var nameAttrs = []string{"https://smartdatamodels.org/name", ngsild.DefaultContextNS + "name"}
+
+// humanDuration is how long a silent entity has been silent, in minutes
+// (the duration placeholder); other kinds have none.
+func humanDuration(o Outcome, k Kind) string {
+	if k != Silence {
+		return ""
+	}
+	return (time.Duration(o.Value) * time.Second).Round(time.Minute).String()
+}
+
 var defaultMessage = map[Kind]string{
 	Threshold: "{rule}: {attribute} of {name} is {value} (threshold {threshold}) since {since}",
 	Rate:      "{rule}: {attribute} of {name} changes by {value} per period (bound {threshold}) since {since}",
 	Count:     "{rule}: {name} had more than {threshold} readings of {attribute} out of range by {since}",
-	Silence:   "{rule}: {name} has sent nothing since {since}",
+	Silence:   "{rule}: {name} has sent nothing since {since} ({duration})",
 	Leak:      "{rule}: {attribute} of {name} stayed at {value} or more at night (at most {threshold} expected), up to {since}",
 	Anomaly:   "{rule}: {attribute} of {name} is {value} today, above its usual {threshold} for this weekday",
 }

@@ -283,7 +283,7 @@ func (s *Service) observe(rt *running, c *store.Change) (pending, bool) {
 			}
 		}
 	}
-	if !touched || !r.Selects(c.After) {
+	if !touched || c.Seq <= rt.from || !r.Selects(c.After) {
 		return pending{}, false
 	}
 	st := rt.states[c.ID]

@@ -586,7 +586,7 @@ func contains[T comparable](list []T, v T) bool {
 }
 
 // placeholders are what a message template may refer to.
-var placeholders = []string{"entity", "name", "value", "attribute", "rule", "since", "threshold"}
+var placeholders = []string{"entity", "name", "value", "attribute", "rule", "since", "threshold", "duration"}
 
 var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)
 

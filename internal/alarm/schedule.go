@@ -220,7 +220,7 @@ func (s *Service) checkAnomaly(ctx context.Context, rt *running, ids []string, n
 		}
 		earlier := make([]map[string][]sample, a.Weeks)
 		for k := 1; k <= a.Weeks; k++ {
-			if earlier[k-1], err = s.readings(ctx, rt.tenant, page, r, midnight.AddDate(0, 0, -7*k), now.AddDate(0, 0, -7*k)); err != nil {
+			if earlier[k-1], err = s.readings(ctx, rt.tenant, page, r, midnight.AddDate(0, 0, -7*k), t.AddDate(0, 0, -7*k)); err != nil {
 				return nil, err
 			}
 		}
@@ -277,14 +277,15 @@ func aggregate(method string, ss []sample) (float64, bool) {
 	return sum, true
 }
 
-// seedSilence gives the entities a silence rule has no state for their
-// last update and usual interval from their history.
+// seedSilence gives the entities of a silence rule whose usual interval is
+// not known yet (no state, or fewer than two intervals seen live) their
+// last updates and usual interval from their history.
 func (s *Service) seedSilence(ctx context.Context, rt *running, ids []string) error {
 	r := rt.rule
 	s.mu.Lock()
 	var todo []string
 	for _, id := range ids {
-		if rt.states[id] == nil {
+		if st := rt.states[id]; st == nil || (st.Intervals < 2 && !st.Firing) {
 			todo = append(todo, id)
 		}
 	}
@@ -300,8 +301,9 @@ func (s *Service) seedSilence(ctx context.Context, rt *running, ids []string) er
 		}
 		s.mu.Lock()
 		for i, h := range hs {
-			if h == nil || rt.states[page[i]] != nil {
-				continue
+			cur := rt.states[page[i]]
+			if h == nil || (cur != nil && (cur.Intervals >= 2 || cur.Firing)) {
+				continue // learnt live meanwhile
 			}
 			var times []time.Time
 			for _, insts := range h.Attrs {
@@ -309,12 +311,18 @@ func (s *Service) seedSilence(ctx context.Context, rt *running, ids []string) er
 					times = append(times, instantOf(in.Attr))
 				}
 			}
+			if cur != nil && !cur.At.IsZero() {
+				times = append(times, cur.At) // what was seen live, maybe a repeat of the last recorded
+			}
 			sort.Slice(times, func(a, b int) bool { return times[a].Before(times[b]) })
 			times = slices.CompactFunc(times, func(a, b time.Time) bool { return a.Equal(b) })
 			if len(times) == 0 {
 				continue
 			}
 			st := &State{At: times[len(times)-1]}
+			if cur != nil {
+				st.Seq = cur.Seq
+			}
 			for j := 1; j < len(times); j++ {
 				iv := times[j].Sub(times[j-1]).Seconds()
 				if st.Intervals == 0 {

@@ -168,6 +168,7 @@ type running struct {
 	states  map[string]*State
 	status  Status
 	next    time.Time // leak and anomaly: the next check
+	from    uint64    // changes up to this one came before the rule existed
 	dirty   bool      // states or status not saved
 	removed bool
 }
@@ -485,13 +486,17 @@ func (s *Service) loadRules(ctx context.Context) error {
 	changed := false
 	for k, rt := range fresh {
 		if old := s.rules[k]; old != nil {
-			rt.status, rt.next = old.status, old.next
+			rt.status, rt.next, rt.from = old.status, old.next, old.from
 			if old.rule.Kind == rt.rule.Kind && old.rule.Attribute == rt.rule.Attribute && old.rule.DatasetID == rt.rule.DatasetID {
 				rt.states = old.states
 			}
 			rt.dirty = true
 		} else if ss, ok := saved[k]; ok {
 			rt.install(ss)
+		} else {
+			// A new rule judges what happens from now on, even when the
+			// evaluation is behind on the bus.
+			rt.from = s.bus.Last()
 		}
 		s.rules[k] = rt
 		changed = true
