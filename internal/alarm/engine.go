@@ -193,11 +193,21 @@ func (s *Service) run(ctx context.Context) {
 	}
 	var retry []pending
 	lastTick, lastSave := time.Now(), time.Now()
-	saved := cursor
+	// Saving (encoding and writing states) runs beside the evaluation, one
+	// snapshot at a time; the final one is saved before run returns.
+	saves := make(chan *snapshot)
+	var saver sync.WaitGroup
+	saver.Go(func() {
+		for snap := range saves {
+			s.persist(ctx, snap)
+		}
+	})
 	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		close(saves)
+		saver.Wait()
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
 		defer c()
-		s.save(sctx, cursor, cursor != saved)
+		s.persist(sctx, s.snapshot(cursor))
 	}()
 	var sched sync.WaitGroup
 	sched.Go(func() { s.schedule(ctx) })
@@ -230,10 +240,11 @@ func (s *Service) run(ctx context.Context) {
 		}
 		retry = s.write(ctx, append(retry, todo...))
 		if time.Since(lastSave) >= s.opts.SaveEvery && len(retry) == 0 {
-			if s.save(ctx, cursor, cursor != saved) {
-				saved = cursor
+			select {
+			case saves <- s.snapshot(cursor):
+				lastSave = time.Now()
+			default: // the last one is still being written
 			}
-			lastSave = time.Now()
 		}
 	}
 }
@@ -244,6 +255,10 @@ func (s *Service) evaluate(cs []store.Change) []pending {
 	var out []pending
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.indexStale {
+		s.rebuildIndex()
+		s.indexStale = false
+	}
 	for i := range cs {
 		c := &cs[i]
 		if c.After == nil {
@@ -510,48 +525,90 @@ func (s *Service) reloadStates(ctx context.Context) error {
 	return nil
 }
 
-// save writes the states of rules that changed and the bus position, in
-// one transaction: a restart replays the changes after the position, and
-// the states skip those they applied before (State.Seq). It reports whether
-// everything was saved.
-func (s *Service) save(ctx context.Context, cursor uint64, cursorChanged bool) bool {
+// snapshot is what one save writes: copies of the changed rules' states
+// as they were when the evaluation had applied every change up to cursor.
+type snapshot struct {
+	cursor  uint64
+	recs    []savedRecord
+	dropped []ruleKey
+}
+
+type savedRecord struct {
+	key ruleKey
+	rt  *running
+	ss  savedState
+}
+
+// snapshot copies the states of the rules that changed since the last one
+// (under mu, briefly: encoding and writing happen in persist).
+func (s *Service) snapshot(cursor uint64) *snapshot {
 	s.mu.Lock()
-	var recs []store.Record
-	var rts []*running
-	for _, rt := range s.rules {
+	defer s.mu.Unlock()
+	snap := &snapshot{cursor: cursor, dropped: s.dropped}
+	s.dropped = nil
+	for k, rt := range s.rules {
 		if !rt.dirty {
 			continue
 		}
-		doc, err := json.Marshal(savedState{Version: rt.stored.ModifiedAt, Kind: rt.rule.Kind, Attribute: rt.rule.Attribute,
-			States: rt.states, Status: rt.status, Next: rt.next})
+		states := make(map[string]*State, len(rt.states))
+		for id, st := range rt.states {
+			c := *st
+			c.Hits = slices.Clone(st.Hits)
+			states[id] = &c
+		}
+		snap.recs = append(snap.recs, savedRecord{key: k, rt: rt, ss: savedState{Version: rt.stored.ModifiedAt,
+			Kind: rt.rule.Kind, Attribute: rt.rule.Attribute, States: states, Status: rt.status, Next: rt.next}})
+		rt.dirty = false
+	}
+	return snap
+}
+
+// persist writes a snapshot: the states and the bus position in one
+// transaction, so a restart replays the changes after the position onto
+// the states of that moment (each skips the changes it applied before,
+// State.Seq). What fails is marked to be saved again.
+func (s *Service) persist(ctx context.Context, snap *snapshot) {
+	recs := make([]store.Record, 0, len(snap.recs)+1)
+	for _, r := range snap.recs {
+		doc, err := json.Marshal(r.ss)
 		if err != nil {
 			continue
 		}
-		recs = append(recs, store.Record{Kind: kindState, Tenant: rt.tenant, ID: rt.rule.ID, Doc: doc})
-		rts = append(rts, rt)
-		rt.dirty = false
+		recs = append(recs, store.Record{Kind: kindState, Tenant: r.key.tenant, ID: r.key.id, Doc: doc})
 	}
-	dropped := s.dropped
-	s.dropped = nil
-	s.mu.Unlock()
-	for _, k := range dropped {
+	recs = append(recs, store.Record{Kind: kindCursor, ID: "bus", Doc: []byte(strconv.FormatUint(snap.cursor, 10))})
+	var failed []ruleKey
+	for _, k := range snap.dropped {
 		if err := s.st.DeleteRecord(ctx, kindState, k.tenant, k.id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Warn("alarms: deleting a deleted rule's state", "rule", k.id, "err", err)
+			failed = append(failed, k)
 		}
 	}
-	if cursorChanged {
-		recs = append(recs, store.Record{Kind: kindCursor, ID: "bus", Doc: []byte(strconv.FormatUint(cursor, 10))})
+	err := s.st.PutRecords(ctx, recs)
+	if err == nil && len(failed) == 0 {
+		return
 	}
-	if err := s.st.PutRecords(ctx, recs); err != nil {
-		s.mu.Lock()
-		for _, rt := range rts {
-			rt.dirty = true
-		}
-		s.mu.Unlock()
-		if ctx.Err() == nil {
-			s.log.Warn("alarms: saving rule states", "rules", len(rts), "err", err)
-		}
-		return false
+	if ctx.Err() == nil {
+		s.log.Warn("alarms: saving rule states; trying again", "rules", len(snap.recs), "err", err)
 	}
-	return true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropped = append(s.dropped, failed...)
+	if err != nil {
+		for _, r := range snap.recs {
+			r.rt.dirty = true
+		}
+	}
+}
+
+// SavedPosition is the oldest change the alarm evaluation may still need
+// after a restart: its saved bus position. The change log must not be
+// trimmed past it (notify.Options.TrimFloor); ok is false while there is
+// none.
+func SavedPosition(ctx context.Context, st store.Records) (uint64, bool) {
+	b, err := st.GetRecord(ctx, kindCursor, "", "bus")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b), 10, 64)
+	return n, err == nil
 }

@@ -226,3 +226,28 @@ func TestRender(t *testing.T) {
 		t.Error("alert ids are a function of rule, entity and time")
 	}
 }
+
+func TestLeakWindowsAcrossClockChanges(t *testing.T) {
+	r := mustRule(t, `{"kind":"leak","entities":[{"type":"WaterMeter"}],"attribute":"flow","leak":{"from":"01:00","to":"05:00","atMost":0.5,"nights":3}}`)
+	loc := r.Location
+	// Brussels moved to summer time at 02:00 on 2025-03-30.
+	for _, day := range []int{29, 30, 31} {
+		end := r.Leak.windowEnd(time.Date(2025, 3, day, 12, 0, 0, 0, loc), loc)
+		if end.In(loc).Hour() != 5 || end.In(loc).Day() != day {
+			t.Errorf("30 March %d: window ends %v, want 05:00 local", day, end.In(loc))
+		}
+		start, _ := r.Leak.window(end, loc)
+		if start.In(loc).Hour() != 1 || start.In(loc).Day() != day {
+			t.Errorf("window starts %v, want 01:00 local", start.In(loc))
+		}
+		if next := end.AddDate(0, 0, 1); !next.Equal(r.Leak.windowEnd(next.Add(time.Minute), loc)) {
+			t.Errorf("the next night's end %v is not the window end after it", next)
+		}
+	}
+	night := mustRule(t, `{"kind":"leak","entities":[{"type":"WaterMeter"}],"attribute":"flow","leak":{"from":"22:00","to":"04:00","atMost":0.5,"nights":3}}`)
+	end := night.Leak.windowEnd(time.Date(2025, 10, 26, 12, 0, 0, 0, loc), loc) // winter time began at 03:00
+	start, _ := night.Leak.window(end, loc)
+	if got := end.Sub(start); got != 7*time.Hour {
+		t.Errorf("the night of the change back lasts %v, want 7 h (22:00 to 04:00 with an hour repeated)", got)
+	}
+}

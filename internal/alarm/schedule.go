@@ -128,12 +128,12 @@ func (s *Service) selected(ctx context.Context, tenant string, r *Rule) ([]strin
 }
 
 // windowEnd is the end of the latest night window that ended by now.
+// Windows are local wall-clock times, also on the days clocks change.
 func (l *LeakSpec) windowEnd(now time.Time, loc *time.Location) time.Time {
 	t := now.In(loc)
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-	end := day.Add(l.To)
+	end := atTime(t.Year(), t.Month(), t.Day(), l.To, loc)
 	if end.After(now) {
-		end = day.AddDate(0, 0, -1).Add(l.To)
+		end = atTime(t.Year(), t.Month(), t.Day()-1, l.To, loc)
 	}
 	return end
 }
@@ -141,12 +141,16 @@ func (l *LeakSpec) windowEnd(now time.Time, loc *time.Location) time.Time {
 // window is the night window ending at end.
 func (l *LeakSpec) window(end time.Time, loc *time.Location) (time.Time, time.Time) {
 	t := end.In(loc)
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-	start := day.Add(l.From)
+	day := t.Day()
 	if l.From > l.To {
-		start = day.AddDate(0, 0, -1).Add(l.From)
+		day-- // the window starts the evening before
 	}
-	return start, end
+	return atTime(t.Year(), t.Month(), day, l.From, loc), end
+}
+
+// atTime is the local time of day tod on a date (normalised as time.Date does).
+func atTime(y int, m time.Month, d int, tod time.Duration, loc *time.Location) time.Time {
+	return time.Date(y, m, d, int(tod/time.Hour), int(tod%time.Hour/time.Minute), 0, 0, loc)
 }
 
 // checkLeak judges the nights that ended since each entity's last judged
@@ -162,7 +166,7 @@ func (s *Service) checkLeak(ctx context.Context, rt *running, ids []string, now 
 		for _, id := range page {
 			from := last.AddDate(0, 0, -(r.Leak.Nights - 1))
 			if st := rt.states[id]; st != nil && !st.Checked.IsZero() && st.Checked.After(from) {
-				from = st.Checked.AddDate(0, 0, 1)
+				from = st.Checked.In(r.Location).AddDate(0, 0, 1) // the same wall time the next day
 			}
 			if from.Before(first) {
 				first = from

@@ -47,7 +47,8 @@ type Options struct {
 	// value while its condition lasts (default 1 minute).
 	ReportEvery time.Duration
 	// SaveEvery is how often changed rule states and the bus position are
-	// saved (default 1 s).
+	// saved (default 5 s). After a crash the evaluation replays the changes
+	// since, so a longer interval costs a longer replay, never a result.
 	SaveEvery time.Duration
 	Log       *slog.Logger
 	Registry  prometheus.Registerer // nil: metrics are not registered
@@ -73,7 +74,7 @@ func (o *Options) defaults() {
 		o.ReportEvery = time.Minute
 	}
 	if o.SaveEvery <= 0 {
-		o.SaveEvery = time.Second
+		o.SaveEvery = 5 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -140,9 +141,10 @@ type Service struct {
 	log    *slog.Logger
 	m      *metrics
 
-	mu    sync.Mutex
-	rules map[ruleKey]*running
-	index map[string]*tenantIndex // tenant -> rules by type and id (rebuilt when rules change)
+	mu         sync.Mutex
+	rules      map[ruleKey]*running
+	index      map[string]*tenantIndex // tenant -> rules by type and id
+	indexStale bool                    // rules changed: rebuild index before the next evaluation
 
 	dropped []ruleKey // deleted rules whose saved state is to be deleted (under mu)
 
@@ -326,7 +328,7 @@ func (s *Service) DeleteRule(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return err
 	}
-	s.refresh(ctx)
+	s.refresh(ctx, tenant, id)
 	return nil
 }
 
@@ -346,7 +348,7 @@ func (s *Service) put(ctx context.Context, tenant string, r *Rule, sr storedRule
 	if err := s.st.PutRecord(ctx, kindRule, tenant, r.ID, rec); err != nil {
 		return nil, err
 	}
-	s.refresh(ctx)
+	s.refresh(ctx, tenant, r.ID)
 	return s.info(ctx, store.Record{Kind: kindRule, Tenant: tenant, ID: r.ID, Doc: rec})
 }
 
@@ -354,13 +356,88 @@ func (s *Service) put(ctx context.Context, tenant string, r *Rule, sr storedRule
 // client may send a rule back as it got it.
 var shownOnly = []string{"status", "createdAt", "modifiedAt"}
 
-// refresh reads the rules after this instance changed one, so that a
-// change written after the call returns is evaluated by the new rule here
-// (other instances see it at their next reload).
-func (s *Service) refresh(ctx context.Context) {
-	if err := s.loadRules(ctx); err != nil {
-		s.log.Warn("alarms: reading rules", "err", err)
+// refresh reads one rule after this instance created, changed or deleted
+// it, so that a change written after the call returns is evaluated by the
+// new rule here (other instances see it at their next reload).
+func (s *Service) refresh(ctx context.Context, tenant, id string) {
+	if err := s.loadRule(ctx, tenant, id); err != nil {
+		s.log.Warn("alarms: reading a rule", "rule", id, "err", err)
 	}
+}
+
+// loadRule reads one rule (and, when new here, its saved state) into
+// s.rules, or marks it removed when it no longer exists.
+func (s *Service) loadRule(ctx context.Context, tenant, id string) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	k := ruleKey{tenant, id}
+	doc, err := s.st.GetRecord(ctx, kindRule, tenant, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.mu.Lock()
+		if rt := s.rules[k]; rt != nil && !rt.removed {
+			rt.removed, s.indexStale = true, true
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fresh, err := s.compile(ctx, store.Record{Kind: kindRule, Tenant: tenant, ID: id, Doc: doc})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	_, known := s.rules[k]
+	s.mu.Unlock()
+	var saved map[ruleKey]savedState
+	if !known {
+		if saved, err = s.readStates(ctx, []ruleKey{k}); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.install(k, fresh, saved)
+	s.mu.Unlock()
+	return nil
+}
+
+// compile decodes and parses a rule record.
+func (s *Service) compile(ctx context.Context, rec store.Record) (*running, error) {
+	var sr storedRule
+	var body map[string]any
+	if err := json.Unmarshal(rec.Doc, &sr); err == nil {
+		err = json.Unmarshal(sr.Doc, &body)
+	}
+	if body == nil {
+		return nil, fmt.Errorf("the stored rule %s does not decode", rec.ID)
+	}
+	r, err := s.parse(ctx, body)
+	if err != nil {
+		return nil, fmt.Errorf("the stored rule %s does not parse: %w", rec.ID, err)
+	}
+	return &running{tenant: rec.Tenant, rule: r, stored: sr, raw: rec.Doc, states: map[string]*State{}}, nil
+}
+
+// install puts a compiled rule in s.rules (under mu): a changed rule keeps
+// its states when it watches the same attribute the same way, a new one
+// starts from its saved state, or else from now.
+func (s *Service) install(k ruleKey, rt *running, saved map[ruleKey]savedState) {
+	if old := s.rules[k]; old != nil && !old.removed {
+		rt.status, rt.next, rt.from = old.status, old.next, old.from
+		if old.rule.Kind == rt.rule.Kind && old.rule.Attribute == rt.rule.Attribute && old.rule.DatasetID == rt.rule.DatasetID {
+			rt.states = old.states
+		}
+		rt.dirty = true
+	} else if ss, ok := saved[k]; ok {
+		rt.install(ss)
+	} else {
+		// A new rule judges what happens from now on, even when the
+		// evaluation is behind on the bus.
+		rt.from = s.bus.Last()
+	}
+	s.rules[k] = rt
+	s.indexStale = true
 }
 
 // parse resolves the body's @context and parses the rule.
@@ -454,21 +531,12 @@ func (s *Service) loadRules(ctx context.Context) error {
 		if ok && bytes.Equal(raw, rec.Doc) {
 			continue
 		}
-		var sr storedRule
-		var body map[string]any
-		if err := json.Unmarshal(rec.Doc, &sr); err == nil {
-			err = json.Unmarshal(sr.Doc, &body)
-		}
-		if body == nil {
-			s.log.Warn("alarms: a stored rule does not decode; skipped", "tenant", rec.Tenant, "rule", rec.ID)
-			continue
-		}
-		r, err := s.parse(ctx, body)
+		rt, err := s.compile(ctx, rec)
 		if err != nil {
-			s.log.Warn("alarms: a stored rule does not parse; skipped", "tenant", rec.Tenant, "rule", rec.ID, "err", err)
+			s.log.Warn("alarms: a stored rule is skipped", "tenant", rec.Tenant, "rule", rec.ID, "err", err)
 			continue
 		}
-		fresh[k] = &running{tenant: rec.Tenant, rule: r, stored: sr, raw: rec.Doc, states: map[string]*State{}}
+		fresh[k] = rt
 		if !ok {
 			news = append(news, k)
 		}
@@ -483,32 +551,13 @@ func (s *Service) loadRules(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	changed := false
 	for k, rt := range fresh {
-		if old := s.rules[k]; old != nil {
-			rt.status, rt.next, rt.from = old.status, old.next, old.from
-			if old.rule.Kind == rt.rule.Kind && old.rule.Attribute == rt.rule.Attribute && old.rule.DatasetID == rt.rule.DatasetID {
-				rt.states = old.states
-			}
-			rt.dirty = true
-		} else if ss, ok := saved[k]; ok {
-			rt.install(ss)
-		} else {
-			// A new rule judges what happens from now on, even when the
-			// evaluation is behind on the bus.
-			rt.from = s.bus.Last()
-		}
-		s.rules[k] = rt
-		changed = true
+		s.install(k, rt, saved)
 	}
 	for k, rt := range s.rules {
 		if !present[k] && !rt.removed {
-			rt.removed = true
-			changed = true
+			rt.removed, s.indexStale = true, true
 		}
-	}
-	if changed {
-		s.rebuildIndex()
 	}
 	return nil
 }

@@ -131,7 +131,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		srv.CheckDegraded("bus", p)
 	}
 	sender := endpoint.New(endpoint.Options{UserAgent: "zenne/" + cfg.Version, Log: cfg.Log})
-	nopts := notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry}
+	nopts := notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry,
+		// The alarm rules read the log after a restart from their saved position.
+		TrimFloor: func(ctx context.Context) (uint64, bool) { return alarm.SavedPosition(ctx, st) }}
 	if l, ok := st.(store.Leaser); ok && shared(st) {
 		// Several instances may share this store: one at a time notifies.
 		nopts.Lease = l

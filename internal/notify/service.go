@@ -82,10 +82,14 @@ type Options struct {
 	LeaseTTL time.Duration
 	// Refresh is how often subscriptions created, changed or deleted on
 	// other instances are read from the store (default 1 s).
-	Refresh  time.Duration
-	Log      *slog.Logger
-	Registry prometheus.Registerer // nil: metrics are not registered
-	Now      func() time.Time
+	Refresh time.Duration
+	// TrimFloor, if set, is the oldest change another consumer of the
+	// change log may still need after a restart (the alarm rules' saved
+	// position): the log is not trimmed past it.
+	TrimFloor func(ctx context.Context) (uint64, bool)
+	Log       *slog.Logger
+	Registry  prometheus.Registerer // nil: metrics are not registered
+	Now       func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -802,6 +806,11 @@ func (s *Service) saver() {
 		s.enqMu.Unlock()
 		if d, ok := s.bus.(relayer); ok {
 			cur = min(cur, d.Durable())
+		}
+		if s.opts.TrimFloor != nil {
+			if floor, ok := s.opts.TrimFloor(s.ctx); ok {
+				cur = min(cur, floor)
+			}
 		}
 		if cur > trimmed {
 			if err := s.st.TrimChanges(s.ctx, cur); err != nil {
