@@ -563,42 +563,57 @@ func (s *Service) snapshot(cursor uint64) *snapshot {
 	return snap
 }
 
-// persist writes a snapshot: the states and the bus position in one
-// transaction, so a restart replays the changes after the position onto
-// the states of that moment (each skips the changes it applied before,
-// State.Seq). What fails is marked to be saved again.
+// persist writes a snapshot: the states, in transactions of a few hundred
+// so that entity writes of the same store pass between them, then the bus
+// position. A restart replays the changes after the saved position onto
+// the saved states; a state saved after it skips the changes it applied
+// before (State.Seq), so a crash between the two loses nothing. What fails
+// is marked to be saved again.
 func (s *Service) persist(ctx context.Context, snap *snapshot) {
-	recs := make([]store.Record, 0, len(snap.recs)+1)
-	for _, r := range snap.recs {
-		doc, err := json.Marshal(r.ss)
-		if err != nil {
-			continue
-		}
-		recs = append(recs, store.Record{Kind: kindState, Tenant: r.key.tenant, ID: r.key.id, Doc: doc})
-	}
-	recs = append(recs, store.Record{Kind: kindCursor, ID: "bus", Doc: []byte(strconv.FormatUint(snap.cursor, 10))})
 	var failed []ruleKey
 	for _, k := range snap.dropped {
 		if err := s.st.DeleteRecord(ctx, kindState, k.tenant, k.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			failed = append(failed, k)
 		}
 	}
-	err := s.st.PutRecords(ctx, recs)
+	var err error
+	var unsaved []savedRecord
+	for part := range slices.Chunk(snap.recs, persistChunk) {
+		if err != nil {
+			unsaved = append(unsaved, part...)
+			continue
+		}
+		recs := make([]store.Record, 0, len(part))
+		for _, r := range part {
+			doc, merr := json.Marshal(r.ss)
+			if merr != nil {
+				continue
+			}
+			recs = append(recs, store.Record{Kind: kindState, Tenant: r.key.tenant, ID: r.key.id, Doc: doc})
+		}
+		if err = s.st.PutRecords(ctx, recs); err != nil {
+			unsaved = append(unsaved, part...)
+		}
+	}
+	if err == nil {
+		err = s.st.PutRecord(ctx, kindCursor, "", "bus", []byte(strconv.FormatUint(snap.cursor, 10)))
+	}
 	if err == nil && len(failed) == 0 {
 		return
 	}
 	if ctx.Err() == nil {
-		s.log.Warn("alarms: saving rule states; trying again", "rules", len(snap.recs), "err", err)
+		s.log.Warn("alarms: saving rule states; trying again", "rules", len(unsaved), "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dropped = append(s.dropped, failed...)
-	if err != nil {
-		for _, r := range snap.recs {
-			r.rt.dirty = true
-		}
+	for _, r := range unsaved {
+		r.rt.dirty = true
 	}
 }
+
+// persistChunk is how many rule states one transaction saves.
+const persistChunk = 256
 
 // SavedPosition is the oldest change the alarm evaluation may still need
 // after a restart: its saved bus position. The change log must not be

@@ -47,7 +47,7 @@ type Options struct {
 	// value while its condition lasts (default 1 minute).
 	ReportEvery time.Duration
 	// SaveEvery is how often changed rule states and the bus position are
-	// saved (default 5 s). After a crash the evaluation replays the changes
+	// saved (default 10 s). After a crash the evaluation replays the changes
 	// since, so a longer interval costs a longer replay, never a result.
 	SaveEvery time.Duration
 	Log       *slog.Logger
@@ -74,7 +74,7 @@ func (o *Options) defaults() {
 		o.ReportEvery = time.Minute
 	}
 	if o.SaveEvery <= 0 {
-		o.SaveEvery = 5 * time.Second
+		o.SaveEvery = 10 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
