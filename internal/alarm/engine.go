@@ -298,7 +298,7 @@ func (s *Service) observe(rt *running, c *store.Change) (pending, bool) {
 			}
 		}
 	}
-	if !touched || c.Seq <= rt.from || !r.Selects(c.After) {
+	if !touched || c.Seq <= rt.from || (!r.byIndex && !r.Selects(c.After)) {
 		return pending{}, false
 	}
 	st := rt.states[c.ID]

@@ -84,6 +84,10 @@ type Rule struct {
 	Doc map[string]any
 
 	selection *store.Query
+	// byIndex: the engine's index alone decides the selection (one
+	// selector by id or by plain types, no q or geoQ), so a change it
+	// offers needs no Match.
+	byIndex bool
 }
 
 // ThresholdSpec fires when the value is above Above (or below Below) for at
@@ -270,6 +274,10 @@ func Parse(body map[string]any, ex ngsild.Expander) (*Rule, error) {
 		return nil, err
 	}
 	r.selection = r.Selection()
+	if len(r.Entities) == 1 && r.Q == nil && r.GeoQ == nil {
+		sel := r.Entities[0]
+		r.byIndex = sel.IDPattern == nil && ((sel.ID != "" && sel.Type == nil) || (sel.ID == "" && len(sel.Type.AnyOf()) > 0))
+	}
 	return r, nil
 }
 
