@@ -65,6 +65,7 @@ func main() {
 	flag.IntVar(&cfg.entities, "entities", 10000, "WasteContainer entities (throughput, latency)")
 	flag.IntVar(&cfg.rules, "rules", 10000, "per-entity threshold rules, one for each of the first -rules entities (throughput, latency)")
 	flag.IntVar(&cfg.typeRules, "type-rules", 10, "type-wide threshold rules besides them, which no update fires")
+	flag.Float64Var(&fireAbove, "fire-above", fireAbove, "throughput: the per-sensor threshold; 0.98 makes 2% of updates open an alert, 0.999 0.1%")
 	flag.IntVar(&cfg.rounds, "rounds", 2, "throughput: rounds of A (no rules) then B (rules)")
 	flag.DurationVar(&cfg.duration, "duration", 20*time.Second, "throughput: measured time of each A and B")
 	flag.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unmeasured warm-up before each measurement")

@@ -82,7 +82,7 @@ func (r *report) throughput(cfg *config, noop *loadResult, as, bs []*loadResult,
 		"≥ 80%, rules keeping up", benchutil.Verdict(ratio >= 0.8 && kept), "—", "—")
 	r.add("B: updates evaluated per second while measured", strings.Join(evals, " and "), "= B's rate", benchutil.Verdict(kept), "—", "—")
 	r.add("B: evaluation behind when the load stopped", strings.Join(behind, "; "), fmt.Sprintf("≤ %s of load", keptUp), benchutil.Verdict(kept), "—", "—")
-	r.add("B: alerts (level above 0.98 opens, below 0.5 clears)", strings.Join(opened, "; "), "—", "—", "—", "—")
+	r.add(fmt.Sprintf("B: alerts (level above %v opens, below %v clears)", fireAbove, clearBelow), strings.Join(opened, "; "), "—", "—", "—", "—")
 	for i, x := range append(append([]*loadResult{}, as...), bs...) {
 		name := fmt.Sprintf("A%d", i+1)
 		if i >= len(as) {

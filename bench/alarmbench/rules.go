@@ -21,10 +21,12 @@ import (
 // above 0.98, cleared below 0.5) and by a few type-wide thresholds above
 // 1, which every update is evaluated against and none fires.
 
-const (
-	fireAbove  = 0.98
-	clearBelow = 0.5
-)
+// fireAbove is the per-sensor threshold (-fire-above): with levels drawn
+// uniformly from [0, 1), 1 - fireAbove of the updates of a calm sensor open
+// an alert.
+var fireAbove = 0.98
+
+const clearBelow = 0.5
 
 // loadBins stores n WasteContainers by batch upsert, with levels below
 // clearBelow.
@@ -201,14 +203,14 @@ type probe struct {
 	polls               int
 }
 
-// fire sets entity i's level to 0.99 observed now and polls, every
+// fire sets entity i's level above fireAbove, observed now, and polls, every
 // millisecond, the alert rule opens (alarm.AlertID: the rule, the entity
 // and the reading's observedAt) until it is there or timeout passes.
 func (s *server) fire(ctx context.Context, c *http.Client, i int, rule string, timeout time.Duration) (probe, error) {
 	t := target{c, s.url, s.tenant}
 	send := time.Now()
 	observed := send.UTC().Truncate(time.Millisecond)
-	if err := t.patch(i, levelBody(0.99, observed)); err != nil {
+	if err := t.patch(i, levelBody((1+fireAbove)/2, observed)); err != nil {
 		return probe{}, err
 	}
 	ack := time.Now()
