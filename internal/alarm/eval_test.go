@@ -222,7 +222,8 @@ func TestRender(t *testing.T) {
 	if got != "Bak B1 is 0.9 vol sinds 10:00 {unknown}" {
 		t.Error(got)
 	}
-	if AlertID("r", "urn:a", t0) != AlertID("r", "urn:a", t0) || AlertID("r", "urn:a", t0) == AlertID("r", "urn:b", t0) {
+	a, again := AlertID("r", "urn:a", t0), AlertID("r", "urn:a", t0)
+	if a != again || a == AlertID("r", "urn:b", t0) || a == AlertID("r", "urn:a", t0.Add(time.Millisecond)) {
 		t.Error("alert ids are a function of rule, entity and time")
 	}
 }

@@ -148,10 +148,8 @@ type Service struct {
 
 	dropped []ruleKey // deleted rules whose saved state is to be deleted (under mu)
 
-	reload   chan struct{} // a rule changed here: reload now
-	active   atomic.Bool   // this instance evaluates
-	loadMu   sync.Mutex    // one loadRules at a time
-	unloaded atomic.Bool   // rules were added whose saved state is not read yet
+	active atomic.Bool // this instance evaluates
+	loadMu sync.Mutex  // one loadRules at a time
 
 	base    context.Context
 	cancel  context.CancelFunc
@@ -406,11 +404,11 @@ func (s *Service) loadRule(ctx context.Context, tenant, id string) error {
 func (s *Service) compile(ctx context.Context, rec store.Record) (*running, error) {
 	var sr storedRule
 	var body map[string]any
-	if err := json.Unmarshal(rec.Doc, &sr); err == nil {
-		err = json.Unmarshal(sr.Doc, &body)
+	if err := json.Unmarshal(rec.Doc, &sr); err != nil {
+		return nil, fmt.Errorf("the stored rule %s does not decode: %w", rec.ID, err)
 	}
-	if body == nil {
-		return nil, fmt.Errorf("the stored rule %s does not decode", rec.ID)
+	if err := json.Unmarshal(sr.Doc, &body); err != nil || body == nil {
+		return nil, fmt.Errorf("the stored rule %s does not decode: %v", rec.ID, err)
 	}
 	r, err := s.parse(ctx, body)
 	if err != nil {
