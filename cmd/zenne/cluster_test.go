@@ -134,10 +134,14 @@ func TestClusterSurvivesKill(t *testing.T) {
 	}
 	sort.Strings(over)
 	var sources []string
-	waitFor(t, "one alert per entity over the threshold", 60*time.Second, func() bool {
-		sources = procs[1].alertSources(t, client)
-		return slices.Equal(sources, over)
-	})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if sources = procs[1].alertSources(t, client); slices.Equal(sources, over) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s, alerts on %d entities, %d entities over the threshold: %s", len(sources), len(over), sameDiff(sources, over))
+		}
+	}
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.outOfOrder) > 0 {
@@ -146,6 +150,35 @@ func TestClusterSurvivesKill(t *testing.T) {
 	t.Logf("%d writes acknowledged through 2 of 3 instances, one killed; all streamed by the third; all notified: %d notifications, %d repeats dropped by id; %d alerts, one per entity",
 		acked, len(rcv.seen), rcv.repeats, len(sources))
 }
+
+// sameDiff describes how two sorted lists differ.
+func sameDiff(got, want []string) string {
+	count := map[string]int{}
+	for _, g := range got {
+		count[g]++
+	}
+	var extra, missing, twice []string
+	for _, w := range want {
+		if count[w] == 0 {
+			missing = append(missing, w)
+		}
+	}
+	wanted := map[string]bool{}
+	for _, w := range want {
+		wanted[w] = true
+	}
+	for g, n := range count {
+		if !wanted[g] {
+			extra = append(extra, g)
+		}
+		if n > 1 {
+			twice = append(twice, g)
+		}
+	}
+	return fmt.Sprintf("missing %d %v, unexpected %d %v, more than once %d %v", len(missing), first(missing), len(extra), first(extra), len(twice), first(twice))
+}
+
+func first(s []string) []string { return s[:min(5, len(s))] }
 
 // alertSources lists the entity of every alert, sorted (a duplicate
 // alert shows as a repeated id).

@@ -489,12 +489,15 @@ func compactName(r *Rule) string {
 	return r.Attribute
 }
 
-// loadCursor reads the saved bus position; the first start begins at the
-// latest change (rules judge what happens from now on).
+// loadCursor reads the saved bus position; the very first start begins at
+// the latest change (rules judge what happens from now on).
 func (s *Service) loadCursor(ctx context.Context) (uint64, error) {
 	b, err := s.st.GetRecord(ctx, kindCursor, "", "bus")
 	if errors.Is(err, store.ErrNotFound) {
-		return s.bus.Last(), nil
+		// Saved at once: an instance taking over before the first periodic
+		// save must start from here, not from its own latest.
+		last := s.bus.Last()
+		return last, s.st.PutRecord(ctx, kindCursor, "", "bus", []byte(strconv.FormatUint(last, 10)))
 	}
 	if err != nil {
 		return 0, err
