@@ -371,6 +371,11 @@ func (s *Store) commit(ctx context.Context, reqs []*writeReq) (err error) {
 	g := &group{s: s, reqs: reqs, tids: make([]int64, len(reqs)), cur: map[entRef]*ngsild.Entity{}, touched: map[entRef]*touch{}}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
+		if pgconn.SafeToRetry(err) {
+			// A pooled connection the server dropped ("conn closed"): the
+			// database cannot be reached, nothing was sent.
+			return fmt.Errorf("postgres: begin: %w: %w", store.ErrUnavailable, err)
+		}
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
 	committed := false
