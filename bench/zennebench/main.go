@@ -23,7 +23,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -235,27 +234,9 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 	return nil
 }
 
-// profiled runs f under the CPU profiler when -cpuprofile is set, and says
-// how much CPU the process got meanwhile.
+// profiled runs f under the CPU profiler when -cpuprofile is set.
 func profiled(cfg *config, name string, out io.Writer, f func() error) error {
-	m := benchutil.StartCPU()
-	defer func() { fmt.Fprintf(out, "       %s: %s\n", name, m) }()
-	if cfg.cpuProfile == "" {
-		return f()
-	}
-	if err := os.MkdirAll(cfg.cpuProfile, 0o755); err != nil {
-		return err
-	}
-	file, err := os.Create(filepath.Join(cfg.cpuProfile, name+".pprof"))
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	if err := pprof.StartCPUProfile(file); err != nil {
-		return err
-	}
-	defer pprof.StopCPUProfile()
-	return f()
+	return benchutil.Profiled(cfg.cpuProfile, name, out, f)
 }
 
 // inProcess is zenne running inside the benchmark through internal/app.
