@@ -387,3 +387,36 @@ func AsNGSILDError(err error) error {
 	}
 	return err
 }
+
+// ContextRel is the rel of a Link header that gives a JSON-LD @context.
+const ContextRel = "http://www.w3.org/ns/json-ld#context"
+
+// ParseContextLink reads a Link header value: the @context URL it gives;
+// ok is false when its rel is not ContextRel. A malformed value or a URL
+// that is not one is BadRequestData.
+func ParseContextLink(v string) (url string, ok bool, err error) {
+	parts := strings.Split(v, ";")
+	first := strings.TrimSpace(parts[0])
+	if !strings.HasPrefix(first, "<") || !strings.HasSuffix(first, ">") {
+		return "", false, ngsild.Errorf(ngsild.BadRequestData, "malformed Link header %q: expected <url>; rel=\"%s\"", v, ContextRel)
+	}
+	for _, p := range parts[1:] {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(k), "rel") && strings.Trim(strings.TrimSpace(val), `"`) == ContextRel {
+			ok = true
+		}
+	}
+	if !ok {
+		return "", false, nil
+	}
+	url = strings.TrimSpace(first[1 : len(first)-1])
+	if ngsild.ValidURI(url) != nil {
+		return "", false, ngsild.Errorf(ngsild.BadRequestData, "the Link header's context %q is not a URL", url)
+	}
+	return url, true, nil
+}
+
+// LinkHeader is the Link header value that gives url as the @context.
+func LinkHeader(url string) string {
+	return "<" + url + `>; rel="` + ContextRel + `"; type="application/ld+json"`
+}

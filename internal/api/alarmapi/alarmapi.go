@@ -13,22 +13,20 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/zenne-city/zenne/internal/alarm"
+	"github.com/zenne-city/zenne/internal/api/problem"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
-	"github.com/zenne-city/zenne/internal/store"
 )
 
 // MaxBody bounds a request body.
 const MaxBody = 1 << 20
 
 const (
-	mimeJSON   = "application/json"
-	mimeLD     = "application/ld+json"
-	mimeMerge  = "application/merge-patch+json"
-	contextRel = "http://www.w3.org/ns/json-ld#context"
+	mimeJSON  = "application/json"
+	mimeLD    = "application/ld+json"
+	mimeMerge = "application/merge-patch+json"
 )
 
 // API serves /alarms/....
@@ -96,7 +94,7 @@ func (req *request) prepare() error {
 		req.w.Header().Set("NGSILD-Tenant", t)
 	}
 	for _, v := range req.r.Header.Values("Link") {
-		u, ok, err := contextLink(v)
+		u, ok, err := jsonld.ParseContextLink(v)
 		if err != nil {
 			return err
 		}
@@ -108,30 +106,6 @@ func (req *request) prepare() error {
 		}
 	}
 	return nil
-}
-
-// contextLink reads a Link header value; ok is false when its rel is not
-// the JSON-LD context.
-func contextLink(v string) (url string, ok bool, err error) {
-	parts := strings.Split(v, ";")
-	first := strings.TrimSpace(parts[0])
-	if !strings.HasPrefix(first, "<") || !strings.HasSuffix(first, ">") {
-		return "", false, ngsild.Errorf(ngsild.BadRequestData, "malformed Link header %q: expected <url>; rel=\"%s\"", v, contextRel)
-	}
-	for _, p := range parts[1:] {
-		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(strings.TrimSpace(k), "rel") && strings.Trim(strings.TrimSpace(val), `"`) == contextRel {
-			ok = true
-		}
-	}
-	if !ok {
-		return "", false, nil
-	}
-	url = strings.TrimSpace(first[1 : len(first)-1])
-	if ngsild.ValidURI(url) != nil {
-		return "", false, ngsild.Errorf(ngsild.BadRequestData, "the Link header's context %q is not a URL", url)
-	}
-	return url, true, nil
 }
 
 // body reads a JSON object body: application/json or application/ld+json
@@ -204,41 +178,8 @@ func position(data []byte, offset int64) (line, col int) {
 	return line, max(col, 1)
 }
 
-// fail writes err as ProblemDetails: an ngsild.Error with its status, an
-// unreachable store as 503 with Retry-After, anything else as a logged 500
-// that reveals nothing.
-func (a *API) fail(req *request, err error) {
-	if errors.Is(err, context.Canceled) && req.r.Context().Err() != nil {
-		req.w.WriteHeader(499) // the client went away
-		return
-	}
-	switch {
-	// The rule's @context first: a context server that cannot be reached
-	// is not the store.
-	case errors.Is(err, jsonld.ErrNotAvailable), errors.Is(err, jsonld.ErrInvalid):
-		err = jsonld.AsNGSILDError(err)
-	case errors.Is(err, context.DeadlineExceeded):
-		err = ngsild.Errorf(ngsild.InternalError, "the request took too long")
-	case store.IsUnavailable(err):
-		a.log.Warn("store unavailable", "method", req.r.Method, "path", req.r.URL.Path, "err", err)
-		req.w.Header().Set("Retry-After", "5")
-		err = ngsild.Errorf(ngsild.ServiceUnavailable, "the store cannot be reached now: try again in a few seconds")
-	}
-	e := ngsild.AsError(err) // anything but an ngsild.Error: a 500 without detail
-	if e.Type == ngsild.InternalError {
-		a.log.Error("alarms API: internal error", "method", req.r.Method, "path", req.r.URL.Path,
-			"request_id", req.w.Header().Get("X-Request-Id"), "err", err)
-	}
-	if e.Title == "" { // a type ngsild has no title for (Conflict)
-		c := *e
-		c.Title = http.StatusText(e.Status())
-		e = &c
-	}
-	req.w.Header().Set("Content-Type", mimeJSON)
-	req.w.WriteHeader(e.Status())
-	data, _ := ngsild.Marshal(e.Object())
-	req.w.Write(data)
-}
+// fail writes err as ProblemDetails.
+func (a *API) fail(req *request, err error) { problem.Write(req.w, req.r, a.log, err) }
 
 // writeJSON writes a JSON response.
 func (req *request) writeJSON(status int, body any) error {

@@ -64,7 +64,7 @@ func (a *API) act(kind string) func(*request) error {
 		if err != nil {
 			return err
 		}
-		req.w.Header().Set("Link", "<"+jsonld.SDMContextURL("Alert")+`>; rel="`+contextRel+`"; type="application/ld+json"`)
+		req.w.Header().Set("Link", jsonld.LinkHeader(jsonld.SDMContextURL("Alert")))
 		return req.writeJSON(http.StatusOK, ngsild.Render(e, ngsild.RenderOptions{Format: ngsild.Normalized, Compact: c}))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
 )
@@ -40,7 +41,7 @@ func (a *API) addContext(req *request) error {
 	}
 	// Check it is a usable context before storing it.
 	if _, err := a.resolver.Resolve(req.r.Context(), raw); err != nil {
-		return contextError(err)
+		return jsonld.AsNGSILDError(err)
 	}
 	id := newID()
 	doc, _ := json.Marshal(map[string]any{"@context": raw})

@@ -2,14 +2,12 @@ package ngsildapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 
+	"github.com/zenne-city/zenne/internal/api/problem"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
@@ -37,7 +35,6 @@ const (
 	mimeLD        = "application/ld+json"
 	mimeGeoJSON   = "application/geo+json"
 	mimeMerge     = "application/merge-patch+json"
-	contextRel    = "http://www.w3.org/ns/json-ld#context"
 	coreContextV8 = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 )
 
@@ -67,7 +64,7 @@ func (req *request) prepare() error {
 	links := req.r.Header.Values("Link")
 	var url string
 	for _, l := range links {
-		u, ok, err := parseContextLink(l)
+		u, ok, err := jsonld.ParseContextLink(l)
 		if err != nil {
 			return err
 		}
@@ -82,31 +79,6 @@ func (req *request) prepare() error {
 	return nil
 }
 
-// parseContextLink reads a Link header value; ok is false when its rel is not
-// the JSON-LD context.
-func parseContextLink(v string) (url string, ok bool, err error) {
-	parts := strings.Split(v, ";")
-	first := strings.TrimSpace(parts[0])
-	if !strings.HasPrefix(first, "<") || !strings.HasSuffix(first, ">") {
-		return "", false, ngsild.Errorf(ngsild.BadRequestData, "malformed Link header %q: expected <url>; rel=\"%s\"", v, contextRel)
-	}
-	isContext := false
-	for _, p := range parts[1:] {
-		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(strings.TrimSpace(k), "rel") && strings.Trim(strings.TrimSpace(val), `"`) == contextRel {
-			isContext = true
-		}
-	}
-	if !isContext {
-		return "", false, nil
-	}
-	url = strings.TrimSpace(first[1 : len(first)-1])
-	if ngsild.ValidURI(url) != nil {
-		return "", false, ngsild.Errorf(ngsild.BadRequestData, "the Link header's context %q is not a URL", url)
-	}
-	return url, true, nil
-}
-
 // context returns the active @context, resolving the Link header one.
 func (req *request) context() (*jsonld.Context, error) {
 	if req.ctx != nil {
@@ -118,13 +90,11 @@ func (req *request) context() (*jsonld.Context, error) {
 	}
 	c, err := req.api.resolver.Resolve(req.r.Context(), req.linkURL)
 	if err != nil {
-		return nil, contextError(err)
+		return nil, jsonld.AsNGSILDError(err)
 	}
 	req.ctx = c
 	return c, nil
 }
-
-func contextError(err error) error { return jsonld.AsNGSILDError(err) }
 
 // expand expands a user term with the request's context.
 func (req *request) expand(term string) string {
@@ -215,7 +185,7 @@ func (req *request) bodyContext(v any) error {
 	}
 	c, err := req.api.resolver.Resolve(req.r.Context(), raw)
 	if err != nil {
-		return contextError(err)
+		return jsonld.AsNGSILDError(err)
 	}
 	req.ctx = c
 	return nil
@@ -235,7 +205,7 @@ func (req *request) itemContext(item map[string]any) (*jsonld.Context, error) {
 	}
 	c, err := req.api.resolver.Resolve(req.r.Context(), raw)
 	if err != nil {
-		return nil, contextError(err)
+		return nil, jsonld.AsNGSILDError(err)
 	}
 	return c, nil
 }
@@ -301,37 +271,7 @@ func (req *request) pathAttr() (string, error) {
 }
 
 // fail writes err as ProblemDetails.
-func (req *request) fail(err error) {
-	if errors.Is(err, context.Canceled) && req.r.Context().Err() != nil {
-		// The client went away; nobody reads the answer. 499 is the
-		// conventional "client closed request" code for logs and metrics.
-		req.w.WriteHeader(499)
-		return
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		writeProblem(req.w, ngsild.Errorf(ngsild.InternalError, "the request took too long"))
-		return
-	}
-	if store.IsUnavailable(err) {
-		req.api.log.Warn("store unavailable", "method", req.r.Method, "path", req.r.URL.Path, "err", err)
-		req.w.Header().Set("Retry-After", "5")
-		writeProblem(req.w, ngsild.Errorf(ngsild.ServiceUnavailable, "the store cannot be reached now: try again in a few seconds"))
-		return
-	}
-	e := ngsild.AsError(err)
-	if e.Type == ngsild.InternalError {
-		req.api.log.Error("internal error", "method", req.r.Method, "path", req.r.URL.Path,
-			"request_id", req.w.Header().Get("X-Request-Id"), "err", err)
-	}
-	writeProblem(req.w, e)
-}
-
-func writeProblem(w http.ResponseWriter, e *ngsild.Error) {
-	w.Header().Set("Content-Type", mimeJSON)
-	w.WriteHeader(e.Status())
-	data, _ := ngsild.Marshal(e.Object())
-	w.Write(data)
-}
+func (req *request) fail(err error) { problem.Write(req.w, req.r, req.api.log, err) }
 
 func notFoundRoute(req *request) error {
 	return ngsild.Errorf(ngsild.ResourceNotFound, "no NGSI-LD operation %s %s", req.r.Method, req.r.URL.Path)

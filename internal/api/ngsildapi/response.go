@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 )
 
@@ -68,7 +69,7 @@ func (req *request) linkHeader() {
 	if !ok {
 		url = req.api.implicitContext(req.r, src)
 	}
-	req.w.Header().Set("Link", "<"+url+`>; rel="`+contextRel+`"; type="application/ld+json"`)
+	req.w.Header().Set("Link", jsonld.LinkHeader(url))
 }
 
 // writeJSON writes a JSON response of media type mt: application/json gets the
