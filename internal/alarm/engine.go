@@ -122,19 +122,32 @@ func (s *Service) reloadLoop() {
 }
 
 // leaseLoop takes and renews the lease, running the evaluation while it
-// holds it.
+// holds it. A renewal that fails (the store is unreachable) keeps the
+// evaluation running until the lease may have run out, as the notifier
+// does.
 func (s *Service) leaseLoop() {
 	ttl := s.opts.LeaseTTL
 	var stop func() // stops the running evaluation; nil when none runs
+	var renewed time.Time
 	for {
 		ok, err := s.opts.Lease.Lease(s.base, leaseName, s.opts.Instance, ttl)
-		if err != nil && s.base.Err() == nil {
-			s.log.Warn("alarms: lease", "err", err)
-		}
 		switch {
-		case ok && stop == nil:
-			stop = s.goRun()
-		case !ok && stop != nil:
+		case err != nil:
+			if s.base.Err() == nil {
+				s.log.Warn("alarms: renewing the lease failed", "err", err)
+			}
+			if stop != nil && time.Since(renewed) > ttl*2/3 {
+				s.log.Warn("alarms: the lease may have run out: another instance takes over")
+				stop()
+				stop = nil
+			}
+		case ok:
+			renewed = time.Now()
+			if stop == nil {
+				stop = s.goRun()
+			}
+		case stop != nil:
+			s.log.Warn("alarms: lease lost: another instance evaluates the rules")
 			stop()
 			stop = nil
 		}
@@ -142,10 +155,10 @@ func (s *Service) leaseLoop() {
 		case <-s.base.Done():
 			if stop != nil {
 				stop()
+				rctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+				s.opts.Lease.ReleaseLease(rctx, leaseName, s.opts.Instance)
+				c()
 			}
-			rctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-			s.opts.Lease.ReleaseLease(rctx, leaseName, s.opts.Instance)
-			c()
 			return
 		case <-time.After(ttl / 3):
 		}
@@ -344,12 +357,10 @@ func (s *Service) decided(rt *running, entity string, st *State, o Outcome, e *n
 	case Open:
 		st.Alert, st.Opened = AlertID(rt.rule.ID, entity, o.At), o.At
 		rt.status.Opened++
-		rt.status.Active++
 		rt.status.LastFired = o.At
 		s.m.opened.Inc()
 	case Clear:
 		rt.status.Cleared++
-		rt.status.Active = max(0, rt.status.Active-1)
 		s.m.cleared.Inc()
 	}
 	p.alert = st.Alert
@@ -560,7 +571,7 @@ func (s *Service) snapshot(cursor uint64) *snapshot {
 			states[id] = &c
 		}
 		snap.recs = append(snap.recs, savedRecord{key: k, rt: rt, ss: savedState{Version: rt.stored.ModifiedAt,
-			Kind: rt.rule.Kind, Attribute: rt.rule.Attribute, States: states, Status: rt.status, Next: rt.next}})
+			Kind: rt.rule.Kind, Attribute: rt.rule.Attribute, States: states, Status: rt.currentStatus(), Next: rt.next}})
 		rt.dirty = false
 	}
 	return snap
@@ -629,4 +640,17 @@ func SavedPosition(ctx context.Context, st store.Records) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(string(b), 10, 64)
 	return n, err == nil
+}
+
+// currentStatus is the rule's status with its active alerts counted from
+// its states (under mu).
+func (rt *running) currentStatus() Status {
+	st := rt.status
+	st.Active = 0
+	for _, e := range rt.states {
+		if e.Firing && e.Alert != "" {
+			st.Active++
+		}
+	}
+	return st
 }

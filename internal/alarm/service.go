@@ -89,7 +89,7 @@ type Status struct {
 	Evaluations int64     `json:"evaluations"`
 	Opened      int64     `json:"alertsOpened"`
 	Cleared     int64     `json:"alertsCleared"`
-	Active      int       `json:"alertsActive"`
+	Active      int       `json:"alertsActive"` // counted from the states when shown or saved
 	LastFired   time.Time `json:"lastFired,omitzero"`
 	Errors      int64     `json:"errors"`
 	// LastError says what went wrong on which entity, so the rule's owner
@@ -228,7 +228,7 @@ func (s *Service) info(ctx context.Context, rec store.Record) (*RuleInfo, error)
 	s.mu.Lock()
 	rt := s.rules[ruleKey{rec.Tenant, rec.ID}]
 	if rt != nil && s.evaluating() {
-		info.Status = rt.status
+		info.Status = rt.currentStatus()
 	}
 	s.mu.Unlock()
 	if rt == nil || !s.evaluating() {
