@@ -55,7 +55,9 @@ import (
 	"time"
 
 	"github.com/zenne-city/zenne/bench/internal/benchutil"
+	"github.com/zenne-city/zenne/internal/api/access"
 	"github.com/zenne-city/zenne/internal/api/stream"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
@@ -142,13 +144,23 @@ func run(cfg *config) error {
 		coreCtx := jsonld.NewResolver(jsonld.Options{}).Core()
 		handler = stream.New(bus.NewLocal(st, 0), coreCtx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			stream.Options{Heartbeat: time.Second, BatchDelay: cfg.batchDelay, ClientBuffer: cfg.buffer, MaxClients: cfg.clients + 100})
-		mux := http.NewServeMux()
-		handler.Register(mux)
+		// Behind the real guard, on a public-read tenant: dashboards
+		// stream without credentials.
+		authn, err := auth.New(ctx, st, auth.Options{})
+		if err != nil {
+			return err
+		}
+		defer authn.Close()
+		if err := authn.SetPublicRead(ctx, "", true); err != nil {
+			return err
+		}
+		guard := access.New(authn, access.Options{})
+		handler.Register(guard.API(stream.Tenant, access.Problem))
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: mux}
+		srv := &http.Server{Handler: guard}
 		go srv.Serve(ln)
 		defer srv.Close()
 		defer handler.Close()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/zenne-city/zenne/internal/app"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 )
 
@@ -31,8 +32,54 @@ type Server struct {
 	URL     string
 	App     *app.App
 	DataDir string
-	Client  *http.Client
-	t       testing.TB
+	// Client sends AdminKey with every request that has no Authorization
+	// header of its own.
+	Client *http.Client
+	// AdminKey is the API key of the platform administrator the server was
+	// started with (ZENNE_ADMIN_KEY).
+	AdminKey string
+	t        testing.TB
+}
+
+// NoKey as Req.Key sends a request without credentials.
+const NoKey = "-"
+
+// TestPasswords are argon2id costs that keep tests quick (logins of the
+// default costs take tens of milliseconds).
+var TestPasswords = auth.PasswordParams{Memory: 64, Time: 1, Threads: 1}
+
+// adminKeys keeps one admin key per data directory, so that a restarted
+// server keeps its administrator.
+var adminKeys sync.Map
+
+func adminKey(dir string) string {
+	k, _ := adminKeys.LoadOrStore(dir, auth.NewKeySecret())
+	return k.(string)
+}
+
+// withKey adds an Authorization header to requests that have none.
+type withKey struct {
+	key  string
+	next http.RoundTripper
+}
+
+func (t withKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Header["Authorization"]; ok {
+		if r.Header.Get("Authorization") == NoKey {
+			r = r.Clone(r.Context())
+			r.Header.Del("Authorization")
+		}
+		return t.next.RoundTrip(r)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+t.key)
+	return t.next.RoundTrip(r)
+}
+
+// AuthClient returns an HTTP client that sends key with every request
+// (NoKey: none), for tests of other principals.
+func AuthClient(key string) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: withKey{key: key, next: http.DefaultTransport}}
 }
 
 // Start runs a server until the test ends.
@@ -56,7 +103,10 @@ func StartWith(t testing.TB, dir string, configure func(*app.Config)) *Server {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	cfg := app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: storeURL(t, dir), Version: "test", Log: log}
+	key := adminKey(dir)
+	cfg := app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: storeURL(t, dir), Version: "test", Log: log,
+		Env:  func(name string) string { return map[string]string{auth.EnvAdminKey: key}[name] },
+		Auth: auth.Options{Password: TestPasswords}}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -72,7 +122,7 @@ func StartWith(t testing.TB, dir string, configure func(*app.Config)) *Server {
 	if err := a.WaitIndexed(context.Background()); err != nil {
 		t.Fatalf("start zenne: %v", err)
 	}
-	s := &Server{URL: a.URL(), App: a, DataDir: dir, Client: &http.Client{Timeout: 30 * time.Second}, t: t}
+	s := &Server{URL: a.URL(), App: a, DataDir: dir, Client: AuthClient(key), AdminKey: key, t: t}
 	t.Cleanup(func() { s.Stop() })
 	return s
 }
@@ -149,6 +199,8 @@ type Req struct {
 	Body        any
 	ContentType string
 	Header      map[string]string
+	// Key is the API key sent ("" the admin key, NoKey none).
+	Key string
 }
 
 // Do sends the request.
@@ -181,6 +233,12 @@ func (s *Server) Do(r Req) *Response {
 	}
 	for k, v := range r.Header {
 		req.Header.Set(k, v)
+	}
+	if r.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Key)
+		if r.Key == NoKey {
+			req.Header.Set("Authorization", NoKey)
+		}
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {

@@ -12,17 +12,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/zenne-city/zenne/internal/alarm"
+	"github.com/zenne-city/zenne/internal/api/access"
 	"github.com/zenne-city/zenne/internal/api/alarmapi"
 	"github.com/zenne-city/zenne/internal/api/iotapi"
 	"github.com/zenne-city/zenne/internal/api/ngsildapi"
 	"github.com/zenne-city/zenne/internal/api/stream"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/bus/natsbus"
 	"github.com/zenne-city/zenne/internal/core"
@@ -82,6 +87,24 @@ type Config struct {
 	// MQTTAnonymous lets clients without credentials publish for devices
 	// that have no key of their own (their group's API key is in the topic).
 	MQTTAnonymous bool
+
+	// Env reads the first administrator's settings on the first start
+	// (ZENNE_ADMIN_PASSWORD, ZENNE_ADMIN_KEY; see auth.Bootstrap); nil is
+	// os.Getenv.
+	Env func(string) string
+	// TLSCert and TLSKey make the HTTP server speak HTTPS only (PEM files).
+	TLSCert, TLSKey string
+	// TrustProxies are the networks of reverse proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto headers are believed.
+	TrustProxies []netip.Prefix
+	// RateLimit caps the requests per second of each API key or user, and
+	// AnonymousRateLimit those of each address without credentials (0:
+	// no limit).
+	RateLimit, AnonymousRateLimit float64
+	// AuditRetain is how long the audit log keeps entries (0: for ever).
+	AuditRetain time.Duration
+	// Auth tunes accounts and logins (tests make password hashing cheap).
+	Auth auth.Options
 }
 
 // App is a running zenne.
@@ -100,6 +123,11 @@ type App struct {
 	stream   *stream.Handler
 	sender   *endpoint.Sender
 	server   *server.Server
+	// Auth holds accounts and keys; Audit the log of writes and refusals;
+	// Guard the routes and what each needs.
+	Auth     *auth.Service
+	Audit    *auth.AuditLog
+	Guard    *access.Guard
 	http     *http.Server
 	listener net.Listener
 }
@@ -118,12 +146,34 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	hosted.s = st
+	authn, err := auth.New(ctx, st, withLog(cfg.Auth, cfg.Log))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	env := cfg.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	if err := authn.Bootstrap(ctx, env, cfg.Log); err != nil {
+		authn.Close()
+		st.Close()
+		return nil, fmt.Errorf("first administrator: %w", err)
+	}
+	audit := auth.NewAuditLog(st, auth.AuditOptions{Log: cfg.Log, Retain: cfg.AuditRetain})
+	closeAuth := func() {
+		audit.Close()
+		authn.Close()
+	}
+	guard := access.New(authn, access.Options{Log: cfg.Log, Audit: audit, Limits: access.Limits{
+		PerKey: rate.Limit(cfg.RateLimit), PerAddress: rate.Limit(cfg.AnonymousRateLimit)}})
 	broker := core.New(st, core.Options{})
 	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
 	// Every committed change goes on the bus; subscriptions and the live
 	// stream read it.
 	b, err := openBus(ctx, cfg, st)
 	if err != nil {
+		closeAuth()
 		st.Close()
 		return nil, err
 	}
@@ -142,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		sender.Close()
 		closeBus(b)
+		closeAuth()
 		st.Close()
 		return nil, err
 	}
@@ -150,6 +201,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		ns.Close()
 		sender.Close()
 		closeBus(b)
+		closeAuth()
 		st.Close()
 		return nil, err
 	}
@@ -162,22 +214,40 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		ns.Close()
 		sender.Close()
 		closeBus(b)
+		closeAuth()
 		st.Close()
 		return nil, err
 	}
-	alarmapi.New(alarms, resolver, cfg.Log).Register(srv.Mux)
+	// Every route is registered through the guard, with what it needs.
+	ngsi := guard.API(access.HeaderTenant, access.Problem)
+	alarmapi.New(alarms, resolver, cfg.Log).Register(ngsi)
 	devices := ingest.NewService(reg, broker, cfg.Log, ingest.Options{})
-	iotapi.New(devices, broker, cfg.Log).Register(srv.Mux)
+	iotapi.New(devices, broker, cfg.Log).Register(guard.API(iotapi.Tenant, access.Problem))
 	live := stream.New(b, resolver.Core(), cfg.Log, stream.Options{})
-	live.Register(srv.Mux)
+	live.Register(guard.API(stream.Tenant, access.Problem))
 	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize,
-		Subscriptions: ns}).Register(srv.Mux)
-	srv.Mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		Subscriptions: ns}).Register(ngsi)
+	platform := guard.API(nil, access.Problem)
+	const probe = "health checks and metrics are read by load balancers and Prometheus"
+	platform.Open("GET /health", probe, srv.Health(true))
+	platform.Open("GET /health/live", probe, srv.Health(false))
+	platform.Open("GET /health/ready", probe, srv.Health(true))
+	platform.Open("GET /metrics", probe, srv.Metrics())
+	platform.Open("GET /{$}", "the welcome line names the version and the API", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
-	})
+	}))
+	srv.TrustProxies(cfg.TrustProxies)
 	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, Devices: devices, Alarms: alarms,
-		stream: live, sender: sender, server: srv}, nil
+		stream: live, sender: sender, server: srv, Auth: authn, Audit: audit, Guard: guard}, nil
+}
+
+// withLog gives auth options the app's logger when they have none.
+func withLog(o auth.Options, log *slog.Logger) auth.Options {
+	if o.Log == nil {
+		o.Log = log
+	}
+	return o
 }
 
 // openBus is the in-process bus over the store's change log, or with
@@ -309,14 +379,24 @@ func (a *App) Start() error {
 	a.Notify.Start()
 	a.Alarms.Start()
 	a.http = &http.Server{
-		Handler:           a.server.Handler(),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.cfg.Log.Handler(), slog.LevelWarn),
 	}
+	serve := a.http.Serve
+	if a.cfg.TLSCert != "" || a.cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w (give --tls-cert and --tls-key, PEM files)", err)
+		}
+		a.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		serve = func(ln net.Listener) error { return a.http.ServeTLS(ln, "", "") }
+	}
 	go func() {
-		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.cfg.Log.Error("http server stopped", "err", err)
 		}
 	}()
@@ -380,7 +460,11 @@ func (a *App) URL() string {
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http://"
+	if a.cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // Close stops serving (letting requests in flight finish) and closes the store.
@@ -396,12 +480,13 @@ func (a *App) Close(ctx context.Context) error {
 	if a.mqttCli != nil {
 		errs = append(errs, a.mqttCli.Close())
 	}
-	errs = append(errs, a.Devices.Close(), a.Alarms.Close(), a.Notify.Close(), a.sender.Close(), closeBus(a.Bus), a.Store.Close())
+	errs = append(errs, a.Devices.Close(), a.Alarms.Close(), a.Notify.Close(), a.sender.Close(), closeBus(a.Bus),
+		a.Audit.Close(), a.Auth.Close(), a.Store.Close())
 	return errors.Join(errs...)
 }
 
 // Handler is the HTTP handler, for tests that do not need a listener.
-func (a *App) Handler() http.Handler { return a.server.Handler() }
+func (a *App) Handler() http.Handler { return a.server.Handler(a.Guard) }
 
 // hostedContexts lets the resolver find contexts registered through
 // /jsonldContexts by their URL, on whatever host name the client used.

@@ -371,3 +371,14 @@ func hasControl(s string) bool {
 	}
 	return false
 }
+
+// NewKeySecret makes a fresh API key secret, registered nowhere: to give
+// a new installation its first administrator key (ZENNE_ADMIN_KEY), or a
+// test server.
+func NewKeySecret() string {
+	var id [keyIDLen]byte
+	newKeyID(&id)
+	var secret [keySecretN]byte
+	rand.Read(secret[:])
+	return formatKey(string(id[:]), secret)
+}

@@ -109,3 +109,18 @@ func (p *Principal) CanGrant(gs []Grant) bool {
 	}
 	return true
 }
+
+// MayWrite reports whether p may write some entities on tenant: of every
+// type, or only of the types a grant lists. A route that writes admits such
+// a principal and checks the types it touches with Can (core.WithTypeCheck).
+func (p *Principal) MayWrite(tenant string) bool {
+	if p == nil {
+		return false
+	}
+	for i := range p.rules {
+		if r := &p.rules[i]; r.covers(tenant) && r.perms&PermWrite != 0 {
+			return true
+		}
+	}
+	return false
+}

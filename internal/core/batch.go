@@ -87,6 +87,7 @@ func (b *Broker) BatchDelete(ctx context.Context, tenant string, ids []string) (
 }
 
 func (b *Broker) batch(ctx context.Context, tenant string, ops []store.Op) (*BatchResult, error) {
+	checkTypes(ctx, ops)
 	results, err := b.store.Write(ctx, tenant, ops)
 	if err != nil {
 		return nil, err

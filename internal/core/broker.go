@@ -57,7 +57,9 @@ func mapErr(err error, id string) error {
 // have been aimed at a tenant that does not exist: that is reported as
 // NonexistentTenant. Only this error path asks the store about tenants.
 func (b *Broker) write(ctx context.Context, tenant string, op store.Op) (store.Result, error) {
-	res, err := b.store.Write(ctx, tenant, []store.Op{op})
+	ops := []store.Op{op}
+	checkTypes(ctx, ops)
+	res, err := b.store.Write(ctx, tenant, ops)
 	if err != nil {
 		return store.Result{}, err
 	}

@@ -170,6 +170,9 @@ func (b *Broker) RecordHistory(ctx context.Context, tenant, id string, types []s
 // DeleteHistory deletes recorded instances of an entity (see
 // store.HistorySelector).
 func (b *Broker) DeleteHistory(ctx context.Context, tenant, id string, sel store.HistorySelector) error {
+	if err := b.checkStored(ctx, tenant, id); err != nil {
+		return err
+	}
 	err := b.store.DeleteHistory(ctx, tenant, id, sel)
 	if errors.Is(err, store.ErrNotFound) {
 		switch {
@@ -188,6 +191,9 @@ func (b *Broker) ReplaceInstance(ctx context.Context, tenant, id, attr, instance
 	a = a.Clone()
 	now := b.now().UTC()
 	a.CreatedAt = now
+	if err := b.checkStored(ctx, tenant, id); err != nil {
+		return err
+	}
 	err := b.store.ReplaceInstance(ctx, tenant, id, attr, instanceID, a)
 	if errors.Is(err, store.ErrNotFound) {
 		return ngsild.Errorf(ngsild.ResourceNotFound, "entity %s has no instance %s of %s", id, instanceID, attr)

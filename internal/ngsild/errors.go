@@ -34,6 +34,13 @@ const (
 	// Conflict is zenne's own type for a request the resource's state does
 	// not allow now (resolving an alert that is resolved already).
 	Conflict ErrorType = "https://zenne.city/errors/Conflict"
+	// Unauthorized, Forbidden and TooManyRequests are zenne's own types
+	// for access control (the specification leaves it to implementations):
+	// no or wrong credentials (401), credentials without the right (403),
+	// a rate limit reached (429).
+	Unauthorized    ErrorType = "https://zenne.city/errors/Unauthorized"
+	Forbidden       ErrorType = "https://zenne.city/errors/Forbidden"
+	TooManyRequests ErrorType = "https://zenne.city/errors/TooManyRequests"
 )
 
 // Status is the HTTP status the specification gives each error type.
@@ -61,6 +68,12 @@ func (t ErrorType) Status() int {
 		return http.StatusRequestEntityTooLarge
 	case MethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case Unauthorized:
+		return http.StatusUnauthorized
+	case Forbidden:
+		return http.StatusForbidden
+	case TooManyRequests:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -113,6 +126,9 @@ var titles = map[ErrorType]string{
 	MethodNotAllowed:      "Method not allowed",
 	ServiceUnavailable:    "Service unavailable",
 	Conflict:              "Conflict",
+	Unauthorized:          "Unauthorized",
+	Forbidden:             "Forbidden",
+	TooManyRequests:       "Too many requests",
 }
 
 // Errorf builds an Error of type t whose detail is formatted like fmt.Sprintf.

@@ -1,7 +1,8 @@
 // Package server is zenne's HTTP front: the middleware every request passes
-// (request id, recovery, metrics, access log), liveness and readiness at
-// /health, and Prometheus metrics at /metrics. APIs register their routes on
-// its mux.
+// (request id, recovery, metrics, access log, security headers), and the
+// handlers of liveness and readiness (/health) and Prometheus metrics
+// (/metrics). Routes are registered elsewhere (internal/api/access, which
+// checks who may call them); Handler wraps them.
 package server
 
 import (
@@ -10,8 +11,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,23 +28,23 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Server holds the mux and the metrics registry.
+// Server holds the middleware and the metrics registry.
 type Server struct {
-	Mux      *http.ServeMux
 	Registry *prometheus.Registry
 	log      *slog.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ready    map[string]Pinger
 	degrade  map[string]Pinger // failures make the instance degraded, not unready
+	proxies  []netip.Prefix    // whose X-Forwarded-* headers are believed
 }
 
-// New returns a server with /health and /metrics registered.
+// New returns a server; its Health and Metrics handlers are to be
+// registered by the caller.
 func New(log *slog.Logger, version string, ready map[string]Pinger) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
-		Mux:      http.NewServeMux(),
 		Registry: reg,
 		log:      log,
 		ready:    ready,
@@ -55,16 +59,15 @@ func New(log *slog.Logger, version string, ready map[string]Pinger) *Server {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "zenne_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version}})
 	info.Set(1)
 	reg.MustRegister(s.requests, s.duration, info)
-	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s.Mux.HandleFunc("GET /health", s.health(true))
-	s.Mux.HandleFunc("GET /health/live", s.health(false))
-	s.Mux.HandleFunc("GET /health/ready", s.health(true))
 	return s
 }
 
-// health answers liveness (the process serves) or readiness (its
-// dependencies answer too).
-func (s *Server) health(checkDeps bool) http.HandlerFunc {
+// Metrics serves the Prometheus metrics.
+func (s *Server) Metrics() http.Handler { return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}) }
+
+// Health answers liveness (the process serves) or, with checkDeps,
+// readiness (its dependencies answer too).
+func (s *Server) Health(checkDeps bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		status, code := "ok", http.StatusOK
 		checks := map[string]string{}
@@ -107,9 +110,99 @@ func (s *Server) CheckDegraded(name string, p Pinger) {
 	s.degrade[name] = p
 }
 
-// Handler returns the mux wrapped in the middleware chain.
-func (s *Server) Handler() http.Handler {
-	return s.recover(s.observe(s.Mux))
+// Handler returns h wrapped in the middleware chain.
+func (s *Server) Handler(h http.Handler) http.Handler {
+	return s.forwarded(s.recover(s.observe(secure(h))))
+}
+
+// TrustProxies makes requests that come from these networks (a reverse
+// proxy or load balancer) count as coming from the client their
+// X-Forwarded-For names, over the scheme X-Forwarded-Proto names. Others'
+// forwarding headers are ignored: anyone can send them. Call before serving.
+func (s *Server) TrustProxies(nets []netip.Prefix) { s.proxies = nets }
+
+// forwarded applies TrustProxies.
+func (s *Server) forwarded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.proxies) > 0 && s.trusted(r.RemoteAddr) {
+			if client := lastForwardedFor(r.Header.Values("X-Forwarded-For"), s.trusted); client != "" {
+				r.RemoteAddr = net.JoinHostPort(client, "0")
+			}
+			if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+				r = r.WithContext(context.WithValue(r.Context(), httpsKey{}, true))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// trusted reports whether addr (host or host:port) is a trusted proxy.
+func (s *Server) trusted(addr string) bool {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		addr = h
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, n := range s.proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastForwardedFor is the client of an X-Forwarded-For chain: the last
+// address that is not a trusted proxy (the ones before it could be
+// forged by the client).
+func lastForwardedFor(values []string, trusted func(string) bool) string {
+	var hops []string
+	for _, v := range values {
+		for _, h := range strings.Split(v, ",") {
+			hops = append(hops, strings.TrimSpace(h))
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		if _, err := netip.ParseAddr(hops[i]); err != nil {
+			return ""
+		}
+		if !trusted(hops[i]) {
+			return hops[i]
+		}
+	}
+	return ""
+}
+
+type httpsKey struct{}
+
+// overTLS reports whether the client reached zenne over TLS: to zenne
+// itself, or to a trusted proxy that said so.
+func overTLS(r *http.Request) bool {
+	https, _ := r.Context().Value(httpsKey{}).(bool)
+	return r.TLS != nil || https
+}
+
+// contentSecurityPolicy allows the console's own scripts, styles and
+// images only: no inline script, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
+// secure sets the security headers of every response; HSTS only over TLS,
+// where a browser heeds it.
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		if overTLS(r) {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type statusWriter struct {

@@ -13,9 +13,10 @@ import (
 func newTestServer(t *testing.T, logs *bytes.Buffer) *httptest.Server {
 	t.Helper()
 	s := New(slog.New(slog.NewTextHandler(logs, nil)), "test", nil)
-	s.Mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
-	s.Mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })
-	ts := httptest.NewServer(s.Handler())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })
+	ts := httptest.NewServer(s.Handler(mux))
 	t.Cleanup(ts.Close)
 	return ts
 }

@@ -15,7 +15,9 @@ import (
 	"net/http"
 
 	"github.com/zenne-city/zenne/internal/alarm"
+	"github.com/zenne-city/zenne/internal/api/access"
 	"github.com/zenne-city/zenne/internal/api/problem"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 )
@@ -44,18 +46,21 @@ func New(svc *alarm.Service, res *jsonld.Resolver, log *slog.Logger) *API {
 	return &API{svc: svc, res: res, log: log}
 }
 
-// Register adds the routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("GET /alarms/rules", a.handle(a.listRules))
-	mux.Handle("POST /alarms/rules", a.handle(a.createRule))
-	mux.Handle("GET /alarms/rules/{id}", a.handle(a.getRule))
-	mux.Handle("PUT /alarms/rules/{id}", a.handle(a.replaceRule))
-	mux.Handle("PATCH /alarms/rules/{id}", a.handle(a.patchRule))
-	mux.Handle("DELETE /alarms/rules/{id}", a.handle(a.deleteRule))
-	mux.Handle("POST /alarms/rules/{id}/backtest", a.handle(a.backtestStored))
-	mux.Handle("POST /alarms/backtest", a.handle(a.backtestBody))
+// Register adds the routes to mux: anyone who reads a tenant may read its
+// rules; changing and back-testing them needs the rules right, acting on
+// alerts the alerts right.
+func (a *API) Register(mux *access.Mux) {
+	const read, rules = auth.PermRead, auth.PermRules
+	mux.Handle("GET /alarms/rules", read, a.handle(a.listRules))
+	mux.Handle("POST /alarms/rules", rules, a.handle(a.createRule))
+	mux.Handle("GET /alarms/rules/{id}", read, a.handle(a.getRule))
+	mux.Handle("PUT /alarms/rules/{id}", rules, a.handle(a.replaceRule))
+	mux.Handle("PATCH /alarms/rules/{id}", rules, a.handle(a.patchRule))
+	mux.Handle("DELETE /alarms/rules/{id}", rules, a.handle(a.deleteRule))
+	mux.Handle("POST /alarms/rules/{id}/backtest", rules, a.handle(a.backtestStored))
+	mux.Handle("POST /alarms/backtest", rules, a.handle(a.backtestBody))
 	for _, kind := range []string{alarm.Acknowledge, alarm.Assign, alarm.Resolve} {
-		mux.Handle("POST /alarms/alerts/{id}/"+kind, a.handle(a.act(kind)))
+		mux.Handle("POST /alarms/alerts/{id}/"+kind, auth.PermAlerts, a.handle(a.act(kind)))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/zenne-city/zenne/internal/alarm"
+	"github.com/zenne-city/zenne/internal/api/access"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
 )
@@ -56,6 +58,7 @@ func (a *API) act(kind string) func(*request) error {
 		if act.To != "" && kind != alarm.Assign {
 			return ngsild.Errorf(ngsild.BadRequestData, "to is for assign: %s says who acts (by) and why (comment)", kind)
 		}
+		act.By = actor(access.PrincipalFrom(req.ctx()), act.By)
 		e, err := a.svc.Act(req.ctx(), req.tenant, id, act)
 		if err != nil {
 			return err
@@ -67,4 +70,19 @@ func (a *API) act(kind string) func(*request) error {
 		req.w.Header().Set("Link", jsonld.LinkHeader(jsonld.SDMContextURL("Alert")))
 		return req.writeJSON(http.StatusOK, ngsild.Render(e, ngsild.RenderOptions{Format: ngsild.Normalized, Compact: c}))
 	}
+}
+
+// actor is who the alert's history records as acting: the authenticated
+// user; a body's "by" that names someone else (a console or integration
+// acting for a person) is kept beside it, so the record cannot be forged.
+func actor(p *auth.Principal, by string) string {
+	by = strings.TrimSpace(by)
+	who := p.User()
+	switch {
+	case who == "":
+		return by
+	case by == "" || by == who:
+		return who
+	}
+	return by + " (via " + p.Who() + ")"
 }

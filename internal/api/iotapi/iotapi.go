@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/access"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/ingest"
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -37,27 +39,37 @@ func New(svc *ingest.Service, broker *core.Broker, log *slog.Logger) *API {
 	return &API{svc: svc, broker: broker, log: log}
 }
 
-// Register adds the routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /iot/services", a.handle(a.postServices))
-	mux.HandleFunc("GET /iot/services", a.handle(a.getServices))
-	mux.HandleFunc("DELETE /iot/services", a.handle(a.deleteService))
-	mux.HandleFunc("POST /iot/devices", a.handle(a.postDevices))
-	mux.HandleFunc("GET /iot/devices", a.handle(a.getDevices))
-	mux.HandleFunc("GET /iot/devices/{id}", a.handle(a.getDevice))
-	mux.HandleFunc("DELETE /iot/devices/{id}", a.handle(a.deleteDevice))
-	mux.HandleFunc("GET /iot/devices/{id}/deadletters", a.handle(a.getDeadLetters))
-	mux.HandleFunc("POST /iot/json", a.handle(a.uplink(ingest.JSON, "http")))
-	mux.HandleFunc("POST /iot/ttn", a.handle(a.uplink(ingest.TTS, "lorawan")))
+// Register adds the routes to mux: provisioning needs the devices right on
+// the tenant; uplinks are open to devices, which authenticate with their
+// group's or their own key.
+func (a *API) Register(mux *access.Mux) {
+	const dev = auth.PermDevices
+	mux.HandleFunc("POST /iot/services", dev, a.handle(a.postServices))
+	mux.HandleFunc("GET /iot/services", dev, a.handle(a.getServices))
+	mux.HandleFunc("DELETE /iot/services", dev, a.handle(a.deleteService))
+	mux.HandleFunc("POST /iot/devices", dev, a.handle(a.postDevices))
+	mux.HandleFunc("GET /iot/devices", dev, a.handle(a.getDevices))
+	mux.HandleFunc("GET /iot/devices/{id}", dev, a.handle(a.getDevice))
+	mux.HandleFunc("DELETE /iot/devices/{id}", dev, a.handle(a.deleteDevice))
+	mux.HandleFunc("GET /iot/devices/{id}/deadletters", dev, a.handle(a.getDeadLetters))
+	const byDeviceKey = "devices authenticate with their group's or their own key, checked by the handler"
+	mux.Open("POST /iot/json", byDeviceKey, a.handle(a.uplink(ingest.JSON, "http")))
+	mux.Open("POST /iot/ttn", byDeviceKey, a.handle(a.uplink(ingest.TTS, "lorawan")))
+}
+
+// Tenant is the tenant of a devices API request: the NGSILD-Tenant header,
+// or the IoT Agents' Fiware-Service.
+func Tenant(r *http.Request) string {
+	if t := r.Header.Get("NGSILD-Tenant"); t != "" {
+		return t
+	}
+	return r.Header.Get("Fiware-Service")
 }
 
 // handle runs f and writes its error as ProblemDetails.
 func (a *API) handle(f func(w http.ResponseWriter, r *http.Request, tenant string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tenant := r.Header.Get("NGSILD-Tenant")
-		if tenant == "" {
-			tenant = r.Header.Get("Fiware-Service")
-		}
+		tenant := Tenant(r)
 		if tenant != "" && !ngsild.ValidTenant(tenant) {
 			writeProblem(w, ingest.Reject(http.StatusBadRequest, "invalid tenant name %q: use letters, digits, '_', '-' and '.' (at most 64)", tenant))
 			return

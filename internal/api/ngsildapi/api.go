@@ -7,10 +7,11 @@ package ngsildapi
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/zenne-city/zenne/internal/api/access"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -66,65 +67,81 @@ func New(b *core.Broker, contexts store.Contexts, r Resolver, log *slog.Logger, 
 	return &API{broker: b, contexts: contexts, resolver: r, log: log, opts: opts}
 }
 
-// Register adds the API's routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
+// Register adds the API's routes to mux, each with the permission it needs
+// on the request's tenant (NGSILD-Tenant).
+func (a *API) Register(mux *access.Mux) {
 	methods := map[string][]string{} // path -> methods served, for 405 answers
-	h := func(pattern string, f func(*request) error) {
-		mux.Handle(pattern, a.handle(f))
+	h := func(pattern string, perm auth.Permission, f func(*request) error) {
+		mux.Handle(pattern, perm, a.handle(f))
 		if method, path, ok := strings.Cut(pattern, " "); ok {
 			methods[path] = append(methods[path], method)
 		}
 	}
+	const read, write = auth.PermRead, auth.PermWrite
 	p := Prefix
-	h("POST "+p+"/entities", a.createEntity)
-	h("GET "+p+"/entities", a.queryEntities)
-	h("GET "+p+"/entities/{id}", a.retrieveEntity)
-	h("DELETE "+p+"/entities/{id}", a.deleteEntity)
-	h("PATCH "+p+"/entities/{id}", a.mergeEntity)
-	h("PUT "+p+"/entities/{id}", a.replaceEntity)
-	h("POST "+p+"/entities/{id}/attrs", a.appendAttrs)
-	h("PATCH "+p+"/entities/{id}/attrs", a.updateAttrs)
-	h("PATCH "+p+"/entities/{id}/attrs/{attr}", a.partialAttrUpdate)
-	h("PUT "+p+"/entities/{id}/attrs/{attr}", a.replaceAttr)
-	h("DELETE "+p+"/entities/{id}/attrs/{attr}", a.deleteAttr)
+	h("POST "+p+"/entities", write, a.createEntity)
+	h("GET "+p+"/entities", read, a.queryEntities)
+	h("GET "+p+"/entities/{id}", read, a.retrieveEntity)
+	h("DELETE "+p+"/entities/{id}", write, a.deleteEntity)
+	h("PATCH "+p+"/entities/{id}", write, a.mergeEntity)
+	h("PUT "+p+"/entities/{id}", write, a.replaceEntity)
+	h("POST "+p+"/entities/{id}/attrs", write, a.appendAttrs)
+	h("PATCH "+p+"/entities/{id}/attrs", write, a.updateAttrs)
+	h("PATCH "+p+"/entities/{id}/attrs/{attr}", write, a.partialAttrUpdate)
+	h("PUT "+p+"/entities/{id}/attrs/{attr}", write, a.replaceAttr)
+	h("DELETE "+p+"/entities/{id}/attrs/{attr}", write, a.deleteAttr)
 
-	h("POST "+p+"/entityOperations/create", a.batchCreate)
-	h("POST "+p+"/entityOperations/upsert", a.batchUpsert)
-	h("POST "+p+"/entityOperations/update", a.batchUpdate)
-	h("POST "+p+"/entityOperations/delete", a.batchDelete)
-	h("POST "+p+"/entityOperations/merge", a.batchMerge)
-	h("POST "+p+"/entityOperations/query", a.queryPost)
+	h("POST "+p+"/entityOperations/create", write, a.batchCreate)
+	h("POST "+p+"/entityOperations/upsert", write, a.batchUpsert)
+	h("POST "+p+"/entityOperations/update", write, a.batchUpdate)
+	h("POST "+p+"/entityOperations/delete", write, a.batchDelete)
+	h("POST "+p+"/entityOperations/merge", write, a.batchMerge)
+	h("POST "+p+"/entityOperations/query", read, a.queryPost)
 
-	h("GET "+p+"/temporal/entities", a.queryTemporal)
-	h("POST "+p+"/temporal/entities", a.createTemporal)
-	h("GET "+p+"/temporal/entities/{id}", a.retrieveTemporal)
-	h("DELETE "+p+"/temporal/entities/{id}", a.deleteTemporal)
-	h("POST "+p+"/temporal/entities/{id}/attrs", a.addTemporalAttrs)
-	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}", a.deleteTemporalAttr)
-	h("PATCH "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", a.replaceTemporalInstance)
-	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", a.deleteTemporalInstance)
-	h("POST "+p+"/temporal/entityOperations/query", a.queryTemporalPost)
+	h("GET "+p+"/temporal/entities", read, a.queryTemporal)
+	h("POST "+p+"/temporal/entities", write, a.createTemporal)
+	h("GET "+p+"/temporal/entities/{id}", read, a.retrieveTemporal)
+	h("DELETE "+p+"/temporal/entities/{id}", write, a.deleteTemporal)
+	h("POST "+p+"/temporal/entities/{id}/attrs", write, a.addTemporalAttrs)
+	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}", write, a.deleteTemporalAttr)
+	h("PATCH "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", write, a.replaceTemporalInstance)
+	h("DELETE "+p+"/temporal/entities/{id}/attrs/{attr}/{instanceId}", write, a.deleteTemporalInstance)
+	h("POST "+p+"/temporal/entityOperations/query", read, a.queryTemporalPost)
 
 	a.registerSubscriptions(h)
 
-	h("GET "+p+"/types", a.listTypes)
-	h("GET "+p+"/types/{type}", a.typeInfo)
-	h("GET "+p+"/attributes", a.listAttributes)
-	h("GET "+p+"/attributes/{attr}", a.attributeInfo)
+	h("GET "+p+"/types", read, a.listTypes)
+	h("GET "+p+"/types/{type}", read, a.typeInfo)
+	h("GET "+p+"/attributes", read, a.listAttributes)
+	h("GET "+p+"/attributes/{attr}", read, a.attributeInfo)
 
-	h("POST "+p+"/jsonldContexts", a.addContext)
-	h("GET "+p+"/jsonldContexts", a.listContexts)
-	h("GET "+p+"/jsonldContexts/{id}", a.serveContext)
-	h("DELETE "+p+"/jsonldContexts/{id}", a.deleteContext)
+	// The @context registry is platform-wide: registering and deleting
+	// need the platform right; the documents are public, since JSON-LD
+	// processors dereference the URLs in Link headers without credentials.
+	reg := func(pattern string, f func(*request) error) {
+		mux.Platform(pattern, auth.PermContexts, a.handle(f))
+		method, path, _ := strings.Cut(pattern, " ")
+		methods[path] = append(methods[path], method)
+	}
+	public := func(pattern string, f func(*request) error) {
+		mux.Open(pattern, "@context documents are fetched by JSON-LD processors without credentials", a.handle(f))
+		method, path, _ := strings.Cut(pattern, " ")
+		methods[path] = append(methods[path], method)
+	}
+	reg("POST "+p+"/jsonldContexts", a.addContext)
+	public("GET "+p+"/jsonldContexts", a.listContexts)
+	public("GET "+p+"/jsonldContexts/{id}", a.serveContext)
+	reg("DELETE "+p+"/jsonldContexts/{id}", a.deleteContext)
 
 	// A known path with another method is a 405 with Allow; anything else
 	// under the prefix is an NGSI-LD 404, not Go's plain ones.
+	const noData = "answers only 404 or 405, with no data"
 	for path, ms := range methods {
 		allow := strings.Join(ms, ", ")
-		mux.Handle(path, a.handle(func(r *request) error {
+		mux.Open(path, noData, a.handle(func(r *request) error {
 			r.w.Header().Set("Allow", allow)
 			return ngsild.Errorf(ngsild.MethodNotAllowed, "%s is not allowed on %s: use %s", r.r.Method, r.r.URL.Path, allow)
 		}))
 	}
-	mux.Handle(p+"/", a.handle(notFoundRoute))
+	mux.Open(p+"/", noData, a.handle(notFoundRoute))
 }

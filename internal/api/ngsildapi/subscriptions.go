@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/subscription"
 	"github.com/zenne-city/zenne/internal/notify"
@@ -22,13 +23,16 @@ type Subscriptions interface {
 	Delete(ctx context.Context, tenant, id string) error
 }
 
-func (a *API) registerSubscriptions(h func(pattern string, f func(*request) error)) {
+func (a *API) registerSubscriptions(h func(pattern string, perm auth.Permission, f func(*request) error)) {
 	p := Prefix
-	h("POST "+p+"/subscriptions", a.createSubscription)
-	h("GET "+p+"/subscriptions", a.listSubscriptions)
-	h("GET "+p+"/subscriptions/{id}", a.retrieveSubscription)
-	h("PATCH "+p+"/subscriptions/{id}", a.updateSubscription)
-	h("DELETE "+p+"/subscriptions/{id}", a.deleteSubscription)
+	// Reading them too: a subscription's endpoint may carry the receiver's
+	// credentials.
+	const sub = auth.PermSubscribe
+	h("POST "+p+"/subscriptions", sub, a.createSubscription)
+	h("GET "+p+"/subscriptions", sub, a.listSubscriptions)
+	h("GET "+p+"/subscriptions/{id}", sub, a.retrieveSubscription)
+	h("PATCH "+p+"/subscriptions/{id}", sub, a.updateSubscription)
+	h("DELETE "+p+"/subscriptions/{id}", sub, a.deleteSubscription)
 }
 
 // subscriptions returns the service, or an error when this zenne runs

@@ -56,6 +56,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/access"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -164,9 +166,20 @@ func New(b bus.Bus, core *jsonld.Context, log *slog.Logger, opts Options) *Handl
 	return h
 }
 
-// Register adds GET /api/stream to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/stream", h.serve)
+// Register adds GET /api/stream to mux; it needs the stream right on the
+// tenant (Tenant).
+func (h *Handler) Register(mux *access.Mux) {
+	mux.HandleFunc("GET /api/stream", auth.PermStream, h.serve)
+}
+
+// Tenant is the tenant a stream request reads: the tenant parameter, or the
+// NGSILD-Tenant header (EventSource cannot send headers). When both are
+// given and differ, the handler refuses the request.
+func Tenant(r *http.Request) string {
+	if t := r.URL.Query().Get("tenant"); t != "" {
+		return t
+	}
+	return r.Header.Get("NGSILD-Tenant")
 }
 
 // Close ends every stream and stops the hub; it returns when they are done.

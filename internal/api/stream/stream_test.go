@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/access"
 	"github.com/zenne-city/zenne/internal/api/stream"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/jsonld"
@@ -38,6 +40,16 @@ type env struct {
 	srv    *httptest.Server
 }
 
+// withKey sends key as the credentials of requests that have none.
+func withKey(key string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+key)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func newEnv(t *testing.T, opts stream.Options, window int) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -48,12 +60,24 @@ func newEnv(t *testing.T, opts stream.Options, window int) *env {
 	b := bus.NewLocal(st, window)
 	coreCtx := jsonld.NewResolver(jsonld.Options{}).Core()
 	h := stream.New(b, coreCtx, nil, opts)
-	mux := http.NewServeMux()
-	h.Register(mux)
-	srv := httptest.NewServer(mux)
+	// The stream is served behind the real guard, with a platform
+	// administrator's key.
+	key := auth.NewKeySecret()
+	authn, err := auth.New(ctx, st, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := authn.Bootstrap(ctx, func(n string) string { return map[string]string{auth.EnvAdminKey: key}[n] }, nil); err != nil {
+		t.Fatal(err)
+	}
+	guard := access.New(authn, access.Options{})
+	h.Register(guard.API(stream.Tenant, access.Problem))
+	srv := httptest.NewServer(guard)
+	srv.Config.Handler = withKey(key, guard)
 	t.Cleanup(func() {
 		h.Close()
 		srv.Close()
+		authn.Close()
 		st.Close()
 	})
 	return &env{t: t, store: st, bus: b, broker: core.New(st, core.Options{}), core: coreCtx, h: h, srv: srv}
