@@ -279,7 +279,8 @@ func (r *Response) Expect(t testing.TB, want int) *Response {
 }
 
 // ExpectProblem checks an NGSI-LD ProblemDetails of the given status and
-// error type (the last segment, e.g. "BadRequestData").
+// error type: the last segment of an NGSI-LD type (e.g. "BadRequestData"),
+// or a whole URI (zenne's own types).
 func (r *Response) ExpectProblem(t testing.TB, status int, errType string) {
 	t.Helper()
 	r.Expect(t, status)
@@ -290,7 +291,10 @@ func (r *Response) ExpectProblem(t testing.TB, status int, errType string) {
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		t.Fatalf("error body is not ProblemDetails JSON: %s", r.Body)
 	}
-	if p.Type != "https://uri.etsi.org/ngsi-ld/errors/"+errType {
+	if !strings.Contains(errType, "://") {
+		errType = "https://uri.etsi.org/ngsi-ld/errors/" + errType
+	}
+	if p.Type != errType {
 		t.Fatalf("error type %q, want %s; body: %s", p.Type, errType, r.Body)
 	}
 	if p.Title == "" {
