@@ -17,15 +17,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/app"
+	"github.com/zenne-city/zenne/internal/auth"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -123,6 +126,10 @@ type flags struct {
 	mqttListen, mqttBroker, mqttTopic             string
 	mqttTLSCert, mqttTLSKey                       string
 	mqttAnonymous, mqttListenSet                  bool
+	tlsCert, tlsKey                               string
+	trustProxies                                  []netip.Prefix
+	rateLimit, anonRateLimit                      float64
+	auditRetain                                   time.Duration
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -151,6 +158,16 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&f.mqttTLSCert, "mqtt-tls-cert", env("ZENNE_MQTT_TLS_CERT", ""), "PEM certificate: the embedded broker speaks TLS only (ZENNE_MQTT_TLS_CERT)")
 	fs.StringVar(&f.mqttTLSKey, "mqtt-tls-key", env("ZENNE_MQTT_TLS_KEY", ""), "PEM private key of --mqtt-tls-cert (ZENNE_MQTT_TLS_KEY)")
 	fs.BoolVar(&f.mqttAnonymous, "mqtt-anonymous", env("ZENNE_MQTT_ANONYMOUS", "true") != "false", "devices without a key of their own may publish without credentials (ZENNE_MQTT_ANONYMOUS)")
+	fs.StringVar(&f.tlsCert, "tls-cert", env("ZENNE_TLS_CERT", ""), "PEM certificate (chain): serve HTTPS only (ZENNE_TLS_CERT)")
+	fs.StringVar(&f.tlsKey, "tls-key", env("ZENNE_TLS_KEY", ""), "PEM private key of --tls-cert (ZENNE_TLS_KEY)")
+	proxies := env("ZENNE_TRUST_PROXY", "")
+	fs.StringVar(&proxies, "trust-proxy", proxies, "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, e.g. 10.0.0.0/8 (ZENNE_TRUST_PROXY)")
+	rateLimit := env("ZENNE_RATE_LIMIT", "0")
+	fs.StringVar(&rateLimit, "rate-limit", rateLimit, "requests per second each API key or user may make; 0 for no limit (ZENNE_RATE_LIMIT)")
+	anonRate := env("ZENNE_ANONYMOUS_RATE_LIMIT", "50")
+	fs.StringVar(&anonRate, "anonymous-rate-limit", anonRate, "requests per second each address may make without credentials (public data); 0 for no limit (ZENNE_ANONYMOUS_RATE_LIMIT)")
+	auditRetain := env("ZENNE_AUDIT_RETAIN", "0")
+	fs.StringVar(&auditRetain, "audit-retain", auditRetain, "how long the audit log keeps entries, e.g. 8760h; 0 keeps them all (ZENNE_AUDIT_RETAIN)")
 	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
 	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
@@ -166,12 +183,48 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	if f.sealAfter, err = time.ParseDuration(sealAfter); err != nil || f.sealAfter <= 0 {
 		return nil, fmt.Errorf("--history-seal-after %q: give a positive duration such as 10m or 1h", sealAfter)
 	}
+	if f.trustProxies, err = parsePrefixes(proxies); err != nil {
+		return nil, fmt.Errorf("--trust-proxy %q: %w: give addresses or networks such as 10.0.0.0/8,192.168.1.4", proxies, err)
+	}
+	if f.rateLimit, err = strconv.ParseFloat(rateLimit, 64); err != nil || f.rateLimit < 0 {
+		return nil, fmt.Errorf("--rate-limit %q: give requests per second, such as 100, or 0 for no limit", rateLimit)
+	}
+	if f.anonRateLimit, err = strconv.ParseFloat(anonRate, 64); err != nil || f.anonRateLimit < 0 {
+		return nil, fmt.Errorf("--anonymous-rate-limit %q: give requests per second, such as 50, or 0 for no limit", anonRate)
+	}
+	if f.auditRetain, err = time.ParseDuration(auditRetain); err != nil || f.auditRetain < 0 {
+		return nil, fmt.Errorf("--audit-retain %q: give a duration such as 8760h, or 0 to keep everything", auditRetain)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both PEM files, or neither")
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	_, f.mqttListenSet = os.LookupEnv("ZENNE_MQTT_LISTEN")
 	fs.Visit(func(fl *flag.Flag) { f.mqttListenSet = f.mqttListenSet || fl.Name == "mqtt-listen" })
 	return f, nil
+}
+
+// parsePrefixes reads comma-separated addresses and networks.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a network", part)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func env(key, def string) string {
@@ -229,10 +282,23 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	app.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	getenv := os.Getenv
+	adminPassword := ""
+	if demo {
+		// The demo's administrator, with a password printed below.
+		adminPassword = app.DemoPassword()
+		getenv = func(name string) string {
+			if name == auth.EnvAdminPassword {
+				return adminPassword
+			}
+			return ""
+		}
+	}
 
 	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, BusURL: f.bus, BusStream: f.busStream, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge,
 		MQTTListen: f.mqttListen, MQTTBroker: f.mqttBroker, MQTTTopic: f.mqttTopic, MQTTTLSCert: f.mqttTLSCert, MQTTTLSKey: f.mqttTLSKey,
-		MQTTAnonymous: f.mqttAnonymous})
+		MQTTAnonymous: f.mqttAnonymous, TLSCert: f.tlsCert, TLSKey: f.tlsKey, TrustProxies: f.trustProxies,
+		RateLimit: f.rateLimit, AnonymousRateLimit: f.anonRateLimit, AuditRetain: f.auditRetain, Env: getenv})
 	if err != nil {
 		return err
 	}
@@ -241,6 +307,11 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 		return err
 	}
 	if demo {
+		accounts, err := a.CreateDemoAccounts(ctx, adminPassword)
+		if err != nil {
+			a.Close(context.Background())
+			return err
+		}
 		fmt.Fprintf(stdout, "zenne demo: loading the Brussels demo city into %s\n", f.data)
 		start := time.Now()
 		summary, err := a.LoadDemo(ctx, func(done, total int) {
@@ -292,7 +363,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 			fmt.Fprintf(stdout, "  at %s %s reports again: its alert clears\n", script.BackAt.Local().Format("15:04:05"), script.Back)
 		}
 		fmt.Fprintf(stdout, "  alerts: curl '%s/ngsi-ld/v1/entities?type=https://smartdatamodels.org/dataModel.Alert/Alert&limit=100'\n", a.URL())
-		printDemo(stdout, a.URL(), summary, loaded, devices, a.MQTTAddr())
+		printDemo(stdout, a.URL(), summary, loaded, devices, a.MQTTAddr(), accounts)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -301,7 +372,7 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	return a.Close(shutdown)
 }
 
-func printDemo(w io.Writer, url string, summary map[string]int, took time.Duration, devices int, mqttAddr string) {
+func printDemo(w io.Writer, url string, summary map[string]int, took time.Duration, devices int, mqttAddr string, accounts []app.DemoAccount) {
 	types := make([]string, 0, len(summary))
 	total := 0
 	for t, n := range summary {
@@ -317,9 +388,19 @@ func printDemo(w io.Writer, url string, summary map[string]int, took time.Durati
 	fmt.Fprintf(w, "  try: curl '%s/ngsi-ld/v1/entities?type=WasteContainer&q=fillingLevel>0.8&limit=5&options=keyValues' \\\n", url)
 	fmt.Fprintf(w, "         -H 'Link: <https://raw.githubusercontent.com/smart-data-models/dataModel.WasteManagement/master/context.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"'\n")
 	fmt.Fprintf(w, "  types: curl %s/ngsi-ld/v1/types\n", url)
-	fmt.Fprintf(w, "  %d simulated sensors send readings: curl %s/iot/devices\n", devices, url)
+	operator := ""
+	for _, acc := range accounts {
+		if acc.Role == auth.RoleOperator {
+			operator = acc.Key
+		}
+	}
+	fmt.Fprintf(w, "  %d simulated sensors send readings: curl %s/iot/devices -H 'Authorization: Bearer %s'\n", devices, url, operator)
 	if mqttAddr != "" {
 		fmt.Fprintf(w, "  MQTT devices publish to %s (topic /{apikey}/{device}/attrs)\n", mqttAddr)
+	}
+	fmt.Fprintln(w, "\nThe city's data is public to read. Demo accounts (new passwords and keys each run; send a key as 'Authorization: Bearer <key>'):")
+	for _, acc := range accounts {
+		fmt.Fprintf(w, "  %-18s %-9s password %s  key %s\n    %s\n", acc.User, acc.Role, acc.Password, acc.Key, acc.What)
 	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
