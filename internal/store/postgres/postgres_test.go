@@ -24,7 +24,19 @@ type testStores struct {
 }
 
 func (ts *testStores) open(t *testing.T) store.Store {
+	s, err := Open(context.Background(), ts.url(t), ts.opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// url is the test's database. The lock is released by defer: without
+// ZENNE_TEST_POSTGRES, testDatabase skips the test (runtime.Goexit), and a
+// lock held then would hang every later test.
+func (ts *testStores) url(t *testing.T) string {
 	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	u, ok := ts.urls[t]
 	if !ok {
 		u = testDatabase(t)
@@ -33,12 +45,7 @@ func (ts *testStores) open(t *testing.T) store.Store {
 		}
 		ts.urls[t] = u
 	}
-	ts.mu.Unlock()
-	s, err := Open(context.Background(), u, ts.opts)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return s
+	return u
 }
 
 // withParam adds a query parameter (k=v) to a URL.
