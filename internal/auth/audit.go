@@ -19,13 +19,15 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 )
 
-// Record kinds of the audit log. An entry's record is in the "tenant" of
-// its UTC day (2006-01-02), not of the tenant it concerns, so that a day
-// is read, pruned and listed on its own; its id starts with the entry's
-// time in fixed-width hex, so ids sort by time. The days that hold entries
-// are listed by kindAuditDay records, written with the entries.
+// Record kinds of the audit log. The entries a batch writes on one UTC day
+// (2006-01-02) are one record, in the "tenant" of that day, not of the
+// tenant they concern, so that a day is read, pruned and listed on its own:
+// at thousands of writes a second, one row per entry would cost the store
+// more than the writes themselves. A record's id starts with its first
+// entry's time in fixed-width hex, so ids sort by time. The days that hold
+// entries are listed by kindAuditDay records, written with the entries.
 const (
-	kindAudit    = "auth.audit"    // tenant: the UTC day; id: auditID; doc: Entry
+	kindAudit    = "auth.audit"    // tenant: the UTC day; id: auditID; doc: []Entry, oldest first
 	kindAuditDay = "auth.auditday" // id: the UTC day; empty doc
 	dayLayout    = "2006-01-02"
 )
@@ -349,28 +351,34 @@ func (a *AuditLog) drain(batch []Entry) []Entry {
 	return batch
 }
 
-// write stores batch in transactions of MaxBatch entries; it returns what
-// could not be written (to retry) and whether the store failed.
+// write stores batch in transactions of MaxBatch entries, one record per
+// day; it returns what could not be written (to retry) and whether the
+// store failed.
 func (a *AuditLog) write(batch []Entry) ([]Entry, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for len(batch) > 0 {
 		n := min(len(batch), a.opts.MaxBatch)
-		recs := make([]store.Record, 0, n+2)
-		days := map[string]bool{}
-		for i := range batch[:n] {
-			e := &batch[i]
-			doc, err := json.Marshal(e)
+		part := batch[:n]
+		slices.SortStableFunc(part, func(x, y Entry) int { return x.Time.Compare(y.Time) })
+		var recs []store.Record
+		for len(part) > 0 {
+			day := part[0].Time.Format(dayLayout)
+			end := 1
+			for end < len(part) && part[end].Time.Format(dayLayout) == day {
+				end++
+			}
+			doc, err := json.Marshal(part[:end])
 			if err != nil {
+				a.opts.Log.Error("audit: entries do not encode; dropped", "entries", end, "err", err)
+				a.dropped.Add(uint64(end))
+				part = part[end:]
 				continue
 			}
-			day := e.Time.Format(dayLayout)
-			if !days[day] {
-				days[day] = true
-				recs = append(recs, store.Record{Kind: kindAuditDay, ID: day})
-			}
 			a.seq++
-			recs = append(recs, store.Record{Kind: kindAudit, Tenant: day, ID: auditID(e.Time, a.seq, a.inst), Doc: doc})
+			recs = append(recs, store.Record{Kind: kindAuditDay, ID: day},
+				store.Record{Kind: kindAudit, Tenant: day, ID: auditID(part[0].Time, a.seq, a.inst), Doc: doc})
+			part = part[end:]
 		}
 		if err := a.st.PutRecords(ctx, recs); err != nil {
 			a.opts.Log.Warn("audit: writing entries; will retry", "entries", n, "err", err)
@@ -381,9 +389,9 @@ func (a *AuditLog) write(batch []Entry) ([]Entry, bool) {
 	return batch[:0], false
 }
 
-// auditID is an entry's record id: its time in unix nanoseconds and a
-// counter in fixed-width hex, so ids sort by time, then this process's
-// mark.
+// auditID is a record's id: its first entry's time in unix nanoseconds
+// and a counter in fixed-width hex, so ids sort by time, then this
+// process's mark.
 func auditID(t time.Time, seq uint32, inst string) string {
 	b := make([]byte, 0, 32)
 	b = appendHex(b, uint64(t.UnixNano()), 16)
@@ -450,16 +458,18 @@ func (a *AuditLog) scan(ctx context.Context, f Filter, newestFirst bool, fn func
 			slices.Reverse(recs)
 		}
 		for _, r := range recs {
-			if t, ok := idTime(r.ID); !ok || !f.inTime(t) {
+			var es []Entry
+			if err := json.Unmarshal(r.Doc, &es); err != nil {
+				a.opts.Log.Warn("audit: entries do not decode; skipped", "day", d, "id", r.ID, "err", err)
 				continue
 			}
-			var e Entry
-			if err := json.Unmarshal(r.Doc, &e); err != nil {
-				a.opts.Log.Warn("audit: an entry does not decode; skipped", "day", d, "id", r.ID, "err", err)
-				continue
+			if newestFirst {
+				slices.Reverse(es)
 			}
-			if f.match(&e) && !fn(e) {
-				return nil
+			for i := range es {
+				if f.inTime(es[i].Time) && f.match(&es[i]) && !fn(es[i]) {
+					return nil
+				}
 			}
 		}
 	}
@@ -521,12 +531,28 @@ func (a *AuditLog) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 		for _, r := range recs {
 			if t, ok := idTime(r.ID); ok && !t.Before(before) {
-				break // ids sort by time
+				break // ids sort by their first entry's time
+			}
+			var es []Entry
+			if err := json.Unmarshal(r.Doc, &es); err != nil {
+				a.opts.Log.Warn("audit: entries do not decode; pruned", "day", d, "id", r.ID, "err", err)
+			}
+			keep := slices.DeleteFunc(es, func(e Entry) bool { return e.Time.Before(before) })
+			n += len(es) - len(keep)
+			if len(keep) > 0 {
+				// The record straddles before: it keeps its later part.
+				doc, err := json.Marshal(keep)
+				if err == nil {
+					err = a.st.PutRecords(ctx, []store.Record{{Kind: kindAudit, Tenant: d, ID: r.ID, Doc: doc}})
+				}
+				if err != nil {
+					return n, fmt.Errorf("audit: pruning %s: %w", d, err)
+				}
+				continue
 			}
 			if err := a.st.DeleteRecord(ctx, kindAudit, d, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return n, fmt.Errorf("audit: pruning %s: %w", d, err)
 			}
-			n++
 		}
 		if d < last {
 			if err := a.st.DeleteRecord(ctx, kindAuditDay, "", d); err != nil && !errors.Is(err, store.ErrNotFound) {

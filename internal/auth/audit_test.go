@@ -24,14 +24,24 @@ func newAudit(t testing.TB, st store.Records, opts AuditOptions) *AuditLog {
 	return a
 }
 
-// auditRecords counts the stored entries of every day.
+// auditRecords returns the stored entries of every day, each as its JSON.
 func auditRecords(t testing.TB, st store.Records) []store.Record {
 	t.Helper()
 	recs, err := st.ListRecords(context.Background(), kindAudit, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return recs
+	var out []store.Record
+	for _, r := range recs {
+		var es []json.RawMessage
+		if err := json.Unmarshal(r.Doc, &es); err != nil {
+			t.Fatalf("record %s: %v", r.ID, err)
+		}
+		for _, e := range es {
+			out = append(out, store.Record{Kind: r.Kind, Tenant: r.Tenant, ID: r.ID, Doc: e})
+		}
+	}
+	return out
 }
 
 func waitFor(t *testing.T, what string, f func() bool) {
