@@ -97,12 +97,28 @@ func (s *Service) Bootstrap(ctx context.Context, env func(string) string, log *s
 			return fmt.Errorf("%s: %w", EnvAdminPassword, err)
 		}
 	}
+	// Instances started together on one new database: another one may
+	// have created the administrator (and registered the same key) since
+	// the users were listed.
+	byAnother := func() error {
+		log.Info("auth: the first administrator was created by another instance")
+		return s.Reload(ctx)
+	}
 	if keyTok != "" {
 		if _, err := s.st.GetRecord(ctx, kindKey, "", keyID); err == nil {
+			if err := s.Reload(ctx); err != nil {
+				return err
+			}
+			if k, ok := s.snap.Load().keys[keyID]; ok && k.hash == sha256.Sum256(secret[:]) {
+				return byAnother()
+			}
 			return fmt.Errorf("%w: %s: a key with id %s exists", ErrExists, EnvAdminKey, keyID)
 		}
 	}
 	if _, err := s.CreateUser(ctx, AdminUser, pw, adminGrants()); err != nil {
+		if errors.Is(err, ErrExists) {
+			return byAnother()
+		}
 		return err
 	}
 	if keyTok != "" {

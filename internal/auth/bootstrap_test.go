@@ -2,10 +2,10 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zenne-city/zenne/internal/store"
@@ -14,12 +14,38 @@ import (
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 // newKeySecret makes a key secret as an operator would for ZENNE_ADMIN_KEY.
-func newKeySecret() string {
-	var id [keyIDLen]byte
-	var sec [keySecretN]byte
-	newKeyID(&id)
-	rand.Read(sec[:])
-	return formatKey(string(id[:]), sec)
+func newKeySecret() string { return NewKeySecret() }
+
+// TestBootstrapTogether: instances started at once on one new store, with
+// the same administrator key, all start, and the key works on each.
+func TestBootstrapTogether(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Records) {
+		ctx := context.Background()
+		sec := newKeySecret()
+		svcs := make([]*Service, 3)
+		errs := make([]error, len(svcs))
+		var wg sync.WaitGroup
+		for i := range svcs {
+			svcs[i] = newService(t, st, newClock(), Options{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = svcs[i].Bootstrap(ctx, envOf(map[string]string{EnvAdminKey: sec, EnvAdminPassword: goodPW}), nil)
+			}()
+		}
+		wg.Wait()
+		for i, s := range svcs {
+			if errs[i] != nil {
+				t.Fatalf("instance %d: %v", i, errs[i])
+			}
+			if err := s.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := s.AuthenticateKey(ctx, sec); err != nil || p.User() != AdminUser {
+				t.Errorf("instance %d: the key: %v", i, err)
+			}
+		}
+	})
 }
 
 func TestBootstrapPassword(t *testing.T) {
