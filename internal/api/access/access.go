@@ -57,6 +57,9 @@ type Route struct {
 	Platform bool
 	// Open is why an open route needs no right.
 	Open string
+	// SignedIn routes need a user or key, with no particular right (a
+	// user's own account and keys).
+	SignedIn bool
 }
 
 // Options configure a Guard.
@@ -139,6 +142,12 @@ func (m *Mux) Platform(pattern string, perm auth.Permission, h http.Handler) {
 	m.register(Route{Pattern: pattern, Perm: perm, Platform: true}, h)
 }
 
+// SignedIn registers a route any user or key may call, but not an
+// anonymous caller: what concerns the caller's own account.
+func (m *Mux) SignedIn(pattern string, h http.Handler) {
+	m.register(Route{Pattern: pattern, SignedIn: true}, h)
+}
+
 // Open registers a route anyone may call, with the reason (health checks,
 // device uplinks that carry their own keys, @context documents that JSON-LD
 // processors fetch). The principal is still known to the handler.
@@ -150,7 +159,7 @@ func (m *Mux) Open(pattern, why string, h http.Handler) {
 }
 
 func (m *Mux) register(rt Route, h http.Handler) {
-	if rt.Open == "" && (rt.Perm == 0 || rt.Perm&^auth.PermAll != 0) {
+	if rt.Open == "" && !rt.SignedIn && (rt.Perm == 0 || rt.Perm&^auth.PermAll != 0) {
 		panic("access: route " + rt.Pattern + " needs a permission")
 	}
 	m.g.mu.Lock()
@@ -195,7 +204,12 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 			return
 		}
 		ctx := context.WithValue(r.Context(), principalKey{}, p)
-		if rt.Open == "" {
+		if rt.SignedIn && p.Kind() == auth.Anonymous {
+			g.refuse(w, r, rt, p, tenant, deny, Refusal{Status: http.StatusUnauthorized,
+				Detail: "authentication required: send Authorization: Bearer <API key>, or sign in"})
+			return
+		}
+		if rt.Open == "" && !rt.SignedIn {
 			if !rt.Platform && tenant != "" && !ngsild.ValidTenant(tenant) {
 				deny(w, r, Refusal{Status: http.StatusBadRequest,
 					Detail: "invalid tenant name " + strconv.Quote(clip(tenant, 64)) + ": use letters, digits, '_', '-' and '.' (at most 64)"})
