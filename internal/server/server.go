@@ -177,9 +177,11 @@ func lastForwardedFor(values []string, trusted func(string) bool) string {
 
 type httpsKey struct{}
 
-// overTLS reports whether the client reached zenne over TLS: to zenne
-// itself, or to a trusted proxy that said so.
-func overTLS(r *http.Request) bool {
+// OverTLS reports whether the client reached zenne over TLS: to zenne
+// itself, or to a trusted proxy that said so (X-Forwarded-Proto: https
+// from a network of TrustProxies). Cookies are marked Secure on such
+// requests.
+func OverTLS(r *http.Request) bool {
 	https, _ := r.Context().Value(httpsKey{}).(bool)
 	return r.TLS != nil || https
 }
@@ -198,33 +200,43 @@ func secure(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		if overTLS(r) {
+		if OverTLS(r) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-type statusWriter struct {
+// StatusWriter remembers the status a handler answered (for metrics and
+// the audit log).
+type StatusWriter struct {
 	http.ResponseWriter
 	code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Status is the status answered: 200 when the handler wrote nothing.
+func (w *StatusWriter) Status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
 
 // observe assigns a request id, counts and times the request by route, and
 // logs it at debug level (info would drown the log at thousands of requests
@@ -237,20 +249,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if sw.code == 0 {
-			sw.code = http.StatusOK
-		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
 		d := time.Since(start)
-		s.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.code)).Inc()
+		s.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.Status())).Inc()
 		s.duration.WithLabelValues(r.Method, route).Observe(d.Seconds())
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.Debug("request", "id", id, "method", r.Method, "path", r.URL.Path, "code", sw.code, "duration", d)
+			s.log.Debug("request", "id", id, "method", r.Method, "path", r.URL.Path, "code", sw.Status(), "duration", d)
 		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/ngsild"
+	"github.com/zenne-city/zenne/internal/server"
 )
 
 // Authenticator tells who makes a request (implemented by *auth.Service).
@@ -232,9 +233,9 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 			h.ServeHTTP(w, r)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &server.StatusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		g.opts.Audit.Record(auth.NewEntry(r, p, tenant, sw.status(), rt.Pattern))
+		g.opts.Audit.Record(auth.NewEntry(r, p, tenant, sw.Status(), rt.Pattern))
 	})
 }
 
@@ -257,6 +258,13 @@ func authRefusal(err error) Refusal {
 	var re *auth.RetryError
 	if errors.As(err, &re) {
 		return Refusal{Status: http.StatusTooManyRequests, RetryAfter: re.RetryAfter, Detail: re.Error()}
+	}
+	if errors.Is(err, auth.ErrCSRF) {
+		// A session cookie, which a browser sends by itself, without the
+		// token only the console's own pages can read.
+		return Refusal{Status: http.StatusForbidden,
+			Detail: "missing or wrong CSRF token: a request that changes something with the session cookie must carry " +
+				"the session's token (GET /api/session) in the X-CSRF-Token header or the csrf_token form field"}
 	}
 	detail := "the credentials were not accepted"
 	switch {
@@ -307,35 +315,6 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// statusWriter remembers the status a handler answered.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }
 
 // Problem is the Deny of the APIs that answer NGSI-LD ProblemDetails.
