@@ -10,15 +10,17 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-const devicesUsage = `Usage: zenne devices [--api URL] [--tenant T] COMMAND
+const devicesUsage = `Usage: zenne devices [--api URL] [--tenant T] [--key KEY] COMMAND
 
 Register devices and service groups on a running zenne, through its
-provisioning API (docs/DEVICES.md).
+provisioning API (docs/DEVICES.md). The API key (--key, or ZENNE_API_KEY)
+needs the devices right on the tenant: an operator's or an admin's key.
 
 Commands:
   list                   the devices, with their status
@@ -38,11 +40,12 @@ func devicesCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	api := fs.String("api", envOr("ZENNE_API", "http://127.0.0.1:1026"), "the zenne to talk to (ZENNE_API)")
 	tenant := fs.String("tenant", os.Getenv("ZENNE_TENANT"), "the NGSI-LD tenant (ZENNE_TENANT; default: the default tenant)")
+	key := keyFlag(fs)
 	fs.Usage = func() { fmt.Fprint(stderr, devicesUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c := &provClient{base: strings.TrimRight(*api, "/"), tenant: *tenant, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &provClient{base: strings.TrimRight(*api, "/"), tenant: *tenant, key: apiKey(*key), http: &http.Client{Timeout: 30 * time.Second}}
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
@@ -109,10 +112,30 @@ func envOr(key, def string) string {
 	return def
 }
 
-// provClient calls the provisioning API.
+// envAPIKey is the environment variable of the API key the CLIs send.
+const envAPIKey = "ZENNE_API_KEY"
+
+// keyFlag defines --key, the API key a CLI sends. Its default is empty, so
+// that -h does not print a key taken from the environment: apiKey reads
+// ZENNE_API_KEY when the flag is not given.
+func keyFlag(fs *flag.FlagSet) *string {
+	return fs.String("key", "", "API key (zk_...) sent as Authorization: Bearer (default: $"+envAPIKey+"; zenne demo prints keys, 'zenne keys create' makes one)")
+}
+
+// apiKey is the key to send: the flag's, else ZENNE_API_KEY's.
+func apiKey(flagValue string) string {
+	if k := strings.TrimSpace(flagValue); k != "" {
+		return k
+	}
+	return strings.TrimSpace(os.Getenv(envAPIKey))
+}
+
+// provClient calls zenne's HTTP API (provisioning, rules, alerts, ...).
 type provClient struct {
 	base, tenant string
-	http         *http.Client
+	// key is the API key sent as a Bearer token ("": none, anonymous).
+	key  string
+	http *http.Client
 }
 
 func (c *provClient) do(method, path string, body []byte) ([]byte, error) {
@@ -126,6 +149,9 @@ func (c *provClient) do(method, path string, body []byte) ([]byte, error) {
 	if c.tenant != "" {
 		req.Header.Set("NGSILD-Tenant", c.tenant)
 	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%v: is zenne running there? Give its address with --api", err)
@@ -137,12 +163,42 @@ func (c *provClient) do(method, path string, body []byte) ([]byte, error) {
 	}
 	if resp.StatusCode >= 300 {
 		var p struct{ Detail, Title string }
+		var err error
 		if json.Unmarshal(data, &p) == nil && p.Detail != "" {
-			return nil, fmt.Errorf("%s: %s", resp.Status, p.Detail)
+			err = fmt.Errorf("%s: %s", resp.Status, p.Detail)
+		} else {
+			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
-		return nil, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(data))
+		if hint := c.keyHint(resp.StatusCode); hint != "" {
+			err = fmt.Errorf("%w\n%s", err, hint)
+		}
+		return nil, err
 	}
 	return data, nil
+}
+
+// keyHint says what to do when the server refuses the request's
+// credentials (401) or their rights (403); "" for other statuses.
+func (c *provClient) keyHint(status int) string {
+	switch {
+	case status == http.StatusUnauthorized && c.key == "":
+		return "the server wants an API key: give --key or set " + envAPIKey +
+			" (zenne demo prints keys; 'zenne keys create' makes one)"
+	case status == http.StatusUnauthorized:
+		return "the server refused the API key: it is mistyped, revoked, expired or of another zenne; give another with --key or " + envAPIKey +
+			" (zenne demo prints keys; 'zenne keys create' makes one)"
+	case status == http.StatusForbidden && c.key == "":
+		return "anonymous requests may not do this: give an API key with --key or " + envAPIKey +
+			" (zenne demo prints keys; 'zenne keys create' makes one)"
+	case status == http.StatusForbidden:
+		tenant := "the default tenant"
+		if c.tenant != "" {
+			tenant = "tenant " + strconv.Quote(c.tenant)
+		}
+		return "the API key has no right to do this on " + tenant + ": give the key of a user with the right role (--key or " + envAPIKey +
+			"; see docs/ADMIN.md), or check --tenant"
+	}
+	return ""
 }
 
 func (c *provClient) printJSON(w io.Writer, path string) error {

@@ -51,6 +51,9 @@ Usage:
   zenne migrate --from URL --to URL
                          copy a whole store into an empty one (e.g. SQLite to PostgreSQL)
   zenne simulate [flags] send realistic Brussels sensor readings over HTTP or MQTT
+  zenne users COMMAND    manage accounts: list, create, grant, passwd, disable, unlock... (docs/ADMIN.md)
+  zenne keys COMMAND     manage API keys: list, create, revoke, delete
+  zenne audit [flags]    read or export the audit log
   zenne version          print the version
 
 Run 'zenne serve -h' for the flags. Every flag has an environment variable
@@ -75,6 +78,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return rulesCmd(args[1:], stdout, stderr)
 	case "alerts":
 		return alertsCmd(args[1:], stdout, stderr)
+	case "users":
+		return usersCmd(args[1:], stdout, stderr)
+	case "keys":
+		return keysCmd(args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(args[1:], stdout, stderr)
 	case "import":
 		return importCmd(args[1:], stdout, stderr)
 	case "simulate":

@@ -18,9 +18,12 @@ import (
 	"github.com/zenne-city/zenne/internal/jsonld"
 )
 
-const rulesUsage = `Usage: zenne rules [--api URL] [--tenant T] COMMAND
+const rulesUsage = `Usage: zenne rules [--api URL] [--tenant T] [--key KEY] COMMAND
 
-Manage the alarm rules of a running zenne (docs/ALARMS.md).
+Manage the alarm rules of a running zenne (docs/ALARMS.md). The API key
+(--key, or ZENNE_API_KEY) needs the rules right on the tenant: an
+operator's or an admin's key (list and show: any role's, or none on a
+public-read tenant).
 
 Commands:
   list                   the rules, with what they have done
@@ -37,9 +40,11 @@ Commands:
 Flags:
 `
 
-const alertsUsage = `Usage: zenne alerts [--api URL] [--tenant T] COMMAND
+const alertsUsage = `Usage: zenne alerts [--api URL] [--tenant T] [--key KEY] COMMAND
 
-See and act on the alerts alarm rules open (docs/ALARMS.md).
+See and act on the alerts alarm rules open (docs/ALARMS.md). The API key
+(--key, or ZENNE_API_KEY) needs the alerts right on the tenant to act: an
+operator's or an admin's key (list: any role's, or none on a public tenant).
 
 Commands:
   list [--open]                          the alerts (--open: those not resolved)
@@ -55,7 +60,7 @@ Flags:
 // before or after the command and its arguments.
 type cliFlags struct {
 	fs                           *flag.FlagSet
-	api, tenant                  *string
+	api, tenant, key             *string
 	from, to, by, comment, toWho *string
 	open                         *bool
 }
@@ -66,13 +71,14 @@ func newCLIFlags(name, usage string, stderr io.Writer) *cliFlags {
 	f := &cliFlags{fs: fs}
 	f.api = fs.String("api", envOr("ZENNE_API", "http://127.0.0.1:1026"), "the zenne to talk to (ZENNE_API)")
 	f.tenant = fs.String("tenant", os.Getenv("ZENNE_TENANT"), "the NGSI-LD tenant (ZENNE_TENANT; default: the default tenant)")
+	f.key = keyFlag(fs)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	return f
 }
 
 // parse parses args, flags anywhere, and returns the command and its
-// arguments; allowed lists the flags each command takes besides --api and
-// --tenant.
+// arguments; allowed lists the flags each command takes besides --api,
+// --tenant and --key.
 func (f *cliFlags) parse(args []string, allowed map[string][]string) ([]string, error) {
 	var pos []string
 	for {
@@ -92,7 +98,7 @@ func (f *cliFlags) parse(args []string, allowed map[string][]string) ([]string, 
 	}
 	var bad error
 	f.fs.Visit(func(fl *flag.Flag) {
-		if fl.Name != "api" && fl.Name != "tenant" && !slices.Contains(allowed[pos[0]], fl.Name) && bad == nil {
+		if fl.Name != "api" && fl.Name != "tenant" && fl.Name != "key" && !slices.Contains(allowed[pos[0]], fl.Name) && bad == nil {
 			bad = fmt.Errorf("zenne %s %s does not take --%s (see zenne %s -h)", f.fs.Name(), pos[0], fl.Name, f.fs.Name())
 		}
 	})
@@ -100,7 +106,7 @@ func (f *cliFlags) parse(args []string, allowed map[string][]string) ([]string, 
 }
 
 func (f *cliFlags) client() *provClient {
-	return &provClient{base: strings.TrimRight(*f.api, "/"), tenant: *f.tenant, http: &http.Client{Timeout: 5 * time.Minute}}
+	return &provClient{base: strings.TrimRight(*f.api, "/"), tenant: *f.tenant, key: apiKey(*f.key), http: &http.Client{Timeout: 5 * time.Minute}}
 }
 
 // need returns the n-th argument of a command, or says what is missing.

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+
 	"github.com/zenne-city/zenne/internal/simulate"
 )
 
@@ -45,6 +45,11 @@ First the devices and their service groups (API keys sim-bins, sim-parking,
 what exists already is kept). With another broker, register them yourself
 and give --provision=false.
 
+Registering needs an API key with the devices right on the tenant (an
+operator's or an admin's): give --key or set ZENNE_API_KEY (zenne demo
+prints keys; 'zenne keys create' makes one). The key is also sent with the
+probe's reads; the uplinks carry the devices' own keys, never it.
+
 --probe measures how long a reading takes to become readable: a probe
 device sends a unique value and GET /ngsi-ld/v1/entities/{id} is polled on
 --api until it shows; p50/p95/p99 are reported while the load runs.
@@ -57,6 +62,7 @@ Flags:
 
 type simFlags struct {
 	target, api, tenant, kinds, start, topic, mqttUser, mqttPassword string
+	key                                                              string
 	devices, connDevices, concurrency, batch                         int
 	rate, speed, silent                                              float64
 	duration, probeEvery                                             time.Duration
@@ -102,6 +108,7 @@ func parseSimFlags(args []string, stderr io.Writer) (*simFlags, error) {
 	fs.StringVar(&f.target, "target", env("ZENNE_SIM_TARGET", "http://127.0.0.1:1026"), "where uplinks go: http://host:1026 (POST /iot/json) or mqtt://host:1883 (ZENNE_SIM_TARGET)")
 	fs.StringVar(&f.api, "api", env("ZENNE_SIM_API", "http://127.0.0.1:1026"), "zenne's HTTP API, to register the devices and read probes back (ZENNE_SIM_API; with an MQTT --target, default http://<its host>:1026)")
 	fs.StringVar(&f.tenant, "tenant", env("ZENNE_SIM_TENANT", ""), "NGSI-LD tenant of the devices and their entities (ZENNE_SIM_TENANT; default: the default tenant)")
+	key := keyFlag(fs)
 	fs.IntVar(&f.devices, "devices", envInt("ZENNE_SIM_DEVICES", 0), "generate this many devices spread over the region (ZENNE_SIM_DEVICES; 0: the demo city's sensors)")
 	fs.StringVar(&f.kinds, "kinds", env("ZENNE_SIM_KINDS", "all"), "kinds of generated devices, comma-separated: datalogger, water, bin, pedestrian, parking, air, noise (ZENNE_SIM_KINDS)")
 	fs.Float64Var(&f.rate, "rate", envFloat("ZENNE_SIM_RATE", 0), "messages per second in all (ZENNE_SIM_RATE; 0: each device at its own interval, 5 to 30 minutes)")
@@ -131,6 +138,7 @@ func parseSimFlags(args []string, stderr io.Writer) (*simFlags, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	f.seed = int64(seed)
+	f.key = apiKey(*key)
 	_, f.apiGiven = os.LookupEnv("ZENNE_SIM_API")
 	fs.Visit(func(fl *flag.Flag) {
 		if fl.Name == "api" {
@@ -227,13 +235,18 @@ func simulateCmd(args []string, stdout, stderr io.Writer) error {
 	if f.provision {
 		if f.devices == 0 {
 			// Keep the demo's sensors where the running demo put them.
-			if _, err := fleet.LocateFrom(ctx, f.api, f.tenant, &http.Client{Timeout: 30 * time.Second}); err != nil && ctx.Err() == nil && !isUnreachable(err) {
+			if _, err := fleet.LocateFrom(ctx, f.api, f.tenant, simulate.APIClient(f.key, 30*time.Second)); err != nil && ctx.Err() == nil && !isUnreachable(err) {
 				fmt.Fprintf(stderr, "note: could not read the demo's entities at %s (%v): the devices keep the demo city's own places\n", f.api, err)
+				if refused(err) {
+					fmt.Fprintln(stderr, keyAdvice(f.key, "read"))
+				}
 			}
 		}
-		res, err := fleet.Provision(ctx, f.api, f.tenant, &http.Client{Timeout: 30 * time.Second})
+		res, err := fleet.Provision(ctx, f.api, f.tenant, simulate.APIClient(f.key, 30*time.Second))
 		if err != nil {
 			switch {
+			case refused(err):
+				return fmt.Errorf("register the devices at %s: %w\n%s", f.api, err, keyAdvice(f.key, "devices"))
 			case errors.Is(err, simulate.ErrNoProvisioning):
 				return fmt.Errorf("%w\nWith a broker other than zenne, register the devices yourself and give --provision=false", err)
 			case isUnreachable(err):
@@ -273,7 +286,7 @@ func simulateCmd(args []string, stdout, stderr io.Writer) error {
 
 	cfg := simulate.Config{Fleet: fleet, Rate: f.rate, Speed: f.speed, Start: start, Duration: f.duration, Workers: f.concurrency}
 	if f.probe {
-		cfg.Probe = &simulate.ProbeConfig{API: f.api, Tenant: f.tenant, Every: f.probeEvery}
+		cfg.Probe = &simulate.ProbeConfig{API: f.api, Tenant: f.tenant, Key: f.key, Every: f.probeEvery}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -302,6 +315,9 @@ func simulateCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printSimSummary(stdout, sum)
+	if sum.Probe.Refused {
+		fmt.Fprintln(stderr, keyAdvice(f.key, "read"))
+	}
 	if gaveUp || (sum.Sent == 0 && sum.Errors > 0) {
 		return fmt.Errorf("nothing could be sent to %s: %s", f.target, simHint(sum))
 	}
@@ -326,6 +342,28 @@ func describeFleet(f *simulate.Fleet, demo bool) string {
 		what = "devices of the demo city"
 	}
 	return fmt.Sprintf("%s %s (%s)", humanize.Comma(int64(len(f.Members()))), what, strings.Join(parts, ", "))
+}
+
+// refused tells whether zenne's API refused a request's credentials (401)
+// or their rights (403).
+func refused(err error) bool {
+	var se *simulate.StatusError
+	return errors.As(err, &se) && se.Unauthorized()
+}
+
+// keyAdvice says what to do when the API refused the key (or its absence)
+// for the right named (devices, read).
+func keyAdvice(key, right string) string {
+	const where = " (zenne demo prints keys; 'zenne keys create' makes one)"
+	if key == "" {
+		return "the server wants an API key: give --key or set " + envAPIKey + where
+	}
+	who := "an operator or an admin of the tenant"
+	if right == "read" {
+		who = "any user of the tenant"
+	}
+	return "the server refused the API key, or it lacks the " + right + " right on the tenant (--tenant): " +
+		"give the key of " + who + " with --key or " + envAPIKey + where
 }
 
 func isUnreachable(err error) bool {

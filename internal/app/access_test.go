@@ -36,14 +36,22 @@ func keyFor(t *testing.T, s *apitest.Server, name string, grants ...auth.Grant) 
 var openRoutes = []string{
 	"/ngsi-ld/v1/",
 	"GET /{$}",
+	"GET /api/session",
 	"GET /health",
 	"GET /health/live",
 	"GET /health/ready",
 	"GET /metrics",
+	"GET /login",
+	"GET /login/oidc",
+	"GET /login/oidc/callback",
 	"GET /ngsi-ld/v1/jsonldContexts",
 	"GET /ngsi-ld/v1/jsonldContexts/{id}",
+	"GET /static/session/{file}",
+	"POST /admin/setup",
 	"POST /iot/json",
 	"POST /iot/ttn",
+	"POST /login",
+	"POST /logout",
 }
 
 // methodless are the NGSI-LD paths whose other methods answer 405: open,

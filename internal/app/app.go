@@ -23,9 +23,11 @@ import (
 
 	"github.com/zenne-city/zenne/internal/alarm"
 	"github.com/zenne-city/zenne/internal/api/access"
+	"github.com/zenne-city/zenne/internal/api/adminapi"
 	"github.com/zenne-city/zenne/internal/api/alarmapi"
 	"github.com/zenne-city/zenne/internal/api/iotapi"
 	"github.com/zenne-city/zenne/internal/api/ngsildapi"
+	"github.com/zenne-city/zenne/internal/api/session"
 	"github.com/zenne-city/zenne/internal/api/stream"
 	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/bus"
@@ -105,6 +107,11 @@ type Config struct {
 	AuditRetain time.Duration
 	// Auth tunes accounts and logins (tests make password hashing cheap).
 	Auth auth.Options
+	// OIDC configures the console's single sign-on (off without an
+	// issuer); SessionIdle and SessionMax the console sessions' timeouts
+	// (defaults 30 min without a request, 12 h at most).
+	OIDC                    session.OIDCConfig
+	SessionIdle, SessionMax time.Duration
 }
 
 // App is a running zenne.
@@ -165,7 +172,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		audit.Close()
 		authn.Close()
 	}
-	guard := access.New(authn, access.Options{Log: cfg.Log, Audit: audit, Limits: access.Limits{
+	// The console's logins: the guard reads the Authorization header, else
+	// the session cookie.
+	web, err := session.New(ctx, session.Config{Auth: authn, Audit: audit, OIDC: cfg.OIDC, Log: cfg.Log,
+		Session: auth.SessionOptions{Idle: cfg.SessionIdle, Max: cfg.SessionMax}})
+	if err != nil {
+		closeAuth()
+		st.Close()
+		return nil, err
+	}
+	guard := access.New(web, access.Options{Log: cfg.Log, Audit: audit, Limits: access.Limits{
 		PerKey: rate.Limit(cfg.RateLimit), PerAddress: rate.Limit(cfg.AnonymousRateLimit)}})
 	broker := core.New(st, core.Options{})
 	srv := server.New(cfg.Log, cfg.Version, map[string]server.Pinger{"store": st})
@@ -228,6 +244,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	ngsildapi.New(broker, st, resolver, cfg.Log, ngsildapi.Options{MaxBody: cfg.MaxBody, TemporalPageSize: cfg.TemporalPageSize,
 		Subscriptions: ns}).Register(ngsi)
 	platform := guard.API(nil, access.Problem)
+	adminapi.New(authn, audit, cfg.Log).Register(guard.API(adminapi.Tenant, access.Problem))
 	const probe = "health checks and metrics are read by load balancers and Prometheus"
 	platform.Open("GET /health", probe, srv.Health(true))
 	platform.Open("GET /health/live", probe, srv.Health(false))
@@ -237,6 +254,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "zenne %s: NGSI-LD API at %s\n", cfg.Version, ngsildapi.Prefix)
 	}))
+	web.Register(platform)
 	srv.TrustProxies(cfg.TrustProxies)
 	return &App{cfg: cfg, Store: st, Broker: broker, Resolver: resolver, Bus: b, Notify: ns, Devices: devices, Alarms: alarms,
 		stream: live, sender: sender, server: srv, Auth: authn, Audit: audit, Guard: guard}, nil

@@ -63,7 +63,9 @@ func New(log *slog.Logger, version string, ready map[string]Pinger) *Server {
 }
 
 // Metrics serves the Prometheus metrics.
-func (s *Server) Metrics() http.Handler { return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}) }
+func (s *Server) Metrics() http.Handler {
+	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+}
 
 // Health answers liveness (the process serves) or, with checkDeps,
 // readiness (its dependencies answer too).

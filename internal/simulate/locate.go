@@ -19,7 +19,9 @@ import (
 // demo puts them whatever the time, but some public buildings (and their
 // water meters) are placed at random after draws that depend on the hour
 // the demo was built; reading the locations back keeps them where the
-// running demo shows them. Call it before Provision and Run.
+// running demo shows them. Call it before Provision and Run. c nil is
+// http.DefaultClient, which reads a public-read tenant only (zenne demo's
+// default tenant is one); APIClient(key, timeout) reads any the key may.
 func (f *Fleet) LocateFrom(ctx context.Context, api, tenant string, c *http.Client) (int, error) {
 	if c == nil {
 		c = http.DefaultClient
@@ -81,7 +83,7 @@ func getEntities(ctx context.Context, c *http.Client, u, tenant string) ([]map[s
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, problem(body))
+		return nil, statusError(http.MethodGet, u, resp, body)
 	}
 	var page []map[string]any
 	if err := json.Unmarshal(body, &page); err != nil {

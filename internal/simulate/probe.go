@@ -3,6 +3,7 @@ package simulate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,9 @@ type ProbeConfig struct {
 	// API is the base URL of zenne's NGSI-LD API, e.g. http://127.0.0.1:1026.
 	API    string
 	Tenant string
+	// Key is the API key sent with the reads as a Bearer token ("": none,
+	// enough on a public-read tenant).
+	Key    string
 	Client *http.Client // nil: a client of its own
 	// Every is the pause between probes (default 200ms).
 	Every time.Duration
@@ -41,6 +45,7 @@ type prober struct {
 	timeouts  int64
 	failed    int64
 	lastErr   string
+	refused   bool
 }
 
 func newProber(cfg ProbeConfig, f *Fleet, s Sender) *prober {
@@ -107,6 +112,7 @@ func (p *prober) one(ctx context.Context, d *Device, v int64) {
 			p.mu.Lock()
 			p.timeouts++
 			p.lastErr = fmt.Sprintf("%s did not show %s=%d within %s", d.Entity, ProbeAttribute, v, p.cfg.Timeout)
+			p.refused = false
 			p.mu.Unlock()
 			return
 		}
@@ -128,6 +134,9 @@ func (p *prober) read(ctx context.Context, d *Device) (float64, error) {
 	if p.cfg.Tenant != "" {
 		req.Header.Set("NGSILD-Tenant", p.cfg.Tenant)
 	}
+	if p.cfg.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+p.cfg.Key)
+	}
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", d.Entity, err)
@@ -141,7 +150,7 @@ func (p *prober) read(ctx context.Context, d *Device) (float64, error) {
 	case resp.StatusCode == http.StatusNotFound:
 		return -1, nil // not created yet
 	case resp.StatusCode != http.StatusOK:
-		return 0, fmt.Errorf("GET %s: %s: %s", u, resp.Status, problem(body))
+		return 0, statusError(http.MethodGet, u, resp, body)
 	}
 	var e map[string]any
 	if err := json.Unmarshal(body, &e); err != nil {
@@ -159,14 +168,17 @@ func (p *prober) read(ctx context.Context, d *Device) (float64, error) {
 }
 
 func (p *prober) fail(err error) {
+	var se *StatusError
+	refused := errors.As(err, &se) && se.Unauthorized()
 	p.mu.Lock()
 	p.failed++
 	p.lastErr = err.Error()
+	p.refused = refused
 	p.mu.Unlock()
 }
 
 func (p *prober) stats() ProbeStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProbeStats{Percentiles: percentilesOf(p.latencies), Timeouts: p.timeouts, Failed: p.failed, LastError: p.lastErr}
+	return ProbeStats{Percentiles: percentilesOf(p.latencies), Timeouts: p.timeouts, Failed: p.failed, LastError: p.lastErr, Refused: p.refused}
 }

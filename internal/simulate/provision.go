@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/zenne-city/zenne/internal/ingest"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/zenne-city/zenne/internal/ingest"
 )
 
 // The provisioning bodies of docs/DEVICES.md (POST /iot/services,
@@ -127,7 +128,9 @@ const provisionBatch = 200
 // Provision registers the fleet's service groups and devices at baseURL
 // (zenne's HTTP API: POST /iot/services, POST /iot/devices) in tenant ("":
 // the default). What exists already (409) counts as provisioned, so running
-// it again is harmless. c nil is http.DefaultClient.
+// it again is harmless. c nil is http.DefaultClient; zenne wants an API key
+// with the devices right on the tenant: give APIClient(key, timeout). A
+// refusal is a *StatusError.
 func (f *Fleet) Provision(ctx context.Context, baseURL, tenant string, c *http.Client) (ProvisionResult, error) {
 	if c == nil {
 		c = http.DefaultClient
@@ -267,7 +270,7 @@ func post(ctx context.Context, c *http.Client, url, tenant string, body any) (bo
 		// Not a ProblemDetails from the API: no such route.
 		return false, fmt.Errorf("%w: POST %s answered %s", ErrNoProvisioning, url, resp.Status)
 	}
-	return false, fmt.Errorf("POST %s: %s: %s", url, resp.Status, problem(msg))
+	return false, statusError(http.MethodPost, url, resp, msg)
 }
 
 // problem renders a ProblemDetails body (or any body) in one line.

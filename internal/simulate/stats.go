@@ -52,6 +52,10 @@ type ProbeStats struct {
 	Timeouts, Failed int64
 	// LastError is the latest failure, for the user.
 	LastError string
+	// Refused says the latest failure was the API refusing the reads'
+	// credentials (401) or their rights (403): ProbeConfig.Key is missing,
+	// wrong, or of a user who may not read the tenant.
+	Refused bool
 }
 
 // Snapshot is how a run stands.

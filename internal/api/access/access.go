@@ -178,6 +178,17 @@ func PrincipalFrom(ctx context.Context) *auth.Principal {
 	return p
 }
 
+type auditTenantKey struct{}
+
+// AuditAs makes the audit log record the request whose context is ctx as
+// acting on tenant: a handler whose scope is wider than the tenant the
+// guard checked (a platform administrator acting on every tenant) says so.
+func AuditAs(ctx context.Context, tenant string) {
+	if t, ok := ctx.Value(auditTenantKey{}).(*string); ok {
+		*t = tenant
+	}
+}
+
 // WithPrincipal returns ctx for requests made by p (tests of handlers).
 func WithPrincipal(ctx context.Context, p *auth.Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
@@ -233,9 +244,11 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 			h.ServeHTTP(w, r)
 			return
 		}
+		audited := tenant
+		r = r.WithContext(context.WithValue(r.Context(), auditTenantKey{}, &audited))
 		sw := &server.StatusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		g.opts.Audit.Record(auth.NewEntry(r, p, tenant, sw.Status(), rt.Pattern))
+		g.opts.Audit.Record(auth.NewEntry(r, p, audited, sw.Status(), rt.Pattern))
 	})
 }
 
