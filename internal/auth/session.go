@@ -341,25 +341,29 @@ func (m *Sessions) End(ctx context.Context, id string) error {
 	return m.end(ctx, sessionKey(raw))
 }
 
-func (m *Sessions) end(ctx context.Context, key string) error {
-	err := m.s.st.DeleteRecord(ctx, kindSession, "", key)
+func (m *Sessions) end(ctx context.Context, key string) error { return m.s.endSession(ctx, key) }
+
+func (s *Service) endSession(ctx context.Context, key string) error {
+	err := s.st.DeleteRecord(ctx, kindSession, "", key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		m.s.opts.Log.Warn("auth: deleting a session", "err", err)
+		s.opts.Log.Warn("auth: deleting a session", "err", err)
 		return fmt.Errorf("auth: ending a session: %w", err)
 	}
-	if err := m.s.st.DeleteRecord(ctx, kindSessionSeen, "", key); err != nil && !errors.Is(err, store.ErrNotFound) {
-		m.s.opts.Log.Warn("auth: deleting a session's last request", "err", err)
+	if err := s.st.DeleteRecord(ctx, kindSessionSeen, "", key); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.opts.Log.Warn("auth: deleting a session's last request", "err", err)
 	}
 	return nil
 }
 
 // EndUser ends every session of the user name and tells how many there
 // were. Lookup refuses the sessions of an account deleted, disabled or
-// given another password anyway; EndUser also ends them at once on every
-// instance, and for good: a session of an account disabled then enabled
-// again before the session was next used would otherwise come back.
-func (m *Sessions) EndUser(ctx context.Context, name string) (int, error) {
-	recs, err := m.s.st.ListRecords(ctx, kindSession, "", false)
+// given another password anyway; the Service also ends them itself when
+// an account is disabled or deleted, so that enabling it again does not
+// revive them.
+func (m *Sessions) EndUser(ctx context.Context, name string) (int, error) { return m.s.endSessions(ctx, name) }
+
+func (s *Service) endSessions(ctx context.Context, name string) (int, error) {
+	recs, err := s.st.ListRecords(ctx, kindSession, "", false)
 	if err != nil {
 		return 0, fmt.Errorf("auth: listing sessions: %w", err)
 	}
@@ -369,7 +373,7 @@ func (m *Sessions) EndUser(ctx context.Context, name string) (int, error) {
 		if json.Unmarshal(r.Doc, &d) == nil && d.User != name {
 			continue
 		}
-		if err := m.end(ctx, r.ID); err != nil {
+		if err := s.endSession(ctx, r.ID); err != nil {
 			return n, err
 		}
 		n++

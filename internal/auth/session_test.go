@@ -182,6 +182,15 @@ func TestSessionEndsWithAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustEnded(t, m, id, "disabled, then enabled again")
+		// Enabled again before the session is next used: still ended.
+		id, _ = login(t, s, m, "alice")
+		if err := s.SetDisabled(ctx, "alice", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDisabled(ctx, "alice", false); err != nil {
+			t.Fatal(err)
+		}
+		mustEnded(t, m, id, "disabled and enabled again before its next use")
 
 		// Another password ends it; other changes do not.
 		id, _ = login(t, s, m, "alice")
@@ -342,12 +351,13 @@ func TestSessionPrune(t *testing.T) {
 		}
 		return len(recs)
 	}
-	if n := count(kindSession); n != 3 {
-		t.Fatalf("%d sessions stored, want 3", n)
+	// Disabling bob ended his session at once.
+	if n := count(kindSession); n != 2 {
+		t.Fatalf("%d sessions stored, want 2", n)
 	}
 	n, err := m.Prune(ctx)
-	if err != nil || n != 2 {
-		t.Errorf("Prune = %d, %v; want 2 (one idle, one of a disabled user)", n, err)
+	if err != nil || n != 1 {
+		t.Errorf("Prune = %d, %v; want 1 (the idle one)", n, err)
 	}
 	if n := count(kindSession); n != 1 {
 		t.Errorf("%d sessions left, want 1", n)

@@ -170,6 +170,12 @@ func (s *Service) updateUser(ctx context.Context, name string, f func(u *storedU
 		return err
 	}
 	s.changed(ctx)
+	if u.Disabled {
+		// For good: enabling the account again must not revive them.
+		if _, err := s.endSessions(ctx, name); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -261,6 +267,9 @@ func (s *Service) DeleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("auth: deleting user %q: %w", name, err)
 	}
 	s.changed(ctx)
+	if _, err := s.endSessions(ctx, name); err != nil {
+		return err
+	}
 	return nil
 }
 
