@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/session"
 	"github.com/zenne-city/zenne/internal/app"
 	"github.com/zenne-city/zenne/internal/auth"
 )
@@ -139,6 +140,8 @@ type flags struct {
 	trustProxies                                  []netip.Prefix
 	rateLimit, anonRateLimit                      float64
 	auditRetain                                   time.Duration
+	oidc                                          session.OIDCConfig
+	sessionIdle, sessionMax                       time.Duration
 }
 
 func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags, error) {
@@ -177,6 +180,16 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	fs.StringVar(&anonRate, "anonymous-rate-limit", anonRate, "requests per second each address may make without credentials (public data); 0 for no limit (ZENNE_ANONYMOUS_RATE_LIMIT)")
 	auditRetain := env("ZENNE_AUDIT_RETAIN", "0")
 	fs.StringVar(&auditRetain, "audit-retain", auditRetain, "how long the audit log keeps entries, e.g. 8760h; 0 keeps them all (ZENNE_AUDIT_RETAIN)")
+	fs.StringVar(&f.oidc.Issuer, "oidc-issuer", env("ZENNE_OIDC_ISSUER", ""), "OpenID Connect provider for console sign-on, e.g. https://sso.example.brussels/realms/zenne (ZENNE_OIDC_ISSUER; the client secret is ZENNE_OIDC_CLIENT_SECRET, never a flag)")
+	fs.StringVar(&f.oidc.ClientID, "oidc-client-id", env("ZENNE_OIDC_CLIENT_ID", ""), "zenne's client id at the OIDC provider (ZENNE_OIDC_CLIENT_ID)")
+	fs.StringVar(&f.oidc.RedirectURL, "oidc-redirect-url", env("ZENNE_OIDC_REDIRECT_URL", ""), "the callback registered at the provider: https://<host>/login/oidc/callback (ZENNE_OIDC_REDIRECT_URL)")
+	fs.StringVar(&f.oidc.UsernameClaim, "oidc-username-claim", env("ZENNE_OIDC_USERNAME_CLAIM", "preferred_username"), "the ID token claim naming the zenne account (ZENNE_OIDC_USERNAME_CLAIM)")
+	fs.BoolVar(&f.oidc.AutoCreate, "oidc-auto-create", env("ZENNE_OIDC_AUTO_CREATE", "false") == "true", "create an account without rights for a user the provider knows and zenne does not (ZENNE_OIDC_AUTO_CREATE)")
+	f.oidc.ClientSecret = os.Getenv("ZENNE_OIDC_CLIENT_SECRET")
+	sessionIdle := env("ZENNE_SESSION_IDLE", "30m")
+	fs.StringVar(&sessionIdle, "session-idle", sessionIdle, "a console session ends after this long without a request (ZENNE_SESSION_IDLE)")
+	sessionMax := env("ZENNE_SESSION_MAX", "12h")
+	fs.StringVar(&sessionMax, "session-max", sessionMax, "a console session ends this long after sign-in, however busy (ZENNE_SESSION_MAX)")
 	pageSize := env("ZENNE_TEMPORAL_PAGE_SIZE", "1000")
 	fs.StringVar(&pageSize, "temporal-page-size", pageSize, "most instances per attribute in a temporal response; longer histories are paginated (ZENNE_TEMPORAL_PAGE_SIZE)")
 	if err := fs.Parse(args); err != nil {
@@ -203,6 +216,12 @@ func parseFlags(name string, args []string, stderr io.Writer, demo bool) (*flags
 	}
 	if f.auditRetain, err = time.ParseDuration(auditRetain); err != nil || f.auditRetain < 0 {
 		return nil, fmt.Errorf("--audit-retain %q: give a duration such as 8760h, or 0 to keep everything", auditRetain)
+	}
+	if f.sessionIdle, err = time.ParseDuration(sessionIdle); err != nil || f.sessionIdle <= 0 {
+		return nil, fmt.Errorf("--session-idle %q: give a positive duration such as 30m", sessionIdle)
+	}
+	if f.sessionMax, err = time.ParseDuration(sessionMax); err != nil || f.sessionMax < f.sessionIdle {
+		return nil, fmt.Errorf("--session-max %q: give a duration such as 12h, no shorter than --session-idle", sessionMax)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together: give both PEM files, or neither")
@@ -307,7 +326,8 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	a, err := app.New(ctx, app.Config{Listen: f.listen, DataDir: f.data, StoreURL: f.store, BusURL: f.bus, BusStream: f.busStream, Version: versionString(), Log: log, HistorySealAfter: f.sealAfter, TemporalPageSize: f.pageSize, NoHistory: !f.history, HistoryRetention: f.retention, NotifyMaxAge: f.notifyMaxAge,
 		MQTTListen: f.mqttListen, MQTTBroker: f.mqttBroker, MQTTTopic: f.mqttTopic, MQTTTLSCert: f.mqttTLSCert, MQTTTLSKey: f.mqttTLSKey,
 		MQTTAnonymous: f.mqttAnonymous, TLSCert: f.tlsCert, TLSKey: f.tlsKey, TrustProxies: f.trustProxies,
-		RateLimit: f.rateLimit, AnonymousRateLimit: f.anonRateLimit, AuditRetain: f.auditRetain, Env: getenv})
+		RateLimit: f.rateLimit, AnonymousRateLimit: f.anonRateLimit, AuditRetain: f.auditRetain, Env: getenv,
+		OIDC: f.oidc, SessionIdle: f.sessionIdle, SessionMax: f.sessionMax})
 	if err != nil {
 		return err
 	}
@@ -407,7 +427,7 @@ func printDemo(w io.Writer, url string, summary map[string]int, took time.Durati
 	if mqttAddr != "" {
 		fmt.Fprintf(w, "  MQTT devices publish to %s (topic /{apikey}/{device}/attrs)\n", mqttAddr)
 	}
-	fmt.Fprintln(w, "\nThe city's data is public to read. Demo accounts (new passwords and keys each run; send a key as 'Authorization: Bearer <key>'):")
+	fmt.Fprintf(w, "\nThe city's data is public to read. Demo accounts (new passwords and keys each run; sign in at %s/login, or send a key as 'Authorization: Bearer <key>'):\n", url)
 	for _, acc := range accounts {
 		fmt.Fprintf(w, "  %-18s %-9s password %s  key %s\n    %s\n", acc.User, acc.Role, acc.Password, acc.Key, acc.What)
 	}
