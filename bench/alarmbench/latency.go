@@ -9,8 +9,6 @@ import (
 	"os"
 	"slices"
 	"time"
-
-	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // Latency: with the rules of the throughput scenario and a background load
@@ -100,7 +98,7 @@ func (s *server) probes(ctx context.Context, pool int) (*latencyResult, error) {
 	if err := sleep(ctx, cfg.warmup); err != nil {
 		return nil, err
 	}
-	client := benchutil.NewClient(2)
+	client := s.newClient(2)
 	defer client.CloseIdleConnections()
 	res := &latencyResult{}
 	var firstErr error

@@ -33,6 +33,7 @@ type server struct {
 	app    *app.App
 	url    string
 	tenant string // "" on the embedded store; a tenant of this run's own on a shared database
+	key    string // the administrator's API key; s.client and newClient send it
 	client *http.Client
 	logs   *logCounter
 }
@@ -43,26 +44,38 @@ func startServer(ctx context.Context, cfg *config, dir, scenario string) (*serve
 	if err := app.EnsureDir(dir); err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, dir: dir, logs: newLogCounter(os.Stderr)}
+	s := &server{cfg: cfg, dir: dir, logs: newLogCounter(os.Stderr), key: benchutil.AdminKey()}
 	if cfg.storeURL != "" {
 		s.tenant = fmt.Sprintf("alarmbench-%s-%d", scenario, time.Now().Unix())
 	}
 	if err := s.open(ctx); err != nil {
 		return nil, err
 	}
-	s.client = benchutil.NewClient(cfg.concurrency + 16)
+	s.client = s.newClient(cfg.concurrency + 16)
 	return s, nil
+}
+
+// newClient is a client of conns keep-alive connections that sends the
+// server's API key.
+func (s *server) newClient(conns int) *http.Client {
+	return benchutil.WithKey(benchutil.NewClient(conns), s.key)
 }
 
 func (s *server) open(ctx context.Context) error {
 	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: s.dir, StoreURL: s.cfg.storeURL, Version: "bench",
-		Log: slog.New(s.logs), MaxBody: 64 << 20})
+		Log: slog.New(s.logs), MaxBody: 64 << 20, Env: benchutil.ServerEnv(s.key)})
 	if err != nil {
 		return fmt.Errorf("start zenne: %w", err)
 	}
 	if err := a.Start(); err != nil {
 		a.Close(context.Background())
 		return fmt.Errorf("start zenne: %w", err)
+	}
+	// A shared database (-store) has the administrator of the first
+	// scenario that ran on it, or of an earlier run.
+	if s.key, err = benchutil.ServerKey(ctx, a.Auth, s.key); err != nil {
+		a.Close(context.Background())
+		return err
 	}
 	if err := a.WaitIndexed(ctx); err != nil {
 		a.Close(context.Background())

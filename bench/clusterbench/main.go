@@ -162,10 +162,12 @@ func runCluster(ctx context.Context, cfg *config, bin, dir string, n int, stream
 	}()
 
 	// One after the other: the first creates the schema in the empty
-	// database, and the others find it there.
+	// database, and the administrator with this key, and the others find
+	// them there.
+	key := benchutil.AdminKey()
 	start := time.Now()
 	for i := range n {
-		p, err := startZenne(ctx, bin, filepath.Join(dir, strconv.Itoa(i)),
+		p, err := startZenne(ctx, bin, filepath.Join(dir, strconv.Itoa(i)), key,
 			"--store", cfg.store, "--bus", cfg.bus, "--bus-stream", stream)
 		if p != nil {
 			procs = append(procs, p)
@@ -180,7 +182,7 @@ func runCluster(ctx context.Context, cfg *config, bin, dir string, n int, stream
 	}
 	fmt.Fprintf(out, "N=%d: %d instance(s) healthy in %s (stream %s): %s\n", n, n, time.Since(start).Round(time.Millisecond), stream, strings.Join(urls, " "))
 
-	client := benchutil.NewClient(max(cfg.concurrency, loadConc))
+	client := benchutil.WithKey(benchutil.NewClient(max(cfg.concurrency, loadConc)), key)
 	defer client.CloseIdleConnections()
 	if err := load(ctx, cfg, client, urls, n, out); err != nil {
 		return nil, err
@@ -252,9 +254,10 @@ func (p *proc) logTail() string {
 // startZenne runs `zenne serve` on a free port of 127.0.0.1 with its own
 // data directory (the store is the shared PostgreSQL database; the
 // directory only keeps zenne from writing into the current one) and waits
-// until /health answers 200. The process is returned even on error, so the
-// caller stops it.
-func startZenne(ctx context.Context, bin, dir string, args ...string) (*proc, error) {
+// until /health answers 200. key is given as ZENNE_ADMIN_KEY, the
+// administrator's key in a new database. The process is returned even on
+// error, so the caller stops it.
+func startZenne(ctx context.Context, bin, dir, key string, args ...string) (*proc, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -271,7 +274,7 @@ func startZenne(ctx context.Context, bin, dir string, args ...string) (*proc, er
 	defer logFile.Close() // the child has its own descriptor
 	args = append([]string{"serve", "--listen", addr, "--mqtt-listen", "", "--data", dir, "--log-level", "info"}, args...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = envWithoutZenne() // only the flags configure the instances
+	cmd.Env = benchutil.ProcessEnv(envWithoutZenne(), key) // only the flags (and the key) configure the instances
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start zenne: %w", err)

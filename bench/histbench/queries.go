@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 	"github.com/zenne-city/zenne/internal/app"
 )
 
@@ -32,12 +34,17 @@ func (q *queryResult) pct(p float64) time.Duration {
 // queries times temporal queries on the imported data, asked of a real
 // server on loopback.
 func queries(ctx context.Context, data string, cfg *config, out io.Writer) ([]*queryResult, error) {
-	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, StoreURL: cfg.storeURL, Log: discardLog()})
+	key := benchutil.AdminKey()
+	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, StoreURL: cfg.storeURL, Log: discardLog(), Env: benchutil.ServerEnv(key)})
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close(context.Background())
 	if err := a.Start(); err != nil {
+		return nil, err
+	}
+	// A store kept by an earlier run (-queries-only) has its administrator.
+	if key, err = benchutil.ServerKey(ctx, a.Auth, key); err != nil {
 		return nil, err
 	}
 	if err := a.WaitIndexed(ctx); err != nil {
@@ -76,7 +83,7 @@ func queries(ctx context.Context, data string, cfg *config, out io.Writer) ([]*q
 			"entities", goal(full, 50*time.Millisecond),
 		},
 	}
-	client := &http.Client{Timeout: 5 * time.Minute}
+	client := benchutil.WithKey(&http.Client{Timeout: 5 * time.Minute}, key)
 	var res []*queryResult
 	for _, c := range cases {
 		q := &queryResult{name: c.name, goal: c.goal}

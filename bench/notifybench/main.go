@@ -96,7 +96,9 @@ func run(cfg *config) error {
 		dir = d
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "zenne"), Version: "bench", Log: log, MaxBody: 64 << 20})
+	key := benchutil.AdminKey()
+	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "zenne"), Version: "bench", Log: log, MaxBody: 64 << 20,
+		Env: benchutil.ServerEnv(key)})
 	if err != nil {
 		return err
 	}
@@ -104,8 +106,12 @@ func run(cfg *config) error {
 		return err
 	}
 	defer a.Close(context.Background())
+	// A -dir kept from an earlier run has that run's administrator.
+	if key, err = benchutil.ServerKey(ctx, a.Auth, key); err != nil {
+		return err
+	}
 	base := a.URL()
-	client := benchutil.NewClient(cfg.concurrency + 8)
+	client := benchutil.WithKey(benchutil.NewClient(cfg.concurrency+8), key)
 	fmt.Printf("notifybench: %d entities, %d subscriptions, GOMAXPROCS %d, %s\n", cfg.entities, cfg.subs, runtime.GOMAXPROCS(0), time.Now().Format(time.RFC3339))
 	if err := loadEntities(client, base, cfg.entities); err != nil {
 		return err

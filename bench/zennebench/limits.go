@@ -16,8 +16,8 @@ import (
 )
 
 // noopLimit measures the request rate of a no-op net/http handler with the
-// same client, concurrency and request as the PATCH scenario: the most any
-// handler can do on this machine with this client.
+// same client, concurrency and request (an API key included) as the PATCH
+// scenario: the most any handler can do on this machine with this client.
 func noopLimit(ctx context.Context, cfg *config) (*stats, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +30,7 @@ func noopLimit(ctx context.Context, cfg *config) (*stats, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	client := benchutil.NewClient(cfg.concurrency)
+	client := benchutil.WithKey(benchutil.NewClient(cfg.concurrency), benchutil.AdminKey())
 	defer client.CloseIdleConnections()
 	return patchScenario(ctx, cfg, client, "http://"+ln.Addr().String()), nil
 }

@@ -152,7 +152,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "store opened, query index built in %s\n", time.Since(start).Round(time.Millisecond))
-	client := benchutil.NewClient(max(cfg.concurrency, cfg.queryConc, cfg.loadConc))
+	client := benchutil.WithKey(benchutil.NewClient(max(cfg.concurrency, cfg.queryConc, cfg.loadConc)), srv.key)
 	defer client.CloseIdleConnections()
 
 	have, err := countAll(client, srv.url)
@@ -224,7 +224,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) error {
 		if err := srv.close(); err != nil {
 			return fmt.Errorf("close the in-process server: %w", err)
 		}
-		res, err := startupScenario(ctx, cfg, filepath.Join(dir, "zenne"), out)
+		res, err := startupScenario(ctx, cfg, filepath.Join(dir, "zenne"), srv.key, out)
 		if err != nil {
 			return err
 		}
@@ -243,6 +243,7 @@ func profiled(cfg *config, name string, out io.Writer, f func() error) error {
 type inProcess struct {
 	app *app.App
 	url string
+	key string // the administrator's API key, sent with every request
 }
 
 func startApp(ctx context.Context, cfg *config, dir string) (*inProcess, error) {
@@ -250,7 +251,9 @@ func startApp(ctx context.Context, cfg *config, dir string) (*inProcess, error) 
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: cfg.storeURL, Version: "bench", Log: log, MaxBody: 64 << 20, NoHistory: !cfg.history})
+	key := benchutil.AdminKey()
+	a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: dir, StoreURL: cfg.storeURL, Version: "bench", Log: log, MaxBody: 64 << 20, NoHistory: !cfg.history,
+		Env: benchutil.ServerEnv(key)})
 	if err != nil {
 		return nil, fmt.Errorf("start zenne: %w", err)
 	}
@@ -258,7 +261,12 @@ func startApp(ctx context.Context, cfg *config, dir string) (*inProcess, error) 
 		a.Close(context.Background())
 		return nil, fmt.Errorf("start zenne: %w", err)
 	}
-	return &inProcess{app: a, url: a.URL()}, nil
+	// A data set kept from an earlier run has that run's administrator.
+	if key, err = benchutil.ServerKey(ctx, a.Auth, key); err != nil {
+		a.Close(context.Background())
+		return nil, err
+	}
+	return &inProcess{app: a, url: a.URL(), key: key}, nil
 }
 
 // close is idempotent.

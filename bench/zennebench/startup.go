@@ -29,7 +29,8 @@ type startupResult struct {
 // holding the data set: start-up is the time from exec to the first 200 on
 // /health (which waits for the query index) and to the first query
 // answered; memory is the process's VmRSS then and after some queries.
-func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Writer) (*startupResult, error) {
+// key is the administrator's API key the in-process server took.
+func startupScenario(ctx context.Context, cfg *config, dataDir, key string, out io.Writer) (*startupResult, error) {
 	bin := cfg.binary
 	if bin == "" {
 		tmp, err := os.MkdirTemp("", "zennebench-bin-")
@@ -50,7 +51,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--mqtt-listen", "", "--data", dataDir, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "ZENNE_STORE=")
+	cmd.Env = benchutil.ProcessEnv(append(os.Environ(), "ZENNE_STORE="), key)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -100,7 +101,7 @@ func startupScenario(ctx context.Context, cfg *config, dataDir string, out io.Wr
 		res.startup.Round(time.Millisecond), cfg.entities, mib(res.dbBytes), mib(res.rssReady))
 
 	// Some work, so the memory figure covers a serving process.
-	client := benchutil.NewClient(cfg.queryConc)
+	client := benchutil.WithKey(benchutil.NewClient(cfg.queryConc), key)
 	defer client.CloseIdleConnections()
 	if _, err := countQuery(client, base+"/ngsi-ld/v1/entities?count=true&limit=0&type="+benchutil.Types[0]+"&q=level%3E50"); err != nil {
 		return nil, err

@@ -20,6 +20,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 )
 
@@ -40,12 +42,15 @@ func TestClusterSurvivesKill(t *testing.T) {
 	db := pgtest.Database(t)
 	stream := clusterStream(t, natsURL)
 	bin := buildZenne(t)
+	// The administrator's key: the first instance registers it in the new
+	// database, the others find it there.
+	key := auth.NewKeySecret()
 	var procs []*zenneProc
 	for range 3 {
-		procs = append(procs, startZenneWith(t, bin, "--store", db, "--bus", natsURL, "--bus-stream", stream))
+		procs = append(procs, startZenneWith(t, bin, key, "--store", db, "--bus", natsURL, "--bus-stream", stream))
 	}
 	rcv := newCrashReceiver(t)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	client := keyClient(key, 16)
 	defer client.CloseIdleConnections()
 
 	// Created on the third instance; the first one, started first, holds
@@ -71,7 +76,7 @@ func TestClusterSurvivesKill(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // every instance reads them from the store within 2 s
 
 	// A live stream on an instance no writer uses sees every change.
-	live := followStream(t, procs[2].url+"/api/stream?type=CrashTest&attrs=counter")
+	live := followStream(t, procs[2].url+"/api/stream?type=CrashTest&attrs=counter", key)
 
 	const writers = 12
 	ws := make([]*crashWriter, writers)
@@ -209,12 +214,13 @@ type liveStream struct {
 	values map[string]map[int64]bool // entity -> counters streamed
 }
 
-// followStream reads an /api/stream until the test ends.
-func followStream(t *testing.T, u string) *liveStream {
+// followStream reads an /api/stream with an API key until the test ends.
+func followStream(t *testing.T, u, key string) *liveStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("live stream: %v %v", res, err)

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zenne-city/zenne/internal/auth"
 )
 
 // TestCrashDurability checks the promise of the embedded store: a write the
@@ -32,16 +34,14 @@ func TestCrashDurability(t *testing.T) {
 	}
 	bin := buildZenne(t)
 	dir := t.TempDir()
+	key := auth.NewKeySecret() // the administrator's, registered on the first start
 
-	srv := startZenne(t, bin, dir)
+	srv := startZenne(t, bin, dir, key)
 	const writers = 16
 	ws := make([]*crashWriter, writers)
 	var killed atomic.Bool
 	var wg sync.WaitGroup
-	client := &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: writers, MaxIdleConns: writers},
-	}
+	client := keyClient(key, writers)
 	defer client.CloseIdleConnections()
 	for g := range ws {
 		w := &crashWriter{g: g, base: srv.url, client: client, ents: map[string]*crashEntity{}}
@@ -75,7 +75,7 @@ func TestCrashDurability(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged, %d writers had a write in flight at the kill", acked, inFlight)
 
-	srv = startZenne(t, bin, dir)
+	srv = startZenne(t, bin, dir, key)
 	stored := srv.counters(t, client)
 	checked := 0
 	for _, w := range ws {
@@ -273,19 +273,24 @@ type zenneProc struct {
 }
 
 // startZenne runs `zenne serve` on dir and waits until /health answers 200.
-func startZenne(t *testing.T, bin, dir string) *zenneProc {
+// key is the administrator's API key (see startZenneWith).
+func startZenne(t *testing.T, bin, dir, key string) *zenneProc {
 	t.Helper()
 	// The data directory's file, whatever the environment says.
-	return startZenneWith(t, bin, "--data", dir, "--store", "", "--bus", "")
+	return startZenneWith(t, bin, key, "--data", dir, "--store", "", "--bus", "")
 }
 
 // startZenneWith runs `zenne serve` with args and waits until /health
 // answers 200. History is sealed quickly, so a crash hits sealing too.
-func startZenneWith(t *testing.T, bin string, args ...string) *zenneProc {
+// key (auth.NewKeySecret) is given as ZENNE_ADMIN_KEY: a new store registers
+// it as the administrator's, and a restarted one, or another instance on
+// the same database, keeps it; send it with keyClient.
+func startZenneWith(t *testing.T, bin, key string, args ...string) *zenneProc {
 	t.Helper()
 	lw := &logWatch{addr: make(chan string, 1)}
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--mqtt-listen", "", "--log-level", "info", "--history-seal-after", "300ms"}, args...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), auth.EnvAdminKey+"="+key)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = lw
 	if err := cmd.Start(); err != nil {
@@ -338,6 +343,31 @@ func startZenneWith(t *testing.T, bin string, args ...string) *zenneProc {
 		}
 	}
 }
+
+// keyClient is an HTTP client that sends key as a Bearer token with every
+// request, keeping up to conns connections alive.
+func keyClient(key string, conns int) *http.Client {
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: bearer{auth: "Bearer " + key, next: &http.Transport{MaxIdleConnsPerHost: conns, MaxIdleConns: conns}},
+	}
+}
+
+// bearer adds an Authorization header to every request.
+type bearer struct {
+	auth string
+	next *http.Transport
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", b.auth)
+	return b.next.RoundTrip(r)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport.
+func (b bearer) CloseIdleConnections() { b.next.CloseIdleConnections() }
 
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *zenneProc) kill(t *testing.T) {

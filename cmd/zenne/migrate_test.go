@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/zenne-city/zenne/internal/app"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/demo"
 	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 )
@@ -83,8 +84,12 @@ func TestMigrateDemoToPostgres(t *testing.T) {
 	pg := pgtest.Database(t)
 	ctx := context.Background()
 	data := t.TempDir()
+	// The administrator's key, registered on the first start; zenne
+	// migrate copies the accounts and keys with the rest.
+	key := auth.NewKeySecret()
+	env := func(name string) string { return map[string]string{auth.EnvAdminKey: key}[name] }
 	serve := func(storeURL string) *app.App {
-		a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, StoreURL: storeURL, Version: "test", Log: slog.New(slog.DiscardHandler)})
+		a, err := app.New(ctx, app.Config{Listen: "127.0.0.1:0", DataDir: data, StoreURL: storeURL, Version: "test", Log: slog.New(slog.DiscardHandler), Env: env})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +124,7 @@ func TestMigrateDemoToPostgres(t *testing.T) {
 	var types struct {
 		TypeList []string `json:"typeList"`
 	}
-	body, _ := get(t, from.URL()+"/ngsi-ld/v1/types", "")
+	body, _ := get(t, from.URL()+"/ngsi-ld/v1/types", "", key)
 	if err := json.Unmarshal([]byte(body), &types); err != nil || len(types.TypeList) < len(counts) {
 		t.Fatalf("types: %v %s", err, body)
 	}
@@ -128,8 +133,8 @@ func TestMigrateDemoToPostgres(t *testing.T) {
 	}
 	for _, qu := range questions {
 		q := qu.path
-		want, wantHdr := get(t, from.URL()+q, qu.link)
-		got, gotHdr := get(t, to.URL()+q, qu.link)
+		want, wantHdr := get(t, from.URL()+q, qu.link, key)
+		got, gotHdr := get(t, to.URL()+q, qu.link, key)
 		if got != want || gotHdr != wantHdr {
 			t.Errorf("%s differs after the migration (%s / %s):\nSQLite:     %.300s\nPostgreSQL: %.300s", q, wantHdr, gotHdr, want, got)
 		}
@@ -139,13 +144,15 @@ func TestMigrateDemoToPostgres(t *testing.T) {
 	}
 }
 
-// get returns the body and the NGSILD-Results-Count header of a GET.
-func get(t *testing.T, u, link string) (string, string) {
+// get returns the body and the NGSILD-Results-Count header of a GET sent
+// with an API key.
+func get(t *testing.T, u, link, key string) (string, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+key)
 	if link != "" {
 		req.Header.Set("Link", link)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zenne-city/zenne/internal/auth"
 )
 
 // TestCrashNotifications checks the promise of subscriptions: every
@@ -25,12 +27,13 @@ func TestCrashNotifications(t *testing.T) {
 	bin := buildZenne(t)
 	dir := t.TempDir()
 	rcv := newCrashReceiver(t)
-	srv := startZenne(t, bin, dir)
+	key := auth.NewKeySecret() // the administrator's, registered on the first start
+	srv := startZenne(t, bin, dir, key)
 
 	sub := `{"id":"urn:ngsi-ld:Subscription:crash","type":"Subscription","entities":[{"type":"CrashTest"}],
 		"watchedAttributes":["counter"],"notification":{"format":"keyValues","attributes":["counter"],
 		"endpoint":{"uri":"` + rcv.url + `"}}}`
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	client := keyClient(key, 16)
 	defer client.CloseIdleConnections()
 	w0 := &crashWriter{base: srv.url, client: client}
 	if status, err := w0.send(http.MethodPost, "/ngsi-ld/v1/subscriptions", sub); err != nil || status != http.StatusCreated {
@@ -62,7 +65,7 @@ func TestCrashNotifications(t *testing.T) {
 	before := rcv.count()
 	t.Logf("%d writes acknowledged; %d notifications received before the receiver stopped", acked, before)
 
-	startZenne(t, bin, dir)
+	startZenne(t, bin, dir, key)
 	rcv.start(t)
 	// Every acknowledged counter value must arrive.
 	deadline := time.Now().Add(60 * time.Second)

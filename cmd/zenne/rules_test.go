@@ -43,7 +43,7 @@ func TestRulesAndAlertsCommands(t *testing.T) {
 
 	run := func(group string, args ...string) (string, error) {
 		var out, errOut bytes.Buffer
-		err := run(append([]string{group, "--api", s.URL, "--tenant", "cli"}, args...), &out, &errOut)
+		err := run(append([]string{group, "--api", s.URL, "--tenant", "cli", "--key", s.AdminKey}, args...), &out, &errOut)
 		return out.String() + errOut.String(), err
 	}
 	type step struct {

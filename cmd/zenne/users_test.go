@@ -216,7 +216,7 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, err := adminRun(t, s, "", "audit", "--key", s.AdminKey)
-	if err != nil || !regexp.MustCompile(`admin\s+\w{12}\s+\(default\)\s+ok\s+201\s+POST /admin/users\n`).MatchString(out) ||
+	if err != nil || !regexp.MustCompile(`admin\s+\w{12}\s+\*\s+ok\s+201\s+POST /admin/users\n`).MatchString(out) ||
 		!regexp.MustCompile(`admin\s+\w{12}\s+a\s+ok\s+200\s+PATCH /admin/users/bob\n`).MatchString(out) {
 		t.Fatalf("zenne audit: %v\n%s%s", err, out, errOut)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zenne-city/zenne/internal/app"
+	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/store/postgres/pgtest"
 )
 
@@ -29,7 +30,9 @@ func TestPostgresAway(t *testing.T) {
 	}
 	px := newProxy(t, u.Host)
 	u.Host = px.addr()
-	a, err := app.New(context.Background(), app.Config{Listen: "127.0.0.1:0", StoreURL: u.String(), Version: "test", Log: slog.New(slog.DiscardHandler)})
+	key := auth.NewKeySecret() // the administrator's, registered on the first start
+	a, err := app.New(context.Background(), app.Config{Listen: "127.0.0.1:0", StoreURL: u.String(), Version: "test", Log: slog.New(slog.DiscardHandler),
+		Env: func(name string) string { return map[string]string{auth.EnvAdminKey: key}[name] }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +42,7 @@ func TestPostgresAway(t *testing.T) {
 	defer a.Close(context.Background())
 	base := a.URL()
 	entity := `{"id":"urn:ngsi-ld:Bin:1","type":"Bin","fillingLevel":{"type":"Property","value":0.4}}`
-	if code, body := do(t, http.MethodPost, base+"/ngsi-ld/v1/entities", entity); code != http.StatusCreated {
+	if code, body := do(t, key, http.MethodPost, base+"/ngsi-ld/v1/entities", entity); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, body)
 	}
 
@@ -54,6 +57,7 @@ func TestPostgresAway(t *testing.T) {
 		if r.body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		req.Header.Set("Authorization", "Bearer "+key)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -66,14 +70,14 @@ func TestPostgresAway(t *testing.T) {
 			t.Errorf("%s %s with PostgreSQL away: %d (Retry-After %q) %s", r.method, r.path, res.StatusCode, res.Header.Get("Retry-After"), b)
 		}
 	}
-	if code, body := do(t, http.MethodGet, base+"/health/ready", ""); code != http.StatusServiceUnavailable {
+	if code, body := do(t, "", http.MethodGet, base+"/health/ready", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("readiness with PostgreSQL away: %d %s", code, body)
 	}
 
 	px.restore()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, body := do(t, http.MethodPatch, base+"/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:1/attrs", patch)
+		code, body := do(t, key, http.MethodPatch, base+"/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:1/attrs", patch)
 		if code == http.StatusNoContent {
 			break
 		}
@@ -82,13 +86,15 @@ func TestPostgresAway(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	code, body := do(t, http.MethodGet, base+"/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:1?options=keyValues", "")
+	code, body := do(t, key, http.MethodGet, base+"/ngsi-ld/v1/entities/urn:ngsi-ld:Bin:1?options=keyValues", "")
 	if code != http.StatusOK || !strings.Contains(body, `"fillingLevel":0.9`) {
 		t.Errorf("after recovery: %d %s", code, body)
 	}
 }
 
-func do(t *testing.T, method, u, body string) (int, string) {
+// do sends a request with the API key ("": none) and returns the status
+// and body of the answer.
+func do(t *testing.T, key, method, u, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
@@ -96,6 +102,9 @@ func do(t *testing.T, method, u, body string) (int, string) {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

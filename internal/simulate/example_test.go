@@ -3,6 +3,7 @@ package simulate_test
 import (
 	"context"
 	"log"
+	"os"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/demo"
@@ -41,7 +42,10 @@ func Example_load() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := fleet.Provision(ctx, "http://127.0.0.1:1026", "", nil); err != nil {
+	// The provisioning API wants an API key with the devices right (an
+	// operator's or an admin's); the uplinks carry the devices' own keys.
+	key := os.Getenv("ZENNE_API_KEY")
+	if _, err := fleet.Provision(ctx, "http://127.0.0.1:1026", "", simulate.APIClient(key, 30*time.Second)); err != nil {
 		log.Fatal(err)
 	}
 	m, err := simulate.DialMQTT(ctx, fleet, simulate.MQTTOptions{URL: "mqtt://127.0.0.1:1883"})
@@ -51,7 +55,7 @@ func Example_load() {
 	defer m.Close()
 	sum, err := simulate.Run(ctx, simulate.Config{
 		Fleet: fleet, Rate: 20_000, Duration: time.Minute,
-		Probe: &simulate.ProbeConfig{API: "http://127.0.0.1:1026"},
+		Probe: &simulate.ProbeConfig{API: "http://127.0.0.1:1026", Key: key},
 	}, m)
 	if err != nil {
 		log.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zenne-city/zenne/internal/demo"
 	"github.com/zenne-city/zenne/internal/jsonld"
@@ -363,13 +364,22 @@ func TestProvisionErrors(t *testing.T) {
 	}
 
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer zk_k3y" {
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
 		w.Write([]byte(`{"type":"about:blank","title":"Unauthorized","detail":"give an API key"}`))
 	}))
 	defer refusing.Close()
-	if _, err := f.Provision(ctx, refusing.URL, "", nil); err == nil || !strings.Contains(err.Error(), "give an API key") {
+	_, err = f.Provision(ctx, refusing.URL, "", nil)
+	var se *StatusError
+	if err == nil || !strings.Contains(err.Error(), "give an API key") || !errors.As(err, &se) || se.Status != http.StatusUnauthorized || !se.Unauthorized() {
 		t.Errorf("401: %v", err)
+	}
+	if res, err := f.Provision(ctx, refusing.URL, "", APIClient("zk_k3y", 5*time.Second)); err != nil || res.Groups == 0 || res.Devices != 10 {
+		t.Errorf("with the key: %+v, %v", res, err)
 	}
 
 	srv := httptest.NewServer(nil)

@@ -29,6 +29,9 @@ type uplinkServer struct {
 	probe  map[string]float64 // entity -> probe value, once visible
 	delay  time.Duration      // before a probe value is visible
 	status int                // answer uplinks with this (default 200)
+	// key, when set, is the API key the entity reads must carry (401
+	// without it); uplinks carry none either way (devices have their own).
+	key string
 }
 
 func newUplinkServer(t *testing.T) *uplinkServer {
@@ -54,6 +57,9 @@ func (s *uplinkServer) uplink(w http.ResponseWriter, r *http.Request) {
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		s.fail("Content-Type %q", ct)
+	}
+	if a := r.Header.Get("Authorization"); a != "" {
+		s.fail("an uplink with Authorization %q", a)
 	}
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
@@ -92,7 +98,14 @@ func (s *uplinkServer) entity(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	v, ok := s.probe[id]
+	key := s.key
 	s.mu.Unlock()
+	if key != "" && r.Header.Get("Authorization") != "Bearer "+key {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"type":"about:blank","title":"Unauthorized","detail":"authentication required"}`))
+		return
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -371,6 +384,40 @@ func TestProbe(t *testing.T) {
 	if _, err := Run(context.Background(), Config{Fleet: generated(t, 5), Probe: &ProbeConfig{API: up.URL}}, httpSender(t, up.URL, "")); err == nil {
 		t.Error("a probe without probe devices")
 	}
+}
+
+// The probe reads with ProbeConfig.Key; a server that wants one and gets
+// none fails the reads as refused.
+func TestProbeKey(t *testing.T) {
+	up := newUplinkServer(t)
+	up.key = "zk_k3y"
+	f, err := GeneratedFleet(FleetOptions{Seed: 7, Devices: 20, Probes: 1, SilentFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		key     string
+		refused bool
+	}{{"with the key", "zk_k3y", false}, {"without", "", true}, {"a wrong one", "zk_nope", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			sum, err := Run(context.Background(), Config{
+				Fleet: f, Rate: 50, Duration: 300 * time.Millisecond,
+				Probe: &ProbeConfig{API: up.URL, Key: c.key, Every: 20 * time.Millisecond},
+			}, httpSender(t, up.URL, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := sum.Probe
+			switch {
+			case !c.refused && (p.Count == 0 || p.Failed != 0 || p.Refused):
+				t.Errorf("probe %+v", p)
+			case c.refused && (p.Count != 0 || p.Failed == 0 || !p.Refused || !strings.Contains(p.LastError, "401 Unauthorized")):
+				t.Errorf("probe %+v, want reads refused", p)
+			}
+		})
+	}
+	up.check()
 }
 
 type fakeReceiver struct {

@@ -49,7 +49,13 @@ func TestAgainstZenne(t *testing.T) {
 			}
 		}
 	}
-	res, err := fleet.Provision(ctx, s.URL, "", s.Client)
+	// Provisioning wants a key with the devices right; uplinks do not.
+	_, err = fleet.Provision(ctx, s.URL, "", simulate.APIClient("", 10*time.Second))
+	var se *simulate.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("provision without a key: %v, want 401", err)
+	}
+	res, err := fleet.Provision(ctx, s.URL, "", simulate.APIClient(s.AdminKey, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +71,7 @@ func TestAgainstZenne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	sum, err := simulate.Run(ctx, simulate.Config{Fleet: fleet, Rate: 400, Duration: 1500 * time.Millisecond, Probe: &simulate.ProbeConfig{API: s.URL, Every: 50 * time.Millisecond}}, h)
+	sum, err := simulate.Run(ctx, simulate.Config{Fleet: fleet, Rate: 400, Duration: 1500 * time.Millisecond, Probe: &simulate.ProbeConfig{API: s.URL, Key: s.AdminKey, Every: 50 * time.Millisecond}}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +110,7 @@ func TestAgainstZenne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	sum, err = simulate.Run(ctx, simulate.Config{Fleet: fleet, Rate: 400, Duration: time.Second, Probe: &simulate.ProbeConfig{API: s.URL, Every: 50 * time.Millisecond}}, m)
+	sum, err = simulate.Run(ctx, simulate.Config{Fleet: fleet, Rate: 400, Duration: time.Second, Probe: &simulate.ProbeConfig{API: s.URL, Key: s.AdminKey, Every: 50 * time.Millisecond}}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
