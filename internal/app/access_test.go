@@ -2,9 +2,21 @@ package app_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -381,5 +393,103 @@ func TestTypeLimitedEditor(t *testing.T) {
 	s.Get("/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:2", nil).Expect(t, http.StatusNotFound)
 	if r := s.Get("/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:1", nil).Expect(t, http.StatusOK); strings.Contains(string(r.Body), `"x"`) {
 		t.Errorf("the streetlight was changed: %s", r.Body)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "zenne test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestTLS: with a certificate zenne serves HTTPS only, with HSTS and the
+// other security headers; plain HTTP gets nowhere.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	s := apitest.StartWith(t, t.TempDir(), func(c *app.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	if !strings.HasPrefix(s.URL, "https://") {
+		t.Fatalf("URL %s", s.URL)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := client.Get(s.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	for h, want := range map[string]string{
+		"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+		"X-Frame-Options":           "DENY",
+		"X-Content-Type-Options":    "nosniff",
+	} {
+		if got := res.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP %q", csp)
+	}
+	plain := "http://" + strings.TrimPrefix(s.URL, "https://")
+	if res, err := http.Get(plain + "/health"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP served: %d", res.StatusCode)
+		}
+	}
+}
+
+// TestTrustedProxy: behind a trusted proxy the client's address comes from
+// X-Forwarded-For (rate limits, the audit log) and the scheme from
+// X-Forwarded-Proto (HSTS); the same headers from anyone else are ignored.
+func TestTrustedProxy(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		t.Run(fmt.Sprint("trusted=", trusted), func(t *testing.T) {
+			s := apitest.StartWith(t, t.TempDir(), func(c *app.Config) {
+				if trusted {
+					c.TrustProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+				}
+			})
+			r := s.Do(apitest.Req{Method: "POST", Path: "/ngsi-ld/v1/entities", Body: `{"id": "urn:ngsi-ld:Thing:1", "type": "Thing"}`,
+				Header: map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https"}}).Expect(t, http.StatusCreated)
+			if hsts := r.Header.Get("Strict-Transport-Security") != ""; hsts != trusted {
+				t.Errorf("HSTS %v", hsts)
+			}
+			if err := s.App.Audit.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			es, err := s.App.Audit.Entries(context.Background(), auth.Filter{})
+			if err != nil || len(es) != 1 {
+				t.Fatalf("audit %v %v", es, err)
+			}
+			want := "127.0.0.1"
+			if trusted {
+				want = "203.0.113.9" // the last hop the proxy saw; the one before could be forged
+			}
+			if es[0].Remote != want {
+				t.Errorf("audited from %s, want %s", es[0].Remote, want)
+			}
+		})
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -72,4 +74,53 @@ func TestRequestID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForwardedFor: the client of an X-Forwarded-For chain is the last
+// address that is not a trusted proxy; a malformed chain names nobody.
+func TestForwardedFor(t *testing.T) {
+	s := &Server{proxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	cases := []struct {
+		peer   string
+		values []string
+		want   string
+	}{
+		{"10.1.1.1:4000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"10.1.1.1:4000", []string{"198.51.100.1, 203.0.113.9"}, "203.0.113.9"},
+		{"10.1.1.1:4000", []string{"203.0.113.9, 10.2.2.2"}, "203.0.113.9"},
+		{"10.1.1.1:4000", []string{"198.51.100.1", "203.0.113.9, 10.2.2.2"}, "203.0.113.9"},
+		{"10.1.1.1:4000", []string{"10.3.3.3"}, "10.1.1.1"}, // only proxies: the peer
+		{"10.1.1.1:4000", []string{"not-an-ip"}, "10.1.1.1"},
+		{"10.1.1.1:4000", []string{"203.0.113.9, <script>"}, "10.1.1.1"},
+		{"[::1]:4000", []string{"2001:db8::7"}, "2001:db8::7"},
+		{"192.0.2.50:4000", []string{"203.0.113.9"}, "192.0.2.50"}, // not a trusted proxy
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		for _, v := range c.values {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		var got string
+		s.forwarded(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			got, _, _ = net.SplitHostPort(r.RemoteAddr)
+		})).ServeHTTP(httptest.NewRecorder(), r)
+		if got != c.want {
+			t.Errorf("%s %q: client %s, want %s", c.peer, c.values, got, c.want)
+		}
+	}
+}
+
+func FuzzForwardedFor(f *testing.F) {
+	f.Add("198.51.100.1, 203.0.113.9")
+	f.Add(" , ,::1,")
+	f.Fuzz(func(t *testing.T, v string) {
+		got := lastForwardedFor([]string{v}, func(a string) bool { return strings.HasPrefix(a, "10.") })
+		if got == "" {
+			return
+		}
+		if _, err := netip.ParseAddr(got); err != nil || strings.HasPrefix(got, "10.") {
+			t.Fatalf("%q gave client %q", v, got)
+		}
+	})
 }
