@@ -360,7 +360,9 @@ func (s *Service) endSession(ctx context.Context, key string) error {
 // given another password anyway; the Service also ends them itself when
 // an account is disabled or deleted, so that enabling it again does not
 // revive them.
-func (m *Sessions) EndUser(ctx context.Context, name string) (int, error) { return m.s.endSessions(ctx, name) }
+func (m *Sessions) EndUser(ctx context.Context, name string) (int, error) {
+	return m.s.endSessions(ctx, name)
+}
 
 func (s *Service) endSessions(ctx context.Context, name string) (int, error) {
 	recs, err := s.st.ListRecords(ctx, kindSession, "", false)
