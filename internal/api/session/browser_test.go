@@ -156,6 +156,9 @@ func TestBrowserLogin(t *testing.T) {
 			if r.Status != http.StatusOK || !strings.HasPrefix(p.Location(), s.URL+session.LoginPath) {
 				t.Fatalf("after the logout: %d at %s, want 200 at %s", r.Status, p.Location(), session.LoginPath)
 			}
+			if got := browsertest.Eval[string](p, `document.documentElement.lang`); got != tc.lang {
+				t.Errorf("the login page after the logout is in %q, want %q", got, tc.lang)
+			}
 			if c := p.Cookie(session.CookieName, s.URL+"/"); c != nil {
 				t.Errorf("the session cookie outlives the logout")
 			}

@@ -371,7 +371,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	h.clearSession(w, r)
 	h.record(r, p, http.StatusSeeOther, "logout")
-	redirect(w, LoginPath)
+	// Back to the login page in the language the form was in.
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	to := LoginPath
+	if r.ParseForm() == nil && languages[r.PostForm.Get("lang")] != nil {
+		to += "?lang=" + r.PostForm.Get("lang")
+	}
+	redirect(w, to)
 }
 
 // redirect answers 303 See Other to a local path (SafeNext) or an
