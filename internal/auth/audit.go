@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -27,7 +29,7 @@ import (
 // entry's time in fixed-width hex, so ids sort by time. The days that hold
 // entries are listed by kindAuditDay records, written with the entries.
 const (
-	kindAudit    = "auth.audit"    // tenant: the UTC day; id: auditID; doc: []Entry, oldest first
+	kindAudit    = "auth.audit"    // tenant: the UTC day; id: auditID; doc: []Entry, oldest first, as zstd-compressed JSON
 	kindAuditDay = "auth.auditday" // id: the UTC day; empty doc
 	dayLayout    = "2006-01-02"
 )
@@ -368,7 +370,7 @@ func (a *AuditLog) write(batch []Entry) ([]Entry, bool) {
 			for end < len(part) && part[end].Time.Format(dayLayout) == day {
 				end++
 			}
-			doc, err := json.Marshal(part[:end])
+			doc, err := encodeEntries(part[:end])
 			if err != nil {
 				a.opts.Log.Error("audit: entries do not encode; dropped", "entries", end, "err", err)
 				a.dropped.Add(uint64(end))
@@ -458,8 +460,8 @@ func (a *AuditLog) scan(ctx context.Context, f Filter, newestFirst bool, fn func
 			slices.Reverse(recs)
 		}
 		for _, r := range recs {
-			var es []Entry
-			if err := json.Unmarshal(r.Doc, &es); err != nil {
+			es, err := decodeEntries(r.Doc)
+			if err != nil {
 				a.opts.Log.Warn("audit: entries do not decode; skipped", "day", d, "id", r.ID, "err", err)
 				continue
 			}
@@ -533,15 +535,15 @@ func (a *AuditLog) Prune(ctx context.Context, before time.Time) (int, error) {
 			if t, ok := idTime(r.ID); ok && !t.Before(before) {
 				break // ids sort by their first entry's time
 			}
-			var es []Entry
-			if err := json.Unmarshal(r.Doc, &es); err != nil {
+			es, err := decodeEntries(r.Doc)
+			if err != nil {
 				a.opts.Log.Warn("audit: entries do not decode; pruned", "day", d, "id", r.ID, "err", err)
 			}
 			keep := slices.DeleteFunc(es, func(e Entry) bool { return e.Time.Before(before) })
 			n += len(es) - len(keep)
 			if len(keep) > 0 {
 				// The record straddles before: it keeps its later part.
-				doc, err := json.Marshal(keep)
+				doc, err := encodeEntries(keep)
 				if err == nil {
 					err = a.st.PutRecords(ctx, []store.Record{{Kind: kindAudit, Tenant: d, ID: r.ID, Doc: doc}})
 				}
@@ -589,4 +591,34 @@ func (a *AuditLog) retain() {
 		case <-t.C:
 		}
 	}
+}
+
+// The entries of a record are compressed: they repeat the same names,
+// addresses and routes, so zstd makes them about ten times smaller, and
+// the store's one writer, which also writes the city's entities, has that
+// much less to write.
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+)
+
+func encodeEntries(es []Entry) ([]byte, error) {
+	data, err := json.Marshal(es)
+	if err != nil {
+		return nil, err
+	}
+	return zenc.EncodeAll(data, make([]byte, 0, len(data)/4)), nil
+}
+
+// decodeEntries reads a record's entries: compressed, or plain JSON.
+func decodeEntries(doc []byte) ([]Entry, error) {
+	if len(doc) > 0 && doc[0] != '[' {
+		var err error
+		if doc, err = zdec.DecodeAll(doc, nil); err != nil {
+			return nil, err
+		}
+	}
+	var es []Entry
+	err := json.Unmarshal(doc, &es)
+	return es, err
 }

@@ -33,12 +33,13 @@ func auditRecords(t testing.TB, st store.Records) []store.Record {
 	}
 	var out []store.Record
 	for _, r := range recs {
-		var es []json.RawMessage
-		if err := json.Unmarshal(r.Doc, &es); err != nil {
+		es, err := decodeEntries(r.Doc)
+		if err != nil {
 			t.Fatalf("record %s: %v", r.ID, err)
 		}
 		for _, e := range es {
-			out = append(out, store.Record{Kind: r.Kind, Tenant: r.Tenant, ID: r.ID, Doc: e})
+			doc, _ := json.Marshal(e)
+			out = append(out, store.Record{Kind: r.Kind, Tenant: r.Tenant, ID: r.ID, Doc: doc})
 		}
 	}
 	return out
