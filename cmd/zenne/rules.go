@@ -80,26 +80,39 @@ func newCLIFlags(name, usage string, stderr io.Writer) *cliFlags {
 // arguments; allowed lists the flags each command takes besides --api,
 // --tenant and --key.
 func (f *cliFlags) parse(args []string, allowed map[string][]string) ([]string, error) {
+	return parseCommand(f.fs, args, allowed, []string{"api", "tenant", "key"}, true)
+}
+
+// parseCommand parses the flags of a command group, which may come before,
+// between or after the positional arguments; common are the flags every
+// command of the group takes, allowed the others each command takes. With
+// needCommand a command must be given.
+func parseCommand(fs *flag.FlagSet, args []string, allowed map[string][]string, common []string, needCommand bool) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.fs.Parse(args); err != nil {
+		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = f.fs.Args()
+		args = fs.Args()
 		if len(args) == 0 {
 			break
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) == 0 {
-		f.fs.Usage()
-		return nil, fmt.Errorf("no %s command given", f.fs.Name())
+	cmd := ""
+	if needCommand {
+		if len(pos) == 0 {
+			fs.Usage()
+			return nil, fmt.Errorf("no %s command given", fs.Name())
+		}
+		cmd = pos[0]
 	}
 	var bad error
-	f.fs.Visit(func(fl *flag.Flag) {
-		if fl.Name != "api" && fl.Name != "tenant" && fl.Name != "key" && !slices.Contains(allowed[pos[0]], fl.Name) && bad == nil {
-			bad = fmt.Errorf("zenne %s %s does not take --%s (see zenne %s -h)", f.fs.Name(), pos[0], fl.Name, f.fs.Name())
+	fs.Visit(func(fl *flag.Flag) {
+		if !slices.Contains(common, fl.Name) && !slices.Contains(allowed[cmd], fl.Name) && bad == nil {
+			what := strings.TrimSpace("zenne " + fs.Name() + " " + cmd)
+			bad = fmt.Errorf("%s does not take --%s (see zenne %s -h)", what, fl.Name, fs.Name())
 		}
 	})
 	return pos, bad

@@ -121,35 +121,7 @@ func newAdminCLI(name, usage string, stdin io.Reader, stdout, stderr io.Writer) 
 // arguments; allowed lists the flags each command takes besides the
 // common ones.
 func (c *adminCLI) parse(args []string, allowed map[string][]string, needCommand bool) ([]string, error) {
-	var pos []string
-	for {
-		if err := c.fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = c.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	cmd := ""
-	if needCommand {
-		if len(pos) == 0 {
-			c.fs.Usage()
-			return nil, fmt.Errorf("no %s command given", c.fs.Name())
-		}
-		cmd = pos[0]
-	}
-	var bad error
-	c.fs.Visit(func(fl *flag.Flag) {
-		common := slices.Contains([]string{"api", "key", "login", "tenant"}, fl.Name)
-		if !common && !slices.Contains(allowed[cmd], fl.Name) && bad == nil {
-			what := strings.TrimSpace("zenne " + c.fs.Name() + " " + cmd)
-			bad = fmt.Errorf("%s does not take --%s (see zenne %s -h)", what, fl.Name, c.fs.Name())
-		}
-	})
-	return pos, bad
+	return parseCommand(c.fs, args, allowed, []string{"api", "key", "login", "tenant"}, needCommand)
 }
 
 // client returns the HTTP client of the admin API, authenticated as the
