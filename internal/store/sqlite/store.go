@@ -186,6 +186,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// A WAL that grew under a long burst of writes is cut back when it
+		// starts again, instead of keeping its largest size on disk.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", 64<<20))
 		if readOnly {
 			q.Add("_pragma", "query_only(1)")
 		}
