@@ -61,6 +61,10 @@ type Route struct {
 	// SignedIn routes need a user or key, with no particular right (a
 	// user's own account and keys).
 	SignedIn bool
+	// Audited open routes have their writes in the audit log (the other
+	// open routes' handlers record what matters themselves, or are device
+	// uplinks, which the devices' status records).
+	Audited bool
 }
 
 // Options configure a Guard.
@@ -153,10 +157,20 @@ func (m *Mux) SignedIn(pattern string, h http.Handler) {
 // device uplinks that carry their own keys, @context documents that JSON-LD
 // processors fetch). The principal is still known to the handler.
 func (m *Mux) Open(pattern, why string, h http.Handler) {
-	if why == "" {
-		panic("access: an open route needs its reason: " + pattern)
+	m.open(Route{Pattern: pattern, Open: why}, h)
+}
+
+// OpenAudited is Open for a route whose writes go to the audit log, as
+// those of guarded routes do.
+func (m *Mux) OpenAudited(pattern, why string, h http.Handler) {
+	m.open(Route{Pattern: pattern, Open: why, Audited: true}, h)
+}
+
+func (m *Mux) open(rt Route, h http.Handler) {
+	if rt.Open == "" {
+		panic("access: an open route needs its reason: " + rt.Pattern)
 	}
-	m.register(Route{Pattern: pattern, Open: why}, h)
+	m.register(rt, h)
 }
 
 func (m *Mux) register(rt Route, h http.Handler) {
@@ -240,7 +254,7 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 			}
 		}
 		r = r.WithContext(ctx)
-		if g.opts.Audit == nil || !isWrite(r.Method) {
+		if g.opts.Audit == nil || !isWrite(r.Method) || (rt.Open != "" && !rt.Audited) {
 			h.ServeHTTP(w, r)
 			return
 		}

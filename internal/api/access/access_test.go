@@ -61,6 +61,8 @@ func newFixture(t testing.TB, lim Limits, now func() time.Time) *fixture {
 	m.Handle("GET /things", auth.PermRead, ok)
 	m.Handle("POST /things", auth.PermWrite, ok)
 	m.Open("GET /open", "a test", ok)
+	m.Open("POST /uplink", "a test: devices", ok)
+	m.OpenAudited("POST /setup", "a test: audited", ok)
 	g.API(nil, Problem).Platform("POST /platform", auth.PermAdmin, ok)
 	return &fixture{g: g, audit: rec, admin: admin, viewer: viewer}
 }
@@ -94,6 +96,8 @@ func TestGuard(t *testing.T) {
 		{"viewer writes", "POST", "/things", "viewer", "t", 403, "Forbidden", true},
 		{"anonymous reads", "GET", "/things", "", "t", 401, "Unauthorized", true},
 		{"anonymous opens", "GET", "/open", "", "", 204, "", false},
+		{"an open write", "POST", "/uplink", "", "", 204, "", false},
+		{"an audited open write", "POST", "/setup", "", "", 204, "", true},
 		{"bad key on an open route", "GET", "/open", "zk_aaaaaaaaaaaa_" + strings.Repeat("A", 43), "", 401, "Unauthorized", true},
 		{"admin writes anywhere", "POST", "/things", "admin", "x", 204, "", true},
 		{"malformed tenant", "GET", "/things", "admin", "no spaces", 400, "BadRequestData", false},

@@ -107,7 +107,7 @@ func (a *API) Register(mux *access.Mux) {
 	mux.SignedIn("GET /admin/me/keys", a.handle(0, a.listMyKeys))
 	mux.SignedIn("POST /admin/me/keys", a.handle(0, a.createMyKey))
 	mux.SignedIn("DELETE /admin/me/keys/{id}", a.handle(0, a.revokeMyKey))
-	mux.Open("POST /admin/setup", "a new installation's first administrator is created with the one-time setup token the server logged, before any account exists",
+	mux.OpenAudited("POST /admin/setup", "a new installation's first administrator is created with the one-time setup token the server logged, before any account exists",
 		a.handle(0, a.setup))
 }
 
