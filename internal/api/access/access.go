@@ -223,11 +223,13 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 			return
 		}
 		// Open routes have limits of their own (devices, per device) or
-		// none (health checks).
-		if wait, ok := g.limits.allow(p, r); rt.Open == "" && !ok {
-			g.refuse(w, r, rt, p, tenant, deny, Refusal{Status: http.StatusTooManyRequests, RetryAfter: wait,
-				Detail: "too many requests: slow down and retry after the time in Retry-After"})
-			return
+		// none (health checks), and take no token.
+		if rt.Open == "" {
+			if wait, ok := g.limits.allow(p, r); !ok {
+				g.refuse(w, r, rt, p, tenant, deny, Refusal{Status: http.StatusTooManyRequests, RetryAfter: wait,
+					Detail: "too many requests: slow down and retry after the time in Retry-After"})
+				return
+			}
 		}
 		ctx := context.WithValue(r.Context(), principalKey{}, p)
 		if rt.SignedIn && p.Kind() == auth.Anonymous {
