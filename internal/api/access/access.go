@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/problem"
 	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -116,9 +117,10 @@ func (g *Guard) Routes() []Route {
 // Mux is where one API registers its routes: a ServeMux that takes no
 // route without its need.
 type Mux struct {
-	g      *Guard
-	tenant TenantOf
-	deny   Deny
+	g        *Guard
+	patterns []string // registered through this Mux, in order
+	tenant   TenantOf
+	deny     Deny
 }
 
 // API returns the registrar of an API whose requests name their tenant
@@ -146,6 +148,9 @@ func (m *Mux) HandleFunc(pattern string, perm auth.Permission, h http.HandlerFun
 func (m *Mux) Platform(pattern string, perm auth.Permission, h http.Handler) {
 	m.register(Route{Pattern: pattern, Perm: perm, Platform: true}, h)
 }
+
+// Patterns are the patterns registered through m, in order.
+func (m *Mux) Patterns() []string { return m.patterns }
 
 // SignedIn registers a route any user or key may call, but not an
 // anonymous caller: what concerns the caller's own account.
@@ -180,6 +185,7 @@ func (m *Mux) register(rt Route, h http.Handler) {
 	m.g.mu.Lock()
 	m.g.routes = append(m.g.routes, rt)
 	m.g.mu.Unlock()
+	m.patterns = append(m.patterns, rt.Pattern)
 	m.g.mux.Handle(rt.Pattern, m.g.guard(rt, m.tenant, m.deny, h))
 }
 
@@ -357,11 +363,7 @@ func Problem(w http.ResponseWriter, _ *http.Request, ref Refusal) {
 	case http.StatusTooManyRequests:
 		t = ngsild.TooManyRequests
 	}
-	e := ngsild.Errorf(t, "%s", ref.Detail)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status())
-	data, _ := ngsild.Marshal(e.Object())
-	w.Write(data)
+	problem.WriteError(w, ngsild.Errorf(t, "%s", ref.Detail))
 }
 
 // HeaderTenant is the TenantOf of the NGSI-LD API: the NGSILD-Tenant

@@ -70,12 +70,8 @@ func New(b *core.Broker, contexts store.Contexts, r Resolver, log *slog.Logger, 
 // Register adds the API's routes to mux, each with the permission it needs
 // on the request's tenant (NGSILD-Tenant).
 func (a *API) Register(mux *access.Mux) {
-	methods := map[string][]string{} // path -> methods served, for 405 answers
 	h := func(pattern string, perm auth.Permission, f func(*request) error) {
 		mux.Handle(pattern, perm, a.handle(f))
-		if method, path, ok := strings.Cut(pattern, " "); ok {
-			methods[path] = append(methods[path], method)
-		}
 	}
 	const read, write = auth.PermRead, auth.PermWrite
 	p := Prefix
@@ -118,24 +114,21 @@ func (a *API) Register(mux *access.Mux) {
 	// The @context registry is platform-wide: registering and deleting
 	// need the platform right; the documents are public, since JSON-LD
 	// processors dereference the URLs in Link headers without credentials.
-	reg := func(pattern string, f func(*request) error) {
-		mux.Platform(pattern, auth.PermContexts, a.handle(f))
-		method, path, _ := strings.Cut(pattern, " ")
-		methods[path] = append(methods[path], method)
-	}
-	public := func(pattern string, f func(*request) error) {
-		mux.Open(pattern, "@context documents are fetched by JSON-LD processors without credentials", a.handle(f))
-		method, path, _ := strings.Cut(pattern, " ")
-		methods[path] = append(methods[path], method)
-	}
-	reg("POST "+p+"/jsonldContexts", a.addContext)
-	public("GET "+p+"/jsonldContexts", a.listContexts)
-	public("GET "+p+"/jsonldContexts/{id}", a.serveContext)
-	reg("DELETE "+p+"/jsonldContexts/{id}", a.deleteContext)
+	const fetched = "@context documents are fetched by JSON-LD processors without credentials"
+	mux.Platform("POST "+p+"/jsonldContexts", auth.PermContexts, a.handle(a.addContext))
+	mux.Open("GET "+p+"/jsonldContexts", fetched, a.handle(a.listContexts))
+	mux.Open("GET "+p+"/jsonldContexts/{id}", fetched, a.handle(a.serveContext))
+	mux.Platform("DELETE "+p+"/jsonldContexts/{id}", auth.PermContexts, a.handle(a.deleteContext))
 
 	// A known path with another method is a 405 with Allow; anything else
 	// under the prefix is an NGSI-LD 404, not Go's plain ones.
 	const noData = "answers only 404 or 405, with no data"
+	methods := map[string][]string{} // path -> methods served
+	for _, pattern := range mux.Patterns() {
+		if method, path, ok := strings.Cut(pattern, " "); ok && strings.HasPrefix(path, p+"/") {
+			methods[path] = append(methods[path], method)
+		}
+	}
 	for path, ms := range methods {
 		allow := strings.Join(ms, ", ")
 		mux.Open(path, noData, a.handle(func(r *request) error {
