@@ -152,34 +152,36 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What is open so far, closed in reverse order if a later step fails.
+	var opened []func() error
+	fail := func(err error) (*App, error) {
+		for i := len(opened) - 1; i >= 0; i-- {
+			opened[i]()
+		}
+		return nil, err
+	}
+	opened = append(opened, st.Close)
 	hosted.s = st
 	authn, err := auth.New(ctx, st, withLog(cfg.Auth, cfg.Log))
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
+	opened = append(opened, authn.Close)
 	env := cfg.Env
 	if env == nil {
 		env = os.Getenv
 	}
 	if err := authn.Bootstrap(ctx, env, cfg.Log); err != nil {
-		authn.Close()
-		st.Close()
-		return nil, fmt.Errorf("first administrator: %w", err)
+		return fail(fmt.Errorf("first administrator: %w", err))
 	}
 	audit := auth.NewAuditLog(st, auth.AuditOptions{Log: cfg.Log, Retain: cfg.AuditRetain})
-	closeAuth := func() {
-		audit.Close()
-		authn.Close()
-	}
+	opened = append(opened, audit.Close)
 	// The console's logins: the guard reads the Authorization header, else
 	// the session cookie.
 	web, err := session.New(ctx, session.Config{Auth: authn, Audit: audit, OIDC: cfg.OIDC, Log: cfg.Log,
 		Session: auth.SessionOptions{Idle: cfg.SessionIdle, Max: cfg.SessionMax}})
 	if err != nil {
-		closeAuth()
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	guard := access.New(web, access.Options{Log: cfg.Log, Audit: audit, Limits: access.Limits{
 		PerKey: rate.Limit(cfg.RateLimit), PerAddress: rate.Limit(cfg.AnonymousRateLimit)}})
@@ -189,14 +191,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// stream read it.
 	b, err := openBus(ctx, cfg, st)
 	if err != nil {
-		closeAuth()
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
+	opened = append(opened, func() error { return closeBus(b) })
 	if p, ok := b.(server.Pinger); ok {
 		srv.CheckDegraded("bus", p)
 	}
 	sender := endpoint.New(endpoint.Options{UserAgent: "zenne/" + cfg.Version, Log: cfg.Log})
+	opened = append(opened, sender.Close)
 	nopts := notify.Options{MaxAge: cfg.NotifyMaxAge, Log: cfg.Log, Registry: srv.Registry,
 		// The alarm rules read the log after a restart from their saved position.
 		TrimFloor: func(ctx context.Context) (uint64, bool) { return alarm.SavedPosition(ctx, st) }}
@@ -206,20 +208,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	ns, err := notify.New(ctx, st, b, resolver, sender, nopts)
 	if err != nil {
-		sender.Close()
-		closeBus(b)
-		closeAuth()
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
+	opened = append(opened, ns.Close)
 	reg, err := ingest.NewRegistry(ctx, st, resolver, cfg.Log)
 	if err != nil {
-		ns.Close()
-		sender.Close()
-		closeBus(b)
-		closeAuth()
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	aopts := alarm.Options{Log: cfg.Log, Registry: srv.Registry}
 	if l, ok := st.(store.Leaser); ok && shared(st) {
@@ -227,12 +221,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	alarms, err := alarm.New(ctx, st, b, broker, resolver, aopts)
 	if err != nil {
-		ns.Close()
-		sender.Close()
-		closeBus(b)
-		closeAuth()
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	// Every route is registered through the guard, with what it needs.
 	ngsi := guard.API(access.HeaderTenant, access.Problem)
