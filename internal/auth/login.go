@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -38,7 +36,7 @@ func (s *Service) login(ctx context.Context, name, password, remote string, cach
 			return p, nil
 		}
 	}
-	if d, ok := s.addrs.take(remote, now); !ok {
+	if d, ok := s.addrs.Take(addrKey(remote), now); !ok {
 		return nil, &RetryError{Err: ErrThrottled, RetryAfter: d}
 	}
 	if len(name) > 256 || len(password) > MaxPasswordLen {
@@ -245,59 +243,8 @@ func (s *Service) basicHit(id [32]byte, name string, now time.Time) *Principal {
 	return u.p
 }
 
-// addrLimits limits password checks per remote address (x/time/rate):
-// IPv4 addresses each, IPv6 by /64, which one machine usually holds whole.
-type addrLimits struct {
-	r     rate.Limit
-	burst int
-	mu    sync.Mutex
-	m     map[string]*rate.Limiter
-}
-
-const maxAddrs = 100000
-
-func newAddrLimits(r rate.Limit, burst int) *addrLimits {
-	return &addrLimits{r: r, burst: burst, m: map[string]*rate.Limiter{}}
-}
-
-// take takes an attempt for addr, or tells how long until one is allowed.
-func (a *addrLimits) take(addr string, now time.Time) (time.Duration, bool) {
-	key := addrKey(addr)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	l := a.m[key]
-	if l == nil {
-		if len(a.m) >= maxAddrs {
-			a.sweep(now)
-		}
-		l = rate.NewLimiter(a.r, a.burst)
-		a.m[key] = l
-	}
-	res := l.ReserveN(now, 1)
-	if !res.OK() {
-		return time.Minute, false
-	}
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return d, false
-	}
-	return 0, true
-}
-
-// sweep forgets addresses whose limiter is full again (nothing to
-// remember), or every address if that frees too little.
-func (a *addrLimits) sweep(now time.Time) {
-	for k, l := range a.m {
-		if l.TokensAt(now) >= float64(a.burst) {
-			delete(a.m, k)
-		}
-	}
-	if len(a.m) >= maxAddrs*9/10 {
-		a.m = map[string]*rate.Limiter{}
-	}
-}
-
-// addrKey is the address a limit applies to.
+// addrKey is the address a limit of password checks applies to: IPv4
+// addresses each, IPv6 by /64, which one machine usually holds whole.
 func addrKey(addr string) string {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {

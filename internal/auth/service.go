@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/zenne-city/zenne/internal/ratelimit"
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -96,7 +97,7 @@ type Service struct {
 	snap   atomic.Pointer[snapshot]
 	loadMu sync.Mutex // one reload at a time: reads and installs in order
 
-	addrs  *addrLimits
+	addrs  *ratelimit.Buckets
 	basic  basicCache
 	lockMu sync.Mutex
 	locked map[string]time.Time // users this instance saw locked, until when
@@ -123,7 +124,7 @@ func New(ctx context.Context, st store.Records, opts Options) (*Service, error) 
 		st:     st,
 		opts:   opts,
 		now:    opts.Now,
-		addrs:  newAddrLimits(opts.LoginRate, opts.LoginBurst),
+		addrs:  ratelimit.New(opts.LoginRate, opts.LoginBurst),
 		locked: map[string]time.Time{},
 		done:   make(chan struct{}),
 	}

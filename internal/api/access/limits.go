@@ -2,12 +2,12 @@ package access
 
 import (
 	"net/http"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/zenne-city/zenne/internal/auth"
+	"github.com/zenne-city/zenne/internal/ratelimit"
 )
 
 // Limits are the request rate limits. A zero rate is no limit.
@@ -22,77 +22,47 @@ type Limits struct {
 	AddressBurst int
 }
 
-// limiter keeps a token bucket per key, user or address. Buckets idle
-// long enough to be full again are swept.
+// limiter keeps a token bucket per key or user, and one per address of
+// anonymous callers.
 type limiter struct {
-	lim Limits
-	now func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
-	swept   time.Time
+	now             func() time.Time
+	perKey, perAddr *ratelimit.Buckets // nil: no limit
 }
 
-// sweepEvery bounds how often idle buckets are looked for; maxBuckets how
-// many are kept before a sweep is forced.
-const (
-	sweepEvery = time.Minute
-	maxBuckets = 100000
-)
-
 func newLimiter(lim Limits, now func() time.Time) *limiter {
-	if lim.PerKey > 0 && lim.KeyBurst <= 0 {
-		lim.KeyBurst = max(1, int(2*lim.PerKey))
+	l := &limiter{now: now}
+	if lim.PerKey > 0 {
+		l.perKey = ratelimit.New(lim.PerKey, burst(lim.KeyBurst, lim.PerKey))
 	}
-	if lim.PerAddress > 0 && lim.AddressBurst <= 0 {
-		lim.AddressBurst = max(1, int(2*lim.PerAddress))
+	if lim.PerAddress > 0 {
+		l.perAddr = ratelimit.New(lim.PerAddress, burst(lim.AddressBurst, lim.PerAddress))
 	}
-	return &limiter{lim: lim, now: now, buckets: map[string]*rate.Limiter{}}
+	return l
+}
+
+// burst is b, or twice the rate r when b is not given.
+func burst(b int, r rate.Limit) int {
+	if b > 0 {
+		return b
+	}
+	return max(1, int(2*r))
 }
 
 // allow takes a token for p's request r; when none is left it tells how
 // long to wait.
 func (l *limiter) allow(p *auth.Principal, r *http.Request) (time.Duration, bool) {
-	var id string
-	var lim rate.Limit
-	var burst int
+	var b *ratelimit.Buckets
+	var key string
 	switch p.Kind() {
 	case auth.Anonymous:
-		id, lim, burst = "a "+auth.RemoteHost(r), l.lim.PerAddress, l.lim.AddressBurst
+		b, key = l.perAddr, "a "+auth.RemoteHost(r)
 	case auth.KeyPrincipal:
-		id, lim, burst = "k "+p.KeyID(), l.lim.PerKey, l.lim.KeyBurst
+		b, key = l.perKey, "k "+p.KeyID()
 	default:
-		id, lim, burst = "u "+p.User(), l.lim.PerKey, l.lim.KeyBurst
+		b, key = l.perKey, "u "+p.User()
 	}
-	if lim <= 0 {
+	if b == nil {
 		return 0, true
 	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > sweepEvery || len(l.buckets) >= maxBuckets {
-		l.sweep(now)
-	}
-	b := l.buckets[id]
-	if b == nil {
-		b = rate.NewLimiter(lim, burst)
-		l.buckets[id] = b
-	}
-	res := b.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return d, false
-	}
-	return 0, true
-}
-
-// sweep forgets the buckets that are full again: they would allow as much
-// as new ones.
-func (l *limiter) sweep(now time.Time) {
-	l.swept = now
-	for id, b := range l.buckets {
-		if b.TokensAt(now) >= float64(b.Burst()) {
-			delete(l.buckets, id)
-		}
-	}
+	return b.Take(key, l.now())
 }
