@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/zenne-city/zenne/internal/api/access"
+	"github.com/zenne-city/zenne/internal/api/problem"
 	"github.com/zenne-city/zenne/internal/auth"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/server"
@@ -104,9 +105,6 @@ type Config struct {
 	// Now is the clock of ID tokens and single sign-ons under way (default
 	// time.Now). Sessions follow the clock of Auth.
 	Now func() time.Time
-	// OverTLS tells whether a request came over TLS, so that cookies are
-	// marked Secure (default server.OverTLS).
-	OverTLS func(*http.Request) bool
 }
 
 // Handler serves the login pages and authenticates requests by their
@@ -117,7 +115,6 @@ type Handler struct {
 	audit    access.Recorder
 	log      *slog.Logger
 	now      func() time.Time
-	overTLS  func(*http.Request) bool
 	oidc     *oidcLogin // nil: no single sign-on
 	page     *template.Template
 	static   fs.FS
@@ -137,9 +134,6 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.OverTLS == nil {
-		cfg.OverTLS = server.OverTLS
-	}
 	page, err := template.ParseFS(templates, "templates/login.html")
 	if err != nil {
 		return nil, fmt.Errorf("session: login page: %w", err)
@@ -149,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{auth: cfg.Auth, sessions: auth.NewSessions(cfg.Auth, cfg.Session), audit: cfg.Audit, log: cfg.Log,
-		now: cfg.Now, overTLS: cfg.OverTLS, page: page.Lookup("login.html"), static: st}
+		now: cfg.Now, page: page.Lookup("login.html"), static: st}
 	if cfg.OIDC.Issuer != "" {
 		if h.oidc, err = newOIDC(ctx, cfg); err != nil {
 			return nil, err
@@ -157,9 +151,6 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 	}
 	return h, nil
 }
-
-// Sessions are the sessions the handler starts and reads.
-func (h *Handler) Sessions() *auth.Sessions { return h.sessions }
 
 // Register registers the login routes, all open: they are how one gets
 // rights in the first place.
@@ -248,7 +239,7 @@ func cookieValue(r *http.Request, name string) string {
 // last until the browser closes.
 func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int, same http.SameSite) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
-		Secure: h.overTLS(r), SameSite: same})
+		Secure: server.OverTLS(r), SameSite: same})
 }
 
 func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, id string) {
@@ -315,7 +306,7 @@ func (h *Handler) info(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.log.Error("reading a console session", "err", err, "request_id", w.Header().Get("X-Request-Id"))
-		problem(w, ngsild.Errorf(ngsild.InternalError, "the session could not be read"))
+		problem.WriteError(w, ngsild.Errorf(ngsild.InternalError, "the session could not be read"))
 		return
 	}
 	grants := p.Grants()
@@ -330,7 +321,7 @@ func (h *Handler) info(w http.ResponseWriter, r *http.Request) {
 		Method    string       `json:"method"`
 	}{p.User(), grants, sess.CSRFToken(), sess.Ends().UTC(), sess.Method})
 	if err != nil {
-		problem(w, ngsild.Errorf(ngsild.InternalError, "%v", err))
+		problem.WriteError(w, ngsild.Errorf(ngsild.InternalError, "%v", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -342,14 +333,6 @@ func unauthorized(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	access.Problem(w, r, access.Refusal{Status: http.StatusUnauthorized,
 		Detail: "no console session: log in at " + LoginPath})
-}
-
-// problem writes an NGSI-LD ProblemDetails.
-func problem(w http.ResponseWriter, e *ngsild.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status())
-	data, _ := ngsild.Marshal(e.Object())
-	w.Write(data)
 }
 
 // logout answers POST /logout: it ends the session of the cookie (the
