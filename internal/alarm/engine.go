@@ -208,11 +208,15 @@ func (s *Service) run(ctx context.Context) {
 	lastTick, lastSave := time.Now(), time.Now()
 	// Saving (encoding and writing states) runs beside the evaluation, one
 	// snapshot at a time; the final one is saved before run returns.
-	saves := make(chan *snapshot)
+	// idle holds a token while the saver waits: a snapshot is taken only
+	// then, since taking one marks the states it copies as saved.
+	saves, idle := make(chan *snapshot), make(chan struct{}, 1)
+	idle <- struct{}{}
 	var saver sync.WaitGroup
 	saver.Go(func() {
 		for snap := range saves {
 			s.persist(ctx, snap)
+			idle <- struct{}{}
 		}
 	})
 	defer func() {
@@ -254,7 +258,8 @@ func (s *Service) run(ctx context.Context) {
 		retry = s.write(ctx, append(retry, todo...))
 		if time.Since(lastSave) >= s.opts.SaveEvery && len(retry) == 0 {
 			select {
-			case saves <- s.snapshot(cursor):
+			case <-idle:
+				saves <- s.snapshot(cursor)
 				lastSave = time.Now()
 			default: // the last one is still being written
 			}
