@@ -54,9 +54,8 @@ func OutcomeOf(status int) Outcome {
 	return OutcomeFailed
 }
 
-// Entry is one line of the audit log. It holds no secret: NewEntry and
-// Record strip credentials from the path, and nothing else of a request is
-// kept.
+// Entry is one line of the audit log. It holds no secret: Record strips
+// credentials from the path, and nothing else of a request is kept.
 type Entry struct {
 	Time time.Time `json:"time"` // UTC
 	// Who is the user's name (for a key: its owner's) or "anonymous".
@@ -79,7 +78,7 @@ type Entry struct {
 // NewEntry describes a request that p made on tenant, answered with
 // status, for the audit log. p may be nil (authentication failed).
 func NewEntry(r *http.Request, p *Principal, tenant string, status int, action string) Entry {
-	e := Entry{Who: "anonymous", Remote: RemoteHost(r), Method: r.Method, Path: SanitizePath(r.URL.RequestURI()),
+	e := Entry{Who: "anonymous", Remote: RemoteHost(r), Method: r.Method, Path: r.URL.RequestURI(), // Record sanitises it
 		Tenant: tenant, Status: status, Outcome: OutcomeOf(status), Action: action}
 	if p.Kind() != Anonymous {
 		e.Who, e.Key = p.User(), p.KeyID()

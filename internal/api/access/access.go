@@ -243,12 +243,12 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 				Detail: "authentication required: send Authorization: Bearer <API key>, or sign in"})
 			return
 		}
+		if rt.Open == "" && !rt.Platform && tenant != "" && !ngsild.ValidTenant(tenant) {
+			deny(w, r, Refusal{Status: http.StatusBadRequest,
+				Detail: "invalid tenant name " + strconv.Quote(clip(tenant, 64)) + ": use letters, digits, '_', '-' and '.' (at most 64)"})
+			return
+		}
 		if rt.Open == "" && !rt.SignedIn {
-			if !rt.Platform && tenant != "" && !ngsild.ValidTenant(tenant) {
-				deny(w, r, Refusal{Status: http.StatusBadRequest,
-					Detail: "invalid tenant name " + strconv.Quote(clip(tenant, 64)) + ": use letters, digits, '_', '-' and '.' (at most 64)"})
-				return
-			}
 			allowed := p.Can(tenant, rt.Perm, nil)
 			if !allowed && rt.Perm == auth.PermWrite && p.MayWrite(tenant) {
 				// An editor limited to some types: the core checks each

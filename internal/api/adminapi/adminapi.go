@@ -128,41 +128,16 @@ func (a *API) handle(perm auth.Permission, f func(*request) error) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		req := &request{w: w, r: r, p: access.PrincipalFrom(r.Context())}
-		var err error
 		if perm != 0 {
 			req.scope = scopeOf(r, req.p, perm)
 			if req.scope.platform {
 				access.AuditAs(r.Context(), auth.AllTenants)
 			}
-		} else if t := access.HeaderTenant(r); t != "" && !ngsild.ValidTenant(t) {
-			// The guard checks the tenant of the routes that need a right.
-			err = ngsild.Errorf(ngsild.BadRequestData, "invalid tenant name %s: use letters, digits, '_', '-' and '.' (at most 64)", strconv.Quote(clip(t, 64)))
 		}
-		if err == nil {
-			err = f(req)
-		}
-		if err != nil {
-			a.fail(req, err)
+		if err := f(req); err != nil {
+			problem.Write(w, r, a.log, asProblem(err))
 		}
 	})
-}
-
-// fail writes err as ProblemDetails, auth's errors with their status.
-func (a *API) fail(req *request, err error) {
-	if errors.Is(err, errUnauthenticated) {
-		req.w.Header().Set("WWW-Authenticate", `Bearer realm="zenne", Basic realm="zenne", charset="UTF-8"`)
-	}
-	problem.Write(req.w, req.r, a.log, asProblem(err))
-}
-
-var errUnauthenticated = ngsild.Errorf(ngsild.Unauthorized, "authentication required: send Authorization: Bearer <API key>, or Basic with your user name and password")
-
-// authenticated refuses anonymous callers.
-func (req *request) authenticated() error {
-	if req.p.Kind() == auth.Anonymous {
-		return errUnauthenticated
-	}
-	return nil
 }
 
 // asProblem turns auth's errors into NGSI-LD errors: bad input 400,
