@@ -29,7 +29,7 @@
 // within its owner's current grants, so demoting or disabling a user
 // demotes or disables their keys. Only SHA-256 of the secret is stored.
 // Keys and accounts are cached in memory, so that authenticating a key
-// costs about a microsecond and reads no storage; the cache is read again
+// costs about 250 ns and reads no storage; the cache is read again
 // from the store every few seconds, so a key revoked on another instance
 // is refused within seconds, and at once on the instance that revoked it.
 //

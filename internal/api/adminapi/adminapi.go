@@ -18,8 +18,8 @@
 //
 // /admin/me/... lets anyone authenticated read their account and manage
 // their own API keys. No permission fits it (a user's rights may be on any
-// tenant, or none), so those routes are open and refuse anonymous callers
-// themselves (401); a new key's grants must be within the caller's own
+// tenant, or none), so those routes are SignedIn: the guard refuses
+// anonymous callers (401); a new key's grants must be within the caller's own
 // rights, which for a key are the key's (Principal.Covers), and a key may
 // revoke only keys that do no more than itself. POST /admin/setup is open:
 // it creates the first administrator with the one-time setup token.
