@@ -95,10 +95,23 @@ func (s *Service) login(ctx context.Context, name, password, remote string, cach
 	if cached {
 		s.basic.put(ck, name, u.Password, now)
 	}
-	if e := s.snap.Load().users[name]; e != nil && e.p != nil && e.u.Password == u.Password && e.u.Modified.Equal(u.Modified) {
-		return e.p, nil
+	return s.principalOf(&u), nil
+}
+
+// principalOf is the principal of account u as just read from the store:
+// the cached one when the cache holds the same version of the account.
+func (s *Service) principalOf(u *storedUser) *Principal {
+	snap := s.snap.Load()
+	if e := snap.users[u.Name]; e != nil && e.p != nil && e.u.Password == u.Password && e.u.Modified.Equal(u.Modified) {
+		return e.p
 	}
-	return &Principal{kind: UserPrincipal, user: u.Name, rules: compile(u.Grants), public: s.snap.Load().public, grants: u.Grants}, nil
+	return newUserPrincipal(u, snap.public)
+}
+
+// newUserPrincipal is the principal of account u, with the public-read
+// tenants public.
+func newUserPrincipal(u *storedUser, public map[string]bool) *Principal {
+	return &Principal{kind: UserPrincipal, user: u.Name, rules: compile(u.Grants), public: public, grants: u.Grants}
 }
 
 var errSkip = errors.New("skip")

@@ -245,7 +245,7 @@ func (s *Service) reloadLocked(ctx context.Context) error {
 		}
 		e := &userEntry{u: u}
 		if !u.Disabled {
-			e.p = &Principal{kind: UserPrincipal, user: u.Name, rules: compile(u.Grants), public: n.public, grants: u.Grants}
+			e.p = newUserPrincipal(&u, n.public)
 		}
 		n.users[u.Name] = e
 	}

@@ -325,11 +325,7 @@ func (s *Service) userPrincipal(ctx context.Context, name string) (*Principal, s
 	if u.Disabled {
 		return nil, u, ErrDisabled
 	}
-	snap := s.snap.Load()
-	if e := snap.users[name]; e != nil && e.p != nil && e.u.Modified.Equal(u.Modified) && e.u.Password == u.Password {
-		return e.p, u, nil
-	}
-	return &Principal{kind: UserPrincipal, user: u.Name, rules: compile(u.Grants), public: snap.public, grants: u.Grants}, u, nil
+	return s.principalOf(&u), u, nil
 }
 
 // End ends a session (logout). An unknown id is no error.
