@@ -121,48 +121,11 @@ func (s *Service) reloadLoop() {
 	}
 }
 
-// leaseLoop takes and renews the lease, running the evaluation while it
-// holds it. A renewal that fails (the store is unreachable) keeps the
-// evaluation running until the lease may have run out, as the notifier
-// does.
+// leaseLoop runs the evaluation while this instance holds the lease.
 func (s *Service) leaseLoop() {
-	ttl := s.opts.LeaseTTL
-	var stop func() // stops the running evaluation; nil when none runs
-	var renewed time.Time
-	for {
-		ok, err := s.opts.Lease.Lease(s.base, leaseName, s.opts.Instance, ttl)
-		switch {
-		case err != nil:
-			if s.base.Err() == nil {
-				s.log.Warn("alarms: renewing the lease failed", "err", err)
-			}
-			if stop != nil && time.Since(renewed) > ttl*2/3 {
-				s.log.Warn("alarms: the lease may have run out: another instance takes over")
-				stop()
-				stop = nil
-			}
-		case ok:
-			renewed = time.Now()
-			if stop == nil {
-				stop = s.goRun()
-			}
-		case stop != nil:
-			s.log.Warn("alarms: lease lost: another instance evaluates the rules")
-			stop()
-			stop = nil
-		}
-		select {
-		case <-s.base.Done():
-			if stop != nil {
-				stop()
-				rctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-				s.opts.Lease.ReleaseLease(rctx, leaseName, s.opts.Instance)
-				c()
-			}
-			return
-		case <-time.After(ttl / 3):
-		}
-	}
+	var stop func()
+	store.HoldLease(s.base, s.opts.Lease, leaseName, s.opts.Instance, s.opts.LeaseTTL, s.log, "the alarm rules",
+		func() { stop = s.goRun() }, func(bool) { stop() })
 }
 
 // goRun runs the evaluation in the background; the function it returns

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zenne-city/zenne/internal/bus"
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -441,51 +442,20 @@ func (s *Service) Close() error {
 	return s.saveStatuses(context.Background())
 }
 
-// lead takes and renews the notifier lease, running the subscriptions
-// while this instance holds it. A renewal that fails (the store is
-// unreachable) keeps them running until the lease may have run out.
+// lead runs the subscriptions while this instance holds the notifier
+// lease; it saves their statuses when it stops at shutdown.
 func (s *Service) lead() {
 	defer s.bg.Done()
-	ttl := s.opts.LeaseTTL
-	tick := time.NewTicker(ttl / 3)
-	defer tick.Stop()
-	var renewed time.Time
-	for {
-		ok, err := s.opts.Lease.Lease(s.base, leaseName, s.opts.Instance, ttl)
-		switch {
-		case err != nil && s.base.Err() == nil:
-			s.log.Warn("renewing the notifier lease failed", "err", err)
-			if s.active.Load() && time.Since(renewed) > ttl*2/3 {
-				s.log.Warn("notifier lease may have run out: another instance takes over")
-				s.deactivate()
-			}
-		case ok:
-			renewed = time.Now()
-			if !s.active.Load() {
-				s.log.Info("this instance runs the subscriptions", "instance", s.opts.Instance)
-				s.activate(true)
-			}
-		case !ok && s.active.Load():
-			s.log.Warn("notifier lease lost: another instance runs the subscriptions")
+	store.HoldLease(s.base, s.opts.Lease, leaseName, s.opts.Instance, s.opts.LeaseTTL, s.log, "the subscriptions",
+		func() { s.activate(true) },
+		func(final bool) {
 			s.deactivate()
-		}
-		select {
-		case <-s.base.Done():
-			if s.active.Load() {
-				s.deactivate()
+			if final {
 				if err := s.saveStatuses(context.Background()); err != nil {
 					s.log.Warn("saving subscription statuses failed", "err", err)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				if err := s.opts.Lease.ReleaseLease(ctx, leaseName, s.opts.Instance); err != nil {
-					s.log.Warn("releasing the notifier lease failed", "err", err)
-				}
-				cancel()
 			}
-			return
-		case <-tick.C:
-		}
-	}
+		})
 }
 
 // refresher reads the subscriptions from the store every Refresh, so this
