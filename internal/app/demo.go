@@ -255,15 +255,34 @@ const tailReadings = 3
 // current values. Unless all, values older than the entity's own are left
 // out (the demo city's readings are from its last minutes).
 func (a *App) writeReadings(ctx context.Context, tails [][]*ngsild.Entity, all bool) error {
+	// Each tail is oldest first, so comparing every round with the entity
+	// as it is before the first decides as comparing with the entity as
+	// the previous rounds left it.
+	var cur map[string]*ngsild.Entity
+	if !all {
+		cur = make(map[string]*ngsild.Entity, len(tails))
+		for _, tail := range tails {
+			if len(tail) == 0 {
+				continue
+			}
+			e, err := a.Store.Get(ctx, store.DefaultTenant, tail[0].ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			cur[tail[0].ID] = e
+		}
+	}
 	for k := range tailReadings {
-		if err := a.writeRound(ctx, tails, k, all); err != nil {
+		if err := a.writeRound(ctx, tails, k, cur); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *App) writeRound(ctx context.Context, tails [][]*ngsild.Entity, k int, all bool) error {
+// writeRound writes the k-th reading of every tail; with cur, it leaves
+// out values older than the entity's in cur.
+func (a *App) writeRound(ctx context.Context, tails [][]*ngsild.Entity, k int, cur map[string]*ngsild.Entity) error {
 	var ms []core.Measurement
 	for _, tail := range tails {
 		i := k - (tailReadings - len(tail)) // the newest of every tail in the last round
@@ -271,16 +290,9 @@ func (a *App) writeRound(ctx context.Context, tails [][]*ngsild.Entity, k int, a
 			continue
 		}
 		r := tail[i]
-		if !all {
-			cur, err := a.Store.Get(ctx, store.DefaultTenant, r.ID)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
+		if e := cur[r.ID]; e != nil {
 			for name, insts := range r.Attrs {
-				if cur == nil {
-					break
-				}
-				if have := cur.Instance(name, ""); have != nil && have.ObservedAt.After(insts[0].ObservedAt) {
+				if have := e.Instance(name, ""); have != nil && have.ObservedAt.After(insts[0].ObservedAt) {
 					delete(r.Attrs, name)
 				}
 			}
