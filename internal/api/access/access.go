@@ -31,6 +31,13 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (*auth.Principal, error)
 }
 
+// A ContextAuthenticator also hands what it learnt of the request (a
+// console session) to the handler, in the context it returns, so that the
+// handler need not look it up again.
+type ContextAuthenticator interface {
+	AuthenticateContext(r *http.Request) (*auth.Principal, context.Context, error)
+}
+
 // Recorder appends to the audit log (implemented by *auth.AuditLog).
 type Recorder interface {
 	Record(auth.Entry)
@@ -221,7 +228,7 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 		if !rt.Platform {
 			tenant = tenantOf(r)
 		}
-		p, err := g.authn.Authenticate(r)
+		p, ctx, err := g.authenticate(r)
 		if err != nil {
 			// Even on an open route: a client with a revoked key learns of
 			// it, rather than getting an anonymous answer.
@@ -237,7 +244,7 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 				return
 			}
 		}
-		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		ctx = context.WithValue(ctx, principalKey{}, p)
 		if rt.SignedIn && p.Kind() == auth.Anonymous {
 			g.refuse(w, r, rt, p, tenant, deny, Refusal{Status: http.StatusUnauthorized,
 				Detail: "authentication required: send Authorization: Bearer <API key>, or sign in"})
@@ -272,6 +279,15 @@ func (g *Guard) guard(rt Route, tenantOf TenantOf, deny Deny, h http.Handler) ht
 		h.ServeHTTP(sw, r)
 		g.opts.Audit.Record(auth.NewEntry(r, p, audited, sw.Status(), rt.Pattern))
 	})
+}
+
+// authenticate tells who makes r, and the context the handler gets.
+func (g *Guard) authenticate(r *http.Request) (*auth.Principal, context.Context, error) {
+	if ca, ok := g.authn.(ContextAuthenticator); ok {
+		return ca.AuthenticateContext(r)
+	}
+	p, err := g.authn.Authenticate(r)
+	return p, r.Context(), err
 }
 
 // refuse answers a refused request and records it in the audit log.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zenne-city/zenne/internal/api/access"
 	"github.com/zenne-city/zenne/internal/auth"
 )
 
@@ -74,16 +75,10 @@ func (h *Handler) render(w http.ResponseWriter, pg *page, status int) {
 // loginPage answers GET /login: the form, and who is logged in already.
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	pg := h.newPage(w, r, pickLang(r, ""), SafeNext(r.URL.Query().Get("next")))
-	if id := cookieValue(r, CookieName); id != "" {
-		p, sess, err := h.sessions.Lookup(r.Context(), id)
-		switch {
-		case err == nil:
-			pg.LoggedIn, pg.SessionCSRF = p.User(), sess.CSRFToken()
-		case errors.Is(err, auth.ErrNoSession):
-			h.clearSession(w, r) // stale
-		default:
-			h.log.Error("reading a console session", "err", err)
-		}
+	if sess := sessionFrom(r.Context()); sess != nil {
+		pg.LoggedIn, pg.SessionCSRF = access.PrincipalFrom(r.Context()).User(), sess.CSRFToken()
+	} else if _, ok := r.Header["Authorization"]; !ok && cookieValue(r, CookieName) != "" {
+		h.clearSession(w, r) // stale
 	}
 	pg.FocusUser = true
 	h.render(w, pg, http.StatusOK)

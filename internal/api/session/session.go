@@ -179,25 +179,43 @@ func (h *Handler) Register(mux *access.Mux) {
 // CSRF token: auth.ErrCSRF otherwise. POST /login ignores the cookie: the
 // form checks its own token and the password.
 func (h *Handler) Authenticate(r *http.Request) (*auth.Principal, error) {
+	p, _, err := h.AuthenticateContext(r)
+	return p, err
+}
+
+type sessionKey struct{}
+
+// AuthenticateContext is Authenticate, and gives the console session it
+// found to the handler in the context it returns (sessionFrom).
+func (h *Handler) AuthenticateContext(r *http.Request) (*auth.Principal, context.Context, error) {
+	ctx := r.Context()
 	if _, ok := r.Header["Authorization"]; ok {
-		return h.auth.Authenticate(r)
+		p, err := h.auth.Authenticate(r)
+		return p, ctx, err
 	}
 	id := cookieValue(r, CookieName)
 	if id == "" || (r.Method == http.MethodPost && r.URL.Path == LoginPath) {
-		return h.auth.Anonymous(), nil
+		return h.auth.Anonymous(), ctx, nil
 	}
-	p, sess, err := h.sessions.Lookup(r.Context(), id)
+	p, sess, err := h.sessions.Lookup(ctx, id)
 	if errors.Is(err, auth.ErrNoSession) {
-		return h.auth.Anonymous(), nil
+		return h.auth.Anonymous(), ctx, nil
 	}
 	if err != nil {
 		h.log.Error("reading a console session", "err", err)
-		return nil, err
+		return nil, ctx, err
 	}
 	if !safeMethod(r.Method) && !sess.CheckCSRF(csrfToken(r)) {
-		return nil, auth.ErrCSRF
+		return nil, ctx, auth.ErrCSRF
 	}
-	return p, nil
+	return p, context.WithValue(ctx, sessionKey{}, &sess), nil
+}
+
+// sessionFrom is the console session the request came with (nil: none,
+// or credentials in the Authorization header).
+func sessionFrom(ctx context.Context) *auth.Session {
+	s, _ := ctx.Value(sessionKey{}).(*auth.Session)
+	return s
 }
 
 // safeMethod reports whether a method changes nothing (RFC 9110).
@@ -293,22 +311,15 @@ func checkLoginCSRF(r *http.Request) bool {
 // info answers GET /api/session: the user of the caller's session, their
 // grants, the session's CSRF token and when it ends.
 func (h *Handler) info(w http.ResponseWriter, r *http.Request) {
-	id := cookieValue(r, CookieName)
-	if _, ok := r.Header["Authorization"]; ok || id == "" {
+	sess := sessionFrom(r.Context())
+	if sess == nil {
+		if _, ok := r.Header["Authorization"]; !ok && cookieValue(r, CookieName) != "" {
+			h.clearSession(w, r) // stale
+		}
 		unauthorized(w, r)
 		return
 	}
-	p, sess, err := h.sessions.Lookup(r.Context(), id)
-	if errors.Is(err, auth.ErrNoSession) {
-		h.clearSession(w, r)
-		unauthorized(w, r)
-		return
-	}
-	if err != nil {
-		h.log.Error("reading a console session", "err", err, "request_id", w.Header().Get("X-Request-Id"))
-		problem.WriteError(w, ngsild.Errorf(ngsild.InternalError, "the session could not be read"))
-		return
-	}
+	p := access.PrincipalFrom(r.Context())
 	grants := p.Grants()
 	if grants == nil {
 		grants = []auth.Grant{}
