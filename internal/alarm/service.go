@@ -356,7 +356,10 @@ var shownOnly = []string{"status", "createdAt", "modifiedAt"}
 
 // refresh reads one rule after this instance created, changed or deleted
 // it, so that a change written after the call returns is evaluated by the
-// new rule here (other instances see it at their next reload).
+// new rule here (other instances see it at their next reload). It reads
+// the rule back rather than installing the one just written: under loadMu
+// the last refresh installs what the store holds last, whatever order two
+// concurrent changes of one rule finish in.
 func (s *Service) refresh(ctx context.Context, tenant, id string) {
 	if err := s.loadRule(ctx, tenant, id); err != nil {
 		s.log.Warn("alarms: reading a rule", "rule", id, "err", err)
