@@ -57,29 +57,21 @@ func adminKey(dir string) string {
 	return k.(string)
 }
 
-// withKey adds an Authorization header to requests that have none.
-type withKey struct {
-	key  string
-	next http.RoundTripper
-}
+// noKey sends requests whose Authorization header is NoKey without one.
+type noKey struct{ next http.RoundTripper }
 
-func (t withKey) RoundTrip(r *http.Request) (*http.Response, error) {
-	if _, ok := r.Header["Authorization"]; ok {
-		if r.Header.Get("Authorization") == NoKey {
-			r = r.Clone(r.Context())
-			r.Header.Del("Authorization")
-		}
-		return t.next.RoundTrip(r)
+func (t noKey) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == NoKey {
+		r = r.Clone(r.Context())
+		r.Header.Del("Authorization")
 	}
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+t.key)
 	return t.next.RoundTrip(r)
 }
 
 // AuthClient returns an HTTP client that sends key with every request
 // (NoKey: none), for tests of other principals.
 func AuthClient(key string) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: withKey{key: key, next: http.DefaultTransport}}
+	return &http.Client{Timeout: 30 * time.Second, Transport: auth.NewBearer(key, noKey{http.DefaultTransport})}
 }
 
 // Start runs a server until the test ends.

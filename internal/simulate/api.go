@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/zenne-city/zenne/internal/auth"
 )
 
 // zenne's HTTP API (provisioning, LocateFrom, the probe's reads) wants an
@@ -16,24 +18,9 @@ import (
 func APIClient(key string, timeout time.Duration) *http.Client {
 	var rt http.RoundTripper = http.DefaultTransport
 	if key != "" {
-		rt = bearer{auth: []string{"Bearer " + key}, next: rt}
+		rt = auth.NewBearer(key, rt)
 	}
 	return &http.Client{Timeout: timeout, Transport: rt}
-}
-
-// bearer adds an Authorization header to requests that have none.
-type bearer struct {
-	auth []string
-	next http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if _, ok := r.Header["Authorization"]; ok {
-		return b.next.RoundTrip(r)
-	}
-	r = r.Clone(r.Context()) // a RoundTripper leaves the caller's request alone
-	r.Header["Authorization"] = b.auth
-	return b.next.RoundTrip(r)
 }
 
 // StatusError is an answer of zenne's API other than the one expected.

@@ -91,35 +91,6 @@ func WithKey(c *http.Client, key string) *http.Client {
 		next = http.DefaultTransport
 	}
 	out := *c
-	out.Transport = &bearer{auth: []string{"Bearer " + key}, next: next}
+	out.Transport = auth.NewBearer(key, next)
 	return &out
-}
-
-// bearer adds an Authorization header. It copies the request shallowly
-// and its header map (a RoundTripper may not change the caller's request),
-// which costs less than Request.Clone on the benchmarks' hot paths.
-type bearer struct {
-	auth []string
-	next http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if _, ok := r.Header["Authorization"]; ok {
-		return b.next.RoundTrip(r)
-	}
-	r2 := *r
-	r2.Header = make(http.Header, len(r.Header)+1)
-	for k, v := range r.Header {
-		r2.Header[k] = v
-	}
-	r2.Header["Authorization"] = b.auth
-	return b.next.RoundTrip(&r2)
-}
-
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
-// transport.
-func (b *bearer) CloseIdleConnections() {
-	if c, ok := b.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }
