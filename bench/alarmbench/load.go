@@ -8,11 +8,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zenne-city/zenne/bench/internal/benchutil"
 )
 
 // loadOpts describe a PATCH load: workers keep-alive clients, each sending
@@ -35,29 +36,17 @@ type loadOpts struct {
 // update, warm-up included (the rules evaluate those too); the rest is
 // about the measured part.
 type loadResult struct {
+	benchutil.Stats
 	sent      int64
 	sentRuled int64 // of which to entities with a rule of their own (loadOpts.ruled)
-	elapsed   time.Duration
-	lat       []time.Duration // sorted
-	errs      int
-	firstErr  error
 	behind    int64 // paced loads: updates due that no client was free to send
-}
-
-func (r *loadResult) ops() int      { return len(r.lat) }
-func (r *loadResult) rate() float64 { return float64(r.ops()) / r.elapsed.Seconds() }
-func (r *loadResult) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	return r.lat[int(p/100*float64(len(r.lat)-1))]
 }
 
 func (r *loadResult) String() string {
 	s := fmt.Sprintf("%d updates in %s = %.0f/s, p50 %s p95 %s p99 %s max %s",
-		r.ops(), r.elapsed.Round(time.Millisecond), r.rate(), ms(r.pct(50)), ms(r.pct(95)), ms(r.pct(99)), ms(r.pct(100)))
-	if r.errs > 0 {
-		s += fmt.Sprintf(", %d errors (first: %v)", r.errs, r.firstErr)
+		r.Ops(), r.Elapsed.Round(time.Millisecond), r.Rate(), ms(r.Pct(50)), ms(r.Pct(95)), ms(r.Pct(99)), ms(r.Pct(100)))
+	if r.Errs > 0 {
+		s += fmt.Sprintf(", %d errors (first: %v)", r.Errs, r.FirstErr)
 	}
 	if r.behind > 0 {
 		s += fmt.Sprintf(", at most %d updates late (every client busy)", r.behind)
@@ -159,7 +148,7 @@ func patchLoad(ctx context.Context, t target, o loadOpts) *loadResult {
 		})
 	}
 	var sent, sentRuled atomic.Int64
-	results := make([]workerResult, o.workers)
+	results := make([]benchutil.WorkerResult, o.workers)
 	var wg sync.WaitGroup
 	for w := range o.workers {
 		wg.Go(func() {
@@ -187,7 +176,7 @@ func patchLoad(ctx context.Context, t target, o loadOpts) *loadResult {
 					}
 				}
 				if !t0.Before(measureFrom) {
-					res.add(t0, err)
+					res.Add(t0, err)
 				}
 			}
 		})
@@ -195,32 +184,7 @@ func patchLoad(ctx context.Context, t target, o loadOpts) *loadResult {
 	wg.Wait()
 	cancel()
 	pacer.Wait()
-	res := &loadResult{sent: sent.Load(), sentRuled: sentRuled.Load(), elapsed: time.Since(measureFrom)}
-	for _, w := range results {
-		res.lat = append(res.lat, w.lat...)
-		res.errs += w.errs
-		if res.firstErr == nil {
-			res.firstErr = w.firstErr
-		}
-	}
+	res := &loadResult{Stats: benchutil.Merge(time.Since(measureFrom), results), sent: sent.Load(), sentRuled: sentRuled.Load()}
 	res.behind = behind.Load() // the warm-up's included
-	slices.Sort(res.lat)
 	return res
-}
-
-type workerResult struct {
-	lat      []time.Duration
-	errs     int
-	firstErr error
-}
-
-func (r *workerResult) add(t0 time.Time, err error) {
-	if err == nil {
-		r.lat = append(r.lat, time.Since(t0))
-		return
-	}
-	r.errs++
-	if r.firstErr == nil {
-		r.firstErr = err
-	}
 }

@@ -39,8 +39,8 @@ func mean(xs []float64) float64 {
 func rates(rs []*loadResult) (vals []float64, text string) {
 	var parts []string
 	for _, r := range rs {
-		vals = append(vals, r.rate())
-		parts = append(parts, fmt.Sprintf("%.0f", r.rate()))
+		vals = append(vals, r.Rate())
+		parts = append(parts, fmt.Sprintf("%.0f", r.Rate()))
 	}
 	return vals, strings.Join(parts, " and ") + " updates/s"
 }
@@ -53,17 +53,17 @@ func (r *report) throughput(cfg *config, noop *loadResult, as, bs []*loadResult,
 	a, aText := rates(as)
 	b, bText := rates(bs)
 	ratio := mean(b) / mean(a)
-	limit := fmt.Sprintf("%.0f req/s (no-op)", noop.rate())
+	limit := fmt.Sprintf("%.0f req/s (no-op)", noop.Rate())
 	r.add(fmt.Sprintf("A: PATCH fillingLevel, no rules, %d entities, %d clients", cfg.entities, cfg.concurrency),
-		aText, "—", "—", limit, fmt.Sprintf("%.3f", mean(a)/noop.rate()))
+		aText, "—", "—", limit, fmt.Sprintf("%.3f", mean(a)/noop.Rate()))
 	r.add(fmt.Sprintf("B: the same with %d per-entity threshold rules + %d type-wide (%.4g evaluations per update)", cfg.rules, cfg.typeRules,
 		float64(cfg.typeRules)+float64(cfg.rules)/float64(cfg.entities)),
-		bText, "—", "—", limit, fmt.Sprintf("%.3f", mean(b)/noop.rate()))
+		bText, "—", "—", limit, fmt.Sprintf("%.3f", mean(b)/noop.Rate()))
 	worst := 0.0 // seconds of load the evaluation was behind at the end of a B
 	never := false
 	var evals, behind, opened []string
 	for i, l := range lags {
-		sec := l.backlog / bs[i].rate()
+		sec := l.backlog / bs[i].Rate()
 		worst = max(worst, sec)
 		never = never || l.never
 		evals = append(evals, fmt.Sprintf("%.0f", l.evalRate))
@@ -88,22 +88,22 @@ func (r *report) throughput(cfg *config, noop *loadResult, as, bs []*loadResult,
 		if i >= len(as) {
 			name = fmt.Sprintf("B%d", i-len(as)+1)
 		}
-		if x.errs > 0 {
-			r.note(fmt.Sprintf("%s: %d requests failed (first: %v)", name, x.errs, x.firstErr))
+		if x.Errs > 0 {
+			r.note(fmt.Sprintf("%s: %d requests failed (first: %v)", name, x.Errs, x.FirstErr))
 		}
 	}
 	for i, x := range bs {
-		r.note(fmt.Sprintf("B%d PATCH latency: p50 %s, p99 %s (A%d: p50 %s, p99 %s)", i+1, ms(x.pct(50)), ms(x.pct(99)), i+1, ms(as[i].pct(50)), ms(as[i].pct(99))))
+		r.note(fmt.Sprintf("B%d PATCH latency: p50 %s, p99 %s (A%d: p50 %s, p99 %s)", i+1, ms(x.Pct(50)), ms(x.Pct(99)), i+1, ms(as[i].Pct(50)), ms(as[i].Pct(99))))
 	}
 }
 
 func (r *report) latency(cfg *config, res *latencyResult) {
 	n := len(res.sinceAck)
-	r.add(fmt.Sprintf("update → Alert readable (%d probes, background %.0f updates/s, %d rules)", cfg.probes, res.background.rate(), cfg.rules+cfg.typeRules),
+	r.add(fmt.Sprintf("update → Alert readable (%d probes, background %.0f updates/s, %d rules)", cfg.probes, res.background.Rate(), cfg.rules+cfg.typeRules),
 		fmt.Sprintf("p50 %s, p95 %s, p99 %s, max %s; %d lost", ms(pct(res.sinceAck, 50)), ms(pct(res.sinceAck, 95)), ms(pct(res.sinceAck, 99)), ms(pct(res.sinceAck, 100)), res.lost),
 		"p99 < 100 ms", benchutil.Verdict(n > 0 && res.lost == 0 && pct(res.sinceAck, 99) < 100*time.Millisecond), "—", "—")
 	r.add("latency background load (values that fire nothing)", res.background.String(), fmt.Sprintf("%d/s", cfg.rate),
-		benchutil.Verdict(res.background.rate() >= 0.95*float64(cfg.rate)), "—", "—")
+		benchutil.Verdict(res.background.Rate() >= 0.95*float64(cfg.rate)), "—", "—")
 	if res.lost > 0 {
 		r.note(fmt.Sprintf("latency: %d of %d probes saw no alert within 10 s", res.lost, cfg.probes))
 	}

@@ -59,7 +59,7 @@ func throughputScenario(ctx context.Context, cfg *config, dir string, rep *repor
 	noopClient.CloseIdleConnections()
 	fmt.Fprintf(out, "limit  no-op net/http handler, same client and requests: %s (%s)\n", noop, m)
 	rep.add("limit: no-op net/http handler, same PATCH requests, "+fmt.Sprint(cfg.concurrency)+" keep-alive clients",
-		fmt.Sprintf("%.0f req/s, p99 %s", noop.rate(), ms(noop.pct(99))), "—", "—", "—", "—")
+		fmt.Sprintf("%.0f req/s, p99 %s", noop.Rate(), ms(noop.Pct(99))), "—", "—", "—", "—")
 
 	s, err := startServer(ctx, cfg, dir, "throughput")
 	if err != nil {

@@ -40,7 +40,7 @@ func countScenario(client *http.Client, base string) ([]countResult, error) {
 		}
 		if d := time.Since(t0); d > 3*time.Second {
 			// Too slow to repeat: the warm-up is the measurement.
-			out = append(out, countResult{c.what, matches, &stats{elapsed: d, lat: []time.Duration{d}}})
+			out = append(out, countResult{c.what, matches, &stats{benchutil.Stats{Elapsed: d, Lat: []time.Duration{d}}}})
 			continue
 		}
 		s := runFor(context.Background(), 1, 0, 3*time.Second, func(w, i int) error {

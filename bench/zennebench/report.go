@@ -26,7 +26,7 @@ func (r *report) add(scenario, figure, goal string, ok bool, limit, ratio string
 func (r *report) limits(cfg *config, noop *stats, raw float64) {
 	if noop != nil {
 		r.rows = append(r.rows, row{"limit: no-op net/http handler, " + fmt.Sprint(cfg.concurrency) + " keep-alive clients",
-			fmt.Sprintf("%.0f req/s, p99 %s", noop.rate(), ms(noop.pct(99))), "—", "—", "—", "—"})
+			fmt.Sprintf("%.0f req/s, p99 %s", noop.Rate(), ms(noop.Pct(99))), "—", "—", "—", "—"})
 	}
 	if raw > 0 {
 		r.rows = append(r.rows, row{"limit: raw SQLite insert (modernc, 1 tx, WAL)",
@@ -35,23 +35,23 @@ func (r *report) limits(cfg *config, noop *stats, raw float64) {
 }
 
 func (r *report) upsert(cfg *config, s *stats, raw float64) {
-	rate := float64(cfg.entities) / s.elapsed.Seconds()
+	rate := float64(cfg.entities) / s.Elapsed.Seconds()
 	limit, ratio := "—", "—"
 	if raw > 0 {
 		limit, ratio = fmt.Sprintf("%.0f rows/s (raw SQLite)", raw), fmt.Sprintf("%.2f", rate/raw)
 	}
 	r.add(fmt.Sprintf("batch upsert, %d/batch, %d in flight", cfg.batch, cfg.loadConc),
-		fmt.Sprintf("%.0f entities/s (batch p99 %s)", rate, ms(s.pct(99))), "≥ 100,000/s", rate >= 100_000, limit, ratio)
+		fmt.Sprintf("%.0f entities/s (batch p99 %s)", rate, ms(s.Pct(99))), "≥ 100,000/s", rate >= 100_000, limit, ratio)
 }
 
 func (r *report) patch(cfg *config, s *stats, noop *stats) {
 	limit, ratio := "—", "—"
 	if noop != nil {
-		limit, ratio = fmt.Sprintf("%.0f req/s (no-op)", noop.rate()), fmt.Sprintf("%.3f", s.rate()/noop.rate())
+		limit, ratio = fmt.Sprintf("%.0f req/s (no-op)", noop.Rate()), fmt.Sprintf("%.3f", s.Rate()/noop.Rate())
 	}
 	name := fmt.Sprintf("PATCH /entities/{id}/attrs, %d clients", cfg.concurrency)
-	r.add(name, fmt.Sprintf("%.0f updates/s", s.rate()), "≥ 15,000/s", s.rate() >= 15_000, limit, ratio)
-	r.add(name, fmt.Sprintf("p50 %s, p95 %s, p99 %s", ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99))), "p99 < 20 ms", s.pct(99) < 20*time.Millisecond,
+	r.add(name, fmt.Sprintf("%.0f updates/s", s.Rate()), "≥ 15,000/s", s.Rate() >= 15_000, limit, ratio)
+	r.add(name, fmt.Sprintf("p50 %s, p95 %s, p99 %s", ms(s.Pct(50)), ms(s.Pct(95)), ms(s.Pct(99))), "p99 < 20 ms", s.Pct(99) < 20*time.Millisecond,
 		"—", "—")
 	r.errors(name, s)
 }
@@ -59,11 +59,11 @@ func (r *report) patch(cfg *config, s *stats, noop *stats) {
 func (r *report) query(cfg *config, s *stats, noop *stats, matches float64) {
 	limit, ratio := "—", "—"
 	if noop != nil {
-		limit, ratio = fmt.Sprintf("%.0f req/s (no-op, %d clients)", noop.rate(), cfg.concurrency), fmt.Sprintf("%.3f", s.rate()/noop.rate())
+		limit, ratio = fmt.Sprintf("%.0f req/s (no-op, %d clients)", noop.Rate(), cfg.concurrency), fmt.Sprintf("%.3f", s.Rate()/noop.Rate())
 	}
 	name := fmt.Sprintf("type + q + near 500 m, %d clients (~%.0f matches, 20 returned)", cfg.queryConc, matches)
-	r.add(name, fmt.Sprintf("%.0f queries/s", s.rate()), "≥ 2,000/s", s.rate() >= 2000, limit, ratio)
-	r.add(name, fmt.Sprintf("p50 %s, p95 %s, p99 %s", ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99))), "p95 < 20 ms", s.pct(95) < 20*time.Millisecond,
+	r.add(name, fmt.Sprintf("%.0f queries/s", s.Rate()), "≥ 2,000/s", s.Rate() >= 2000, limit, ratio)
+	r.add(name, fmt.Sprintf("p50 %s, p95 %s, p99 %s", ms(s.Pct(50)), ms(s.Pct(95)), ms(s.Pct(99))), "p95 < 20 ms", s.Pct(95) < 20*time.Millisecond,
 		"—", "—")
 	r.errors(name, s)
 }
@@ -72,12 +72,12 @@ func (r *report) query(cfg *config, s *stats, noop *stats, matches float64) {
 func (r *report) count(res []countResult) {
 	for i, c := range res {
 		name := fmt.Sprintf("%s (%d matches)", c.what, c.matches)
-		figure := fmt.Sprintf("p50 %s, p99 %s, max %s", ms(c.s.pct(50)), ms(c.s.pct(99)), ms(c.s.pct(100)))
+		figure := fmt.Sprintf("p50 %s, p99 %s, max %s", ms(c.s.Pct(50)), ms(c.s.Pct(99)), ms(c.s.Pct(100)))
 		if i > 0 {
 			r.rows = append(r.rows, row{name, figure, "(not a goal)", "—", "—", "—"})
 			continue
 		}
-		r.add(name, figure, "< 100 ms", c.s.pct(100) < 100*time.Millisecond, "—", "—")
+		r.add(name, figure, "< 100 ms", c.s.Pct(100) < 100*time.Millisecond, "—", "—")
 	}
 }
 
@@ -92,8 +92,8 @@ func (r *report) startup(s *startupResult) {
 }
 
 func (r *report) errors(name string, s *stats) {
-	if s.errs > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%s: %d requests failed (first: %v)", name, s.errs, s.firstErr))
+	if s.Errs > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%s: %d requests failed (first: %v)", name, s.Errs, s.FirstErr))
 	}
 }
 

@@ -48,12 +48,12 @@ func load(ctx context.Context, cfg *config, client *http.Client, base string, ou
 	})
 	close(stop)
 	<-progress
-	if s.errs > 0 {
-		return nil, fmt.Errorf("load: %d of %d batches failed; first: %w", s.errs, batches, s.firstErr)
+	if s.Errs > 0 {
+		return nil, fmt.Errorf("load: %d of %d batches failed; first: %w", s.Errs, batches, s.FirstErr)
 	}
 	fmt.Fprintf(out, "upsert batches of %d, %d in flight: %d entities in %s = %.0f entities/s; per batch p50 %s p95 %s p99 %s\n",
-		cfg.batch, cfg.loadConc, cfg.entities, s.elapsed.Round(time.Millisecond), float64(cfg.entities)/s.elapsed.Seconds(),
-		ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99)))
+		cfg.batch, cfg.loadConc, cfg.entities, s.Elapsed.Round(time.Millisecond), float64(cfg.entities)/s.Elapsed.Seconds(),
+		ms(s.Pct(50)), ms(s.Pct(95)), ms(s.Pct(99)))
 	return s, nil
 }
 
