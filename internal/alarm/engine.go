@@ -125,7 +125,7 @@ func (s *Service) reloadLoop() {
 func (s *Service) leaseLoop() {
 	var stop func()
 	store.HoldLease(s.base, s.opts.Lease, leaseName, s.opts.Instance, s.opts.LeaseTTL, s.log, "the alarm rules",
-		func() { stop = s.goRun() }, func(bool) { stop() })
+		func() bool { stop = s.goRun(); return true }, func(bool) { stop() })
 }
 
 // goRun runs the evaluation in the background; the function it returns

@@ -447,7 +447,7 @@ func (s *Service) Close() error {
 func (s *Service) lead() {
 	defer s.bg.Done()
 	store.HoldLease(s.base, s.opts.Lease, leaseName, s.opts.Instance, s.opts.LeaseTTL, s.log, "the subscriptions",
-		func() { s.activate(true) },
+		func() bool { s.activate(true); return s.active.Load() },
 		func(final bool) {
 			s.deactivate()
 			if final {
