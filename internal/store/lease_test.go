@@ -14,7 +14,9 @@ type grantAll struct {
 	released int
 }
 
-func (g *grantAll) Lease(context.Context, string, string, time.Duration) (bool, error) { return true, nil }
+func (g *grantAll) Lease(context.Context, string, string, time.Duration) (bool, error) {
+	return true, nil
+}
 func (g *grantAll) ReleaseLease(context.Context, string, string) error {
 	g.mu.Lock()
 	g.released++
