@@ -4,13 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/zenne-city/zenne/internal/store/codec"
 	"math/bits"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zenne-city/zenne/internal/store/codec"
+	"github.com/zenne-city/zenne/internal/store/memindex"
 )
 
 // A group transaction applies every op in memory and records, per entity
@@ -227,11 +229,11 @@ const parallelMin = 64
 // (final.rec) and the document of the
 // final state of every entity touched, on all processors for large groups.
 // Both are pure functions of the entity.
-func encodeFinal(touches []*touch, ix *memIndex) ([][]byte, error) {
+func encodeFinal(touches []*touch, ix *memindex.Index) ([][]byte, error) {
 	docs := make([][]byte, len(touches))
 	errs := make([]error, len(touches))
 	work := func(from, step int) {
-		names := &nameCache{ix: ix, m: map[string]uint32{}}
+		names := ix.Names()
 		for i := from; i < len(touches); i += step {
 			fin := touches[i].final
 			if fin.ent == nil {
@@ -244,7 +246,7 @@ func encodeFinal(touches []*touch, ix *memIndex) ([][]byte, error) {
 					}
 				}()
 				fin.facts = factsOf(fin.ent)
-				fin.rec = newRec(touches[i].tid, fin.ver, fin.ent, names.intern)
+				fin.rec = names.Rec(touches[i].tid, fin.ver, fin.ent)
 				docs[i], err = codec.EncodeEntity(fin.ent)
 				return err
 			}()

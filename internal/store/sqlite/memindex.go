@@ -3,598 +3,24 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"github.com/zenne-city/zenne/internal/store/codec"
-	"math"
 	"runtime"
-	"slices"
-	"sync"
+	"strconv"
 
-	"github.com/RoaringBitmap/roaring/v2"
-	"github.com/paulmach/orb"
-	"github.com/tidwall/rtree"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
-	"github.com/zenne-city/zenne/internal/ngsild/geo"
+	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/memindex"
 )
 
-// memIndex keeps in memory what queries select and filter on: per tenant,
-// the entities of each type and of each attribute name (bitmaps of eids), an
-// R-tree per (type, GeoProperty), and per entity its id, types, scopes and
-// the plain values of its attributes. A query finds its exact matches here
-// and reads SQLite only for the page it returns; only entities whose
-// attributes the index cannot hold (compound values, long texts, non-point
-// geometries) or q terms it cannot decide (sub-attributes, metadata) are
-// loaded to be decided. Reading candidate rows through SQLite cost most of a
-// query's time (see docs/PERFORMANCE.md).
-//
-// The writer updates it after each commit, before answering, so a query
+// The store answers queries from its in-memory index (package memindex):
+// SQLite keeps no secondary index of its own, so a write costs one row. The
+// writer updates the index after each commit, before answering, so a query
 // started after a write was acknowledged sees it. It is built from the
 // entities table when the store opens, in the background; queries wait for
-// it. SQLite keeps no secondary index of its own, so a write costs one row.
-type memIndex struct {
-	mu       sync.RWMutex
-	recs     []*memRec // by eid; nil: no entity
-	tenants  map[int64]*memTenant
-	names    []string // interned type and attribute names, by number
-	nameNum  map[string]uint32
-	building map[int64]bool // eids the writer set during the build; nil once built
-	unplaced []int64        // eids loaded by the build, not yet in the R-trees
-}
-
-type memTenant struct {
-	all   *roaring.Bitmap
-	types map[uint32]*roaring.Bitmap // by type name number
-	attrs map[uint32]*roaring.Bitmap // by attribute name number
-	geo   map[[2]uint32]*rtree.RTreeG[uint32]
-}
-
-// memRec is what the index knows of one entity, in about 300 bytes. It is
-// laid out for the garbage collector and the heap: the attributes and boxes
-// hold no pointers (strings are ranges of one text, which starts with the
-// id), and the common single type is held inline.
-type memRec struct {
-	text   string    // the id, then the string values of attrs
-	ver    int64     // entities.ver, to use the entity cache
-	attrs  []memAttr // one per instance, by name number
-	boxes  []memBox  // per GeoProperty name: the union box of its instances
-	more   *memMore  // nil for most entities
-	tid    uint32
-	idLen  uint32
-	typ    [1]uint32 // the type, unless more.types is set
-	placed bool      // its boxes are in the R-trees (the build defers that)
-}
-
-// memMore is what few entities have: other than exactly one type, scopes.
-type memMore struct {
-	types  []uint32 // nil: memRec.typ is the type
-	scopes []string
-}
-
-// memAttr is one attribute instance: its kind and, when plain, its value.
-type memAttr struct {
-	x    float64 // a number, a boolean (0 or 1), a point's longitude
-	aux  uint64  // a string's range in text (offset<<32 | length), a point's latitude (bits)
-	name uint32
-	kind uint8 // its code in kindCodes (codec.go)
-	val  memVal
-}
-
-type memVal uint8
-
-const (
-	valComplex memVal = iota // not held: decide on the loaded entity
-	valNum
-	valStr
-	valBool
-	valPoint
-)
-
-type memBox struct {
-	name     uint32
-	min, max [2]float64
-}
-
-// maxMemText is the longest string value the index holds; longer ones are
-// decided on the loaded entity.
-const maxMemText = 128
-
-func newMemIndex() *memIndex {
-	return &memIndex{tenants: map[int64]*memTenant{}, nameNum: map[string]uint32{}, building: map[int64]bool{}}
-}
-
-// intern returns the number of a name, adding it. Callers hold mu.
-func (ix *memIndex) intern(name string) uint32 {
-	if n, ok := ix.nameNum[name]; ok {
-		return n
-	}
-	n := uint32(len(ix.names))
-	ix.names = append(ix.names, name)
-	ix.nameNum[name] = n
-	return n
-}
-
-// lookup returns the number of a name the index has seen. Callers hold mu.
-func (ix *memIndex) lookup(name string) (uint32, bool) {
-	n, ok := ix.nameNum[name]
-	return n, ok
-}
-
-// newRec projects an entity; intern numbers names (ix.intern, with mu held,
-// or a nameCache).
-func newRec(tid, ver int64, e *ngsild.Entity, intern func(string) uint32) *memRec {
-	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver}}
-	b.setID(e.ID)
-	for _, t := range e.Types {
-		b.types = append(b.types, intern(t))
-	}
-	b.scopes = slices.Clone(e.Scopes)
-	n := 0
-	for _, insts := range e.Attrs {
-		n += len(insts)
-	}
-	b.r.attrs = make([]memAttr, 0, n)
-	for name, insts := range e.Attrs {
-		b.startAttr(intern(name))
-		for _, a := range insts {
-			b.add(a)
-		}
-	}
-	return b.finish()
-}
-
-// recBuilder assembles a record attribute by attribute, from an entity
-// (newRec) or a stored document (projectDoc).
-type recBuilder struct {
-	r      *memRec
-	name   uint32
-	box    memBox
-	hasBox bool
-	text   []byte
-	types  []uint32
-	scopes []string
-}
-
-func (b *recBuilder) setID(id string) {
-	b.text = append(b.text[:0], id...)
-	b.r.idLen = uint32(len(id))
-}
-
-func (b *recBuilder) startAttr(name uint32) {
-	b.endAttr()
-	b.name = name
-}
-
-func (b *recBuilder) endAttr() {
-	if b.hasBox {
-		b.r.boxes = append(b.r.boxes, b.box)
-		b.hasBox = false
-	}
-}
-
-// add adds one instance of the current attribute (nil: an instance without
-// content, decided on the entity).
-func (b *recBuilder) add(a *ngsild.Attribute) {
-	if a == nil {
-		b.r.attrs = append(b.r.attrs, memAttr{name: b.name})
-		return
-	}
-	ma, str, bound, ok := project(a)
-	ma.name = b.name
-	if ma.val == valStr {
-		ma.aux = uint64(len(b.text))<<32 | uint64(len(str))
-		b.text = append(b.text, str...)
-	}
-	b.r.attrs = append(b.r.attrs, ma)
-	switch {
-	case !ok:
-	case !b.hasBox:
-		b.box, b.hasBox = memBox{name: b.name, min: bound.Min, max: bound.Max}, true
-	default:
-		b.box.min = [2]float64{math.Min(b.box.min[0], bound.Min[0]), math.Min(b.box.min[1], bound.Min[1])}
-		b.box.max = [2]float64{math.Max(b.box.max[0], bound.Max[0]), math.Max(b.box.max[1], bound.Max[1])}
-	}
-}
-
-func (b *recBuilder) finish() *memRec {
-	b.endAttr()
-	b.r.text = string(b.text)
-	if len(b.types) == 1 {
-		b.r.typ[0] = b.types[0]
-	} else {
-		b.r.more = &memMore{types: slices.Clone(b.types)}
-		if b.r.more.types == nil {
-			b.r.more.types = []uint32{}
-		}
-	}
-	if len(b.scopes) > 0 {
-		if b.r.more == nil {
-			b.r.more = &memMore{}
-		}
-		b.r.more.scopes = b.scopes
-	}
-	slices.SortFunc(b.r.attrs, func(x, y memAttr) int { return int(x.name) - int(y.name) })
-	return b.r
-}
-
-// projectDoc builds the record of a stored document without decoding the
-// whole entity: only what project reads is decoded, and strings it would
-// not hold are skipped.
-func projectDoc(doc []byte, tid, ver int64, names *nameCache) (*memRec, error) {
-	if len(doc) == 0 || doc[0] != codec.DocV1 {
-		e, err := codec.DecodeEntity(doc)
-		if err != nil {
-			return nil, err
-		}
-		return newRec(tid, ver, e, names.intern), nil
-	}
-	d := &codec.Decoder{B: doc[1:]}
-	b := recBuilder{r: &memRec{tid: uint32(tid), ver: ver}}
-	id := d.Raw()
-	b.text = append(b.text, id...)
-	b.r.idLen = uint32(len(id))
-	for n := d.Count(); n > 0; n-- {
-		b.types = append(b.types, names.internBytes(d.Raw()))
-	}
-	b.scopes = d.Strs()
-	d.SkipTime()
-	d.SkipTime()
-	n := d.Count()
-	b.r.attrs = make([]memAttr, 0, n)
-	for range n {
-		b.startAttr(names.internBytes(d.Raw()))
-		for m := d.Count(); m > 0 && d.Err == nil; m-- {
-			if d.Byte() == 0 {
-				b.add(nil)
-				continue
-			}
-			a := ngsild.Attribute{Kind: d.Kind()}
-			a.Value = indexValue(d, a.Kind)
-			d.SkipAttrRest(0)
-			b.add(&a)
-		}
-	}
-	if d.Err != nil {
-		return nil, d.Err
-	}
-	return b.finish(), nil
-}
-
-// project keeps an instance's kind and, when it is a plain value that q and
-// geo-queries read the same way as the original, that value (a string
-// apart). It also returns the box of a GeoProperty.
-func project(a *ngsild.Attribute) (m memAttr, str string, box orb.Bound, hasBox bool) {
-	m.kind = codec.KindCode(a.Kind)
-	switch a.Kind {
-	case ngsild.Property, ngsild.VocabProperty, ngsild.Relationship:
-		switch v := a.Value.(type) {
-		case float64:
-			m.val, m.x = valNum, v
-		case bool:
-			m.val = valBool
-			if v {
-				m.x = 1
-			}
-		case string:
-			if len(v) <= maxMemText {
-				m.val, str = valStr, v
-			}
-		}
-	case ngsild.GeoProperty:
-		g, err := geo.ValueGeometry(a.Value)
-		if err != nil || g == nil {
-			return m, "", orb.Bound{}, false
-		}
-		if p, ok := g.(orb.Point); ok {
-			m.val, m.x, m.aux = valPoint, p[0], math.Float64bits(p[1])
-		}
-		return m, "", g.Bound(), true
-	}
-	return m, str, orb.Bound{}, false
-}
-
-func (r *memRec) id() string { return r.text[:r.idLen] }
-
-// types returns the numbers of r's types.
-func (r *memRec) types() []uint32 {
-	if r.more != nil && r.more.types != nil {
-		return r.more.types
-	}
-	return r.typ[:]
-}
-
-func (r *memRec) scopeList() []string {
-	if r.more == nil {
-		return nil
-	}
-	return r.more.scopes
-}
-
-// value returns the value of r's instance m as the decoded entity holds it.
-func (r *memRec) value(m *memAttr) any {
-	switch m.val {
-	case valNum:
-		return m.x
-	case valStr:
-		off := m.aux >> 32
-		return r.text[off : off+m.aux&math.MaxUint32]
-	case valBool:
-		return m.x == 1
-	case valPoint:
-		return orb.Point{m.x, math.Float64frombits(m.aux)}
-	}
-	return nil
-}
-
-func (ix *memIndex) tenant(tid int64) *memTenant {
-	t := ix.tenants[tid]
-	if t == nil {
-		t = &memTenant{all: roaring.New(), types: map[uint32]*roaring.Bitmap{}, attrs: map[uint32]*roaring.Bitmap{},
-			geo: map[[2]uint32]*rtree.RTreeG[uint32]{}}
-		ix.tenants[tid] = t
-	}
-	return t
-}
-
-func bitmapOf(m map[uint32]*roaring.Bitmap, k uint32) *roaring.Bitmap {
-	b := m[k]
-	if b == nil {
-		b = roaring.New()
-		m[k] = b
-	}
-	return b
-}
-
-// set records what entity eid now is (c.rec nil: deleted). Callers hold mu.
-func (ix *memIndex) set(c memChange) {
-	if ix.building != nil {
-		ix.building[c.eid] = true
-	}
-	old, ok := ix.swap(c.eid, c.rec)
-	if !ok {
-		return
-	}
-	r := c.rec
-	if r == nil {
-		if old != nil {
-			ix.unlink(uint32(c.eid), old)
-		}
-		return
-	}
-	eid := uint32(c.eid)
-	if old != nil && sameLinks(old, r) {
-		r.placed = old.placed
-		return // an update of values only: the bitmaps and R-trees stay
-	}
-	if old != nil {
-		ix.unlink(eid, old)
-	}
-	ix.link(eid, r)
-	ix.place(eid, r)
-}
-
-// swap stores r (nil: none) as eid's record and returns the one it
-// replaces; ok is false for an eid out of range, which is ignored (eids are
-// allocated from 1 upwards, never this far). Callers hold mu.
-func (ix *memIndex) swap(eid int64, r *memRec) (old *memRec, ok bool) {
-	if eid < 0 || eid > math.MaxUint32 {
-		return nil, false
-	}
-	old = ix.rec(eid)
-	if int(eid) >= len(ix.recs) {
-		if r == nil {
-			return nil, true
-		}
-		ix.recs = slices.Grow(ix.recs, int(eid)+1-len(ix.recs))[:eid+1]
-	}
-	ix.recs[eid] = r
-	return old, true
-}
-
-// sameLinks reports whether two records are in the same bitmaps and R-tree
-// entries.
-func sameLinks(a, b *memRec) bool {
-	if a.tid != b.tid || !slices.Equal(a.types(), b.types()) || !slices.Equal(a.boxes, b.boxes) || len(a.attrs) != len(b.attrs) {
-		return false
-	}
-	for i := range a.attrs {
-		if a.attrs[i].name != b.attrs[i].name {
-			return false
-		}
-	}
-	return true
-}
-
-func (ix *memIndex) rec(eid int64) *memRec {
-	if eid < 0 || eid >= int64(len(ix.recs)) {
-		return nil
-	}
-	return ix.recs[eid]
-}
-
-func (ix *memIndex) link(eid uint32, r *memRec) {
-	t := ix.tenant(int64(r.tid))
-	t.all.Add(eid)
-	for _, ty := range r.types() {
-		bitmapOf(t.types, ty).Add(eid)
-	}
-	for i, a := range r.attrs {
-		if i == 0 || r.attrs[i-1].name != a.name {
-			bitmapOf(t.attrs, a.name).Add(eid)
-		}
-	}
-}
-
-// place puts r's boxes in the R-trees. Callers hold mu.
-func (ix *memIndex) place(eid uint32, r *memRec) {
-	t := ix.tenant(int64(r.tid))
-	for _, b := range r.boxes {
-		for _, ty := range r.types() {
-			ix.tree(t, ty, b.name).Insert(b.min, b.max, eid)
-		}
-	}
-	r.placed = true
-}
-
-func (ix *memIndex) tree(t *memTenant, typ, attr uint32) *rtree.RTreeG[uint32] {
-	k := [2]uint32{typ, attr}
-	tr := t.geo[k]
-	if tr == nil {
-		tr = &rtree.RTreeG[uint32]{}
-		t.geo[k] = tr
-	}
-	return tr
-}
-
-func (ix *memIndex) unlink(eid uint32, r *memRec) {
-	t := ix.tenants[int64(r.tid)]
-	if t == nil {
-		return
-	}
-	t.all.Remove(eid)
-	for _, ty := range r.types() {
-		if b := t.types[ty]; b != nil {
-			b.Remove(eid)
-		}
-	}
-	for _, a := range r.attrs {
-		if b := t.attrs[a.name]; b != nil {
-			b.Remove(eid)
-		}
-	}
-	if !r.placed {
-		return
-	}
-	for _, b := range r.boxes {
-		for _, ty := range r.types() {
-			if tr := t.geo[[2]uint32{ty, b.name}]; tr != nil {
-				tr.Delete(b.min, b.max, eid)
-			}
-		}
-	}
-}
-
-// memChange is one committed entity state for the index.
-type memChange struct {
-	eid int64
-	rec *memRec // nil: deleted
-}
-
-// apply records a committed group of changes.
-func (ix *memIndex) apply(changes []memChange) {
-	if len(changes) == 0 {
-		return
-	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for _, c := range changes {
-		ix.set(c)
-	}
-}
-
-// load adds records read by the initial build, unless the writer has set
-// their entities since the build began (the writer's state is newer).
-func (ix *memIndex) load(eids []int64, recs []*memRec) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for i, eid := range eids {
-		r := recs[i]
-		if ix.building[eid] {
-			continue
-		}
-		if _, ok := ix.swap(eid, r); !ok {
-			continue
-		}
-		ix.link(uint32(eid), r)
-		if len(r.boxes) > 0 {
-			ix.unplaced = append(ix.unplaced, eid) // see finish
-		}
-	}
-}
-
-// nameCache numbers names for one build worker, taking the index's lock
-// only for names it has not seen.
-type nameCache struct {
-	ix *memIndex
-	m  map[string]uint32
-}
-
-func (c *nameCache) internBytes(name []byte) uint32 {
-	if n, ok := c.m[string(name)]; ok {
-		return n
-	}
-	return c.intern(string(name))
-}
-
-func (c *nameCache) intern(name string) uint32 {
-	if n, ok := c.m[name]; ok {
-		return n
-	}
-	c.ix.mu.Lock()
-	n := c.ix.intern(name)
-	c.ix.mu.Unlock()
-	c.m[name] = n
-	return n
-}
-
-// size is the number of entities indexed.
-func (ix *memIndex) size() int {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	n := 0
-	for _, t := range ix.tenants {
-		n += int(t.all.GetCardinality())
-	}
-	return n
-}
-
-// finish marks the build complete, first putting what it loaded in the
-// R-trees, one goroutine per tree (inserting into one tree is most of a
-// build's serial work).
-func (ix *memIndex) finish() {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	type key struct {
-		t         *memTenant
-		typ, attr uint32
-	}
-	work := map[key][]uint32{} // eids per tree
-	for _, eid := range ix.unplaced {
-		r := ix.recs[eid]
-		if r == nil || r.placed {
-			continue // deleted, or set by the writer, which placed it
-		}
-		t := ix.tenant(int64(r.tid))
-		for _, b := range r.boxes {
-			for _, ty := range r.types() {
-				k := key{t, ty, b.name}
-				work[k] = append(work[k], uint32(eid))
-			}
-		}
-		r.placed = true
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for k, eids := range work {
-		tr := ix.tree(k.t, k.typ, k.attr)
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			for _, eid := range eids {
-				for _, b := range ix.recs[eid].boxes {
-					if b.name == k.attr {
-						tr.Insert(b.min, b.max, eid)
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	ix.unplaced = nil
-	ix.building = nil
-}
+// it.
 
 // buildMemIndex reads every stored entity into the index: one goroutine per
 // processor scans a range of eids and projects each document. Entities the
@@ -614,7 +40,7 @@ func (s *Store) buildMemIndex(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	s.mem.finish()
+	s.mem.Finish()
 	return nil
 }
 
@@ -626,50 +52,95 @@ func (s *Store) buildRange(ctx context.Context, lo, hi int64) error {
 	}
 	defer rows.Close()
 	const batchSize = 512
-	names := &nameCache{ix: s.mem, m: map[string]uint32{}}
+	names := s.mem.Names()
 	eids := make([]int64, 0, batchSize)
-	recs := make([]*memRec, 0, batchSize)
+	recs := make([]*memindex.Rec, 0, batchSize)
 	for rows.Next() {
 		var eid, tid, ver int64
 		var doc sql.RawBytes
 		if err := rows.Scan(&eid, &tid, &ver, &doc); err != nil {
 			return fmt.Errorf("build index: %w", err)
 		}
-		r, err := projectDoc(doc, tid, ver, names)
+		r, err := names.Project(doc, tid, ver)
 		if err != nil {
 			return fmt.Errorf("build index: entity %d: %w", eid, err)
 		}
 		eids, recs = append(eids, eid), append(recs, r)
 		if len(eids) == batchSize {
-			s.mem.load(eids, recs)
+			s.mem.Load(eids, recs)
 			eids, recs = eids[:0], recs[:0]
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("build index: %w", err)
 	}
-	s.mem.load(eids, recs)
+	s.mem.Load(eids, recs)
 	return nil
 }
 
-// opaque stands for a value indexValue skipped.
-type opaque struct{}
+// memSource is what the index reads from SQLite (memindex.Source).
+type memSource struct{ s *Store }
 
-// indexValue decodes a value the query index may hold (memindex.go,
-// project): scalars, short strings and a GeoProperty's geometry. Others are
-// skipped and returned as opaque{}, which project does not hold either.
-func indexValue(d *codec.Decoder, kind ngsild.Kind) any {
-	if len(d.B) > 0 {
-		switch tag := d.B[0]; {
-		case (tag == 5 || tag == 6) && kind != ngsild.GeoProperty:
-			d.SkipValue(0)
-			return opaque{}
-		case tag == 4:
-			if n, w := binary.Uvarint(d.B[1:]); w > 0 && n > maxMemText {
-				d.SkipValue(0)
-				return opaque{}
-			}
+// EIDs maps the entity ids that exist in the tenant to their eids.
+func (m memSource) EIDs(ctx context.Context, tid int64, ids []string) (map[string]int64, error) {
+	eids := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		var eid int64
+		err := m.s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
+		switch {
+		case err == nil:
+			eids[id] = eid
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("query: %w", err)
 		}
 	}
-	return d.Value(0)
+	return eids, nil
+}
+
+// Load reads the hits' entities from the cache when it holds the version
+// judged, the others with one statement.
+func (m memSource) Load(ctx context.Context, hits []memindex.Hit, found func(eid int64, e *ngsild.Entity)) error {
+	s := m.s
+	ids := []byte{'['}
+	for _, h := range hits {
+		if c := s.cache.get(h.EID, h.Ver); c != nil {
+			found(h.EID, c.ent)
+			continue
+		}
+		if len(ids) > 1 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, h.EID, 10)
+	}
+	if len(ids) == 1 {
+		return nil
+	}
+	rows, err := s.rs.loadMany.QueryContext(ctx, string(append(ids, ']')))
+	if err != nil {
+		return fmt.Errorf("query load: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var eid, ver int64
+		var doc []byte
+		if err := rows.Scan(&eid, &ver, &doc); err != nil {
+			return fmt.Errorf("query load: %w", err)
+		}
+		e, err := s.entity(eid, ver, doc)
+		if err != nil {
+			return err
+		}
+		found(eid, e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("query load: %w", err)
+	}
+	return nil
+}
+
+var _ memindex.Source = memSource{}
+
+// memQuery answers a query from the index.
+func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, offset int) (*store.QueryResult, error) {
+	return s.mem.Query(ctx, tid, q, limit, offset, memSource{s})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/zenne-city/zenne/internal/store/codec"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -21,9 +20,10 @@ import (
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
 	"github.com/zenne-city/zenne/internal/ngsild/qlang"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/memindex"
 )
 
-// The in-memory index (memindex.go, memquery.go) must answer every query
+// The in-memory index (package memindex) must answer every query
 // exactly as store.Query.Match applied to every entity in creation order,
 // and as the SQL-index path does. These tests generate random entities,
 // updates and queries (from strings, through the real parsers) and compare
@@ -1071,12 +1071,12 @@ func TestMemIndexBuildDuringWrites(t *testing.T) {
 		// A fresh index, built the way Open builds it, while writes go on.
 		// (No write or query is running: the writer and the build goroutine
 		// see the new index through the channels that start them.)
-		s.mem = newMemIndex()
+		s.mem = memindex.New()
 		built := make(chan error, 1)
 		go func() { built <- s.buildMemIndex(ctx) }()
 		writes := 0 // started before the build was done
-		for n := 0; n < 3 || !s.mem.built(); n++ {
-			if !s.mem.built() {
+		for n := 0; n < 3 || !s.mem.Built(); n++ {
+			if !s.mem.Built() {
 				writes++
 			}
 			ops := map[string][]mtOp{}
@@ -1095,69 +1095,4 @@ func TestMemIndexBuildDuringWrites(t *testing.T) {
 			c.check(fmt.Sprintf("round %d (%d writes during the build), query %d", round, writes, i), w.spec(), snap, map[string]*Store{"mem": s})
 		}
 	}
-}
-
-// projectDoc, which builds index records from stored documents when the store
-// opens, must give the records newRec gives from the decoded entities.
-func TestProjectDocMatchesNewRec(t *testing.T) {
-	ix := newMemIndex()
-	names := &nameCache{ix: ix, m: map[string]uint32{}}
-	w := newMTWorld(5)
-	for i := range 500 {
-		e := w.entity(mtID(i))
-		doc, err := codec.EncodeEntity(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := projectDoc(doc, 3, 7, names)
-		if err != nil {
-			t.Fatalf("projectDoc %s: %v", e.ID, err)
-		}
-		dec, err := codec.DecodeEntity(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := newRec(3, 7, dec, names.intern)
-		if g, w := recSummary(got), recSummary(want); g != w {
-			t.Fatalf("%s:\nprojectDoc %s\nnewRec     %s", e.ID, g, w)
-		}
-	}
-}
-
-// recSummary renders a record independently of attribute and box order.
-func recSummary(r *memRec) string {
-	var attrs, boxes []string
-	for i := range r.attrs {
-		a := &r.attrs[i]
-		attrs = append(attrs, fmt.Sprintf("%d/%d/%d/%v", a.name, a.kind, a.val, r.value(a)))
-	}
-	for _, b := range r.boxes {
-		boxes = append(boxes, fmt.Sprint(b))
-	}
-	slices.Sort(attrs)
-	slices.Sort(boxes)
-	return fmt.Sprint(r.tid, r.ver, r.id(), r.types(), r.scopeList(), attrs, boxes)
-}
-
-// built reports whether the index build is complete.
-func (ix *memIndex) built() bool {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return ix.building == nil
-}
-
-// FuzzProjectDoc: the query index build reads stored documents its own way;
-// it must not panic on any input and must accept what codec.DecodeEntity
-// accepts.
-func FuzzProjectDoc(f *testing.F) {
-	doc, _ := codec.EncodeEntity(&ngsild.Entity{ID: "urn:a", Types: []string{"T"},
-		Attrs: map[string][]*ngsild.Attribute{"p": {{Kind: ngsild.Property, Value: []any{1.0, "x"}}}}})
-	f.Add(doc)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, err := codec.DecodeEntity(b)
-		_, perr := projectDoc(b, 1, 1, &nameCache{ix: newMemIndex(), m: map[string]uint32{}})
-		if err == nil && perr != nil {
-			t.Fatalf("codec.DecodeEntity accepts the document, projectDoc says %v", perr)
-		}
-	})
 }

@@ -85,7 +85,7 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*ngsild.Entity, err
 	return s.entity(eid, ver, doc)
 }
 
-// Query answers from the in-memory index (memquery.go), waiting for it to be
+// Query answers from the in-memory index (package memindex), waiting for it to be
 // built after the store opened.
 func (s *Store) Query(ctx context.Context, tenant string, q *store.Query) (*store.QueryResult, error) {
 	if err := s.checkOpen(); err != nil {

@@ -21,7 +21,7 @@
 // connections; WAL lets them run while the writer commits.
 //
 // Queries: SQLite holds one row per entity; what queries select and filter on
-// is held in memory (memindex.go), built when the store opens and kept by the
+// is held in memory (package memindex), built when the store opens and kept by the
 // writer.
 package sqlite
 
@@ -42,6 +42,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/memindex"
 )
 
 // Options configure a Store. The zero value is a good default.
@@ -141,7 +142,7 @@ type Store struct {
 
 	w *writer
 
-	mem       *memIndex // what queries read (memindex.go)
+	mem       *memindex.Index // what queries read (memindex.go)
 	memCancel context.CancelFunc
 	memDone   chan struct{} // closed when the build has stopped
 	buildErr  error         // why the build failed (queries then use SQL); read after memDone
@@ -265,7 +266,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.ckptDone = make(chan struct{})
 	// Before the writer starts, so that it records every change the build's
 	// snapshot may miss.
-	s.mem = newMemIndex()
+	s.mem = memindex.New()
 	var bctx context.Context
 	bctx, s.memCancel = context.WithCancel(context.Background())
 	s.memDone = make(chan struct{})
@@ -275,7 +276,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.buildErr = s.buildMemIndex(bctx)
 		switch {
 		case s.buildErr == nil:
-			s.opts.Log.Info("query index built", "entities", s.mem.size(), "duration", time.Since(start).Round(time.Millisecond))
+			s.opts.Log.Info("query index built", "entities", s.mem.Size(), "duration", time.Since(start).Round(time.Millisecond))
 		case bctx.Err() == nil:
 			s.opts.Log.Error("query index build failed: queries will fail", "err", s.buildErr)
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/zenne-city/zenne/internal/store/codec"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -15,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/zenne-city/zenne/internal/store/codec"
+	"github.com/zenne-city/zenne/internal/store/memindex"
 
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
@@ -289,7 +291,7 @@ type entState struct {
 	ver   int64
 	ent   *ngsild.Entity
 	facts *entityFacts
-	rec   *memRec // the query index record of a state the group wrote
+	rec   *memindex.Rec // the query index record of a state the group wrote
 }
 
 type typeAttrKey struct {
@@ -419,16 +421,16 @@ func (w *writer) publish(t *tx) {
 		}
 		s.mu.Unlock()
 	}
-	var changes []memChange
+	var changes []memindex.Change
 	for eid, tc := range t.touched {
 		if tc.final.ent == nil {
 			s.cache.remove(eid)
 		}
 		if tc.existed || tc.final.ent != nil {
-			changes = append(changes, memChange{eid: eid, rec: tc.final.rec})
+			changes = append(changes, memindex.Change{EID: eid, Rec: tc.final.rec})
 		}
 	}
-	s.mem.apply(changes)
+	s.mem.Apply(changes)
 	for k, st := range t.ents {
 		if st.ent == nil {
 			delete(w.known, k)

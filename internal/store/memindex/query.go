@@ -1,13 +1,10 @@
-package sqlite
+package memindex
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
-	"github.com/zenne-city/zenne/internal/store/codec"
 	"slices"
-	"strconv"
+
+	"github.com/zenne-city/zenne/internal/store/codec"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -41,7 +38,7 @@ type memPlan struct {
 }
 
 // plan prepares q. Callers hold ix.mu (read).
-func (ix *memIndex) plan(tid int64, q *store.Query) *memPlan {
+func (ix *Index) plan(tid int64, q *store.Query) *memPlan {
 	p := &memPlan{q: q, tid: tid, decide: true, ent: ngsild.Entity{Attrs: map[string][]*ngsild.Attribute{}}}
 	for _, a := range q.Attrs {
 		if n, ok := ix.lookup(a); ok {
@@ -80,7 +77,7 @@ func (ix *memIndex) plan(tid int64, q *store.Query) *memPlan {
 // candidates returns the eids that may match, from the bitmaps and R-trees.
 // Callers hold ix.mu (read); the result is the caller's own.
 // eids maps the ids of q.IDs and q.Selectors to eids (lookupEIDs).
-func (ix *memIndex) candidates(p *memPlan, eids map[string]int64) *roaring.Bitmap {
+func (ix *Index) candidates(p *memPlan, eids map[string]int64) *roaring.Bitmap {
 	q := p.q
 	t := ix.tenants[p.tid]
 	if t == nil || p.none {
@@ -175,7 +172,7 @@ func (ix *memIndex) candidates(p *memPlan, eids map[string]int64) *roaring.Bitma
 // selectorSet is the union of the candidates of each selector: the entity
 // with its id, or the entities of its types, or all. eids maps selector ids
 // to eids (absent: no such entity).
-func (ix *memIndex) selectorSet(t *memTenant, sels []store.Selector, eids map[string]int64) *roaring.Bitmap {
+func (ix *Index) selectorSet(t *memTenant, sels []store.Selector, eids map[string]int64) *roaring.Bitmap {
 	var parts []*roaring.Bitmap
 	for _, sel := range sels {
 		switch {
@@ -197,7 +194,7 @@ func (ix *memIndex) selectorSet(t *memTenant, sels []store.Selector, eids map[st
 }
 
 // judge decides the entity r of a candidate. Callers hold ix.mu (read).
-func (ix *memIndex) judge(p *memPlan, r *memRec) verdict {
+func (ix *Index) judge(p *memPlan, r *Rec) verdict {
 	if r == nil || int64(r.tid) != p.tid {
 		return no
 	}
@@ -261,9 +258,21 @@ func (ix *memIndex) judge(p *memPlan, r *memRec) verdict {
 	return yes
 }
 
-// memQuery answers a query from the index, loading from SQLite only the
-// entities it returns and those it cannot decide.
-func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, offset int) (*store.QueryResult, error) {
+// Source is the store behind an index: what a query reads from the
+// database.
+type Source interface {
+	// EIDs maps those of ids that are entities of tenant tid to their eids.
+	EIDs(ctx context.Context, tid int64, ids []string) (map[string]int64, error)
+	// Load calls found with each of the hits' entities that still exists
+	// (Hit.Ver is the version the index judged, for a cache).
+	Load(ctx context.Context, hits []Hit, found func(eid int64, e *ngsild.Entity)) error
+}
+
+// Query answers q (of tenant tid, with limit > 0 or q.Count) from the index,
+// loading through src only the entities it returns and those it cannot
+// decide; a loaded entity is checked against q again, as it may have changed
+// since the index judged it.
+func (ix *Index) Query(ctx context.Context, tid int64, q *store.Query, limit, offset int, src Source) (*store.QueryResult, error) {
 	res := &store.QueryResult{Count: -1, Entities: []*ngsild.Entity{}}
 	ids := slices.Clone(q.IDs)
 	for _, sel := range q.Selectors {
@@ -271,11 +280,10 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 			ids = append(ids, sel.ID)
 		}
 	}
-	eids, err := s.lookupEIDs(ctx, tid, ids)
+	eids, err := src.EIDs(ctx, tid, ids)
 	if err != nil {
 		return nil, err
 	}
-	ix := s.mem
 	ix.mu.RLock()
 	p := ix.plan(tid, q)
 	cand := ix.candidates(p, eids)
@@ -289,9 +297,9 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 		needAll = false
 	}
 	matched := 0
-	var page []hit
+	var page []Hit
 	loaded := map[int64]*ngsild.Entity{}
-	take := func(h hit) {
+	take := func(h Hit) {
 		matched++
 		if matched > offset && len(page) < limit {
 			page = append(page, h)
@@ -304,8 +312,8 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 		}
 		// Judge candidates under the lock until enough may match; those the
 		// index cannot decide wait, in order, for their entity.
-		var seq []hit // from the first maybe on
-		var maybes []hit
+		var seq []Hit // from the first maybe on
+		var maybes []Hit
 		// A round judges a bounded number of candidates, so that a long
 		// count does not hold the writer (which takes the lock to apply each
 		// commit) for long.
@@ -317,7 +325,7 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 			if v == no {
 				continue
 			}
-			h := hit{int64(eid), r.ver, v == yes}
+			h := Hit{int64(eid), r.ver, v == yes}
 			switch {
 			case v == yes && len(seq) == 0:
 				take(h)
@@ -332,11 +340,11 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 			}
 		}
 		ix.mu.RUnlock()
-		if err := s.loadMatches(ctx, q, maybes, loaded); err != nil {
+		if err := loadMatches(ctx, src, q, maybes, loaded); err != nil {
 			return nil, err
 		}
 		for _, h := range seq {
-			if h.sure || loaded[h.eid] != nil {
+			if h.sure || loaded[h.EID] != nil {
 				take(h)
 			}
 		}
@@ -345,37 +353,21 @@ func (s *Store) memQuery(ctx context.Context, tid int64, q *store.Query, limit, 
 		res.Count = matched
 	}
 	// Load the page; an entity changed since it was judged is checked again.
-	var missing []hit
+	var missing []Hit
 	for _, h := range page {
-		if loaded[h.eid] == nil {
+		if loaded[h.EID] == nil {
 			missing = append(missing, h)
 		}
 	}
-	if err := s.loadMatches(ctx, q, missing, loaded); err != nil {
+	if err := loadMatches(ctx, src, q, missing, loaded); err != nil {
 		return nil, err
 	}
 	for _, h := range page {
-		if e := loaded[h.eid]; e != nil {
+		if e := loaded[h.EID]; e != nil {
 			res.Entities = append(res.Entities, e)
 		}
 	}
 	return res, nil
-}
-
-// lookupEIDs maps the entity ids that exist in the tenant to their eids.
-func (s *Store) lookupEIDs(ctx context.Context, tid int64, ids []string) (map[string]int64, error) {
-	eids := make(map[string]int64, len(ids))
-	for _, id := range ids {
-		var eid int64
-		err := s.rs.idLookup.QueryRowContext(ctx, tid, id).Scan(&eid)
-		switch {
-		case err == nil:
-			eids[id] = eid
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("query: %w", err)
-		}
-	}
-	return eids, nil
 }
 
 // plain reports whether q selects by nothing but a union of types (or
@@ -389,55 +381,22 @@ func plain(q *store.Query) bool {
 // (about 0.5 ms of work).
 const judgeRound = 8192
 
-// hit is a candidate the index judged: its eid, the version judged and
+// Hit is a candidate the index judged: its eid, the version judged and
 // whether the index was sure it matches.
-type hit struct {
-	eid, ver int64
+type Hit struct {
+	EID, Ver int64
 	sure     bool
 }
 
-// loadMatches loads the entities of hits (from the cache when it holds the
-// version judged, the others with one statement) and adds those that still
-// exist and match q to loaded, by eid.
-func (s *Store) loadMatches(ctx context.Context, q *store.Query, hits []hit, loaded map[int64]*ngsild.Entity) error {
-	add := func(eid int64, e *ngsild.Entity) {
+// loadMatches loads the entities of hits and adds those that still exist and
+// match q to loaded, by eid.
+func loadMatches(ctx context.Context, src Source, q *store.Query, hits []Hit, loaded map[int64]*ngsild.Entity) error {
+	if len(hits) == 0 {
+		return nil
+	}
+	return src.Load(ctx, hits, func(eid int64, e *ngsild.Entity) {
 		if q.Match(e) {
 			loaded[eid] = e
 		}
-	}
-	ids := []byte{'['}
-	for _, h := range hits {
-		if c := s.cache.get(h.eid, h.ver); c != nil {
-			add(h.eid, c.ent)
-			continue
-		}
-		if len(ids) > 1 {
-			ids = append(ids, ',')
-		}
-		ids = strconv.AppendInt(ids, h.eid, 10)
-	}
-	if len(ids) == 1 {
-		return nil
-	}
-	rows, err := s.rs.loadMany.QueryContext(ctx, string(append(ids, ']')))
-	if err != nil {
-		return fmt.Errorf("query load: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var eid, ver int64
-		var doc []byte
-		if err := rows.Scan(&eid, &ver, &doc); err != nil {
-			return fmt.Errorf("query load: %w", err)
-		}
-		e, err := s.entity(eid, ver, doc)
-		if err != nil {
-			return err
-		}
-		add(eid, e)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("query load: %w", err)
-	}
-	return nil
+	})
 }
