@@ -38,7 +38,9 @@ func randomEntity(rng *rand.Rand, i int) *ngsild.Entity {
 		func() *ngsild.Attribute {
 			return &ngsild.Attribute{Kind: ngsild.Property, Value: map[string]any{"a": []any{1.0, "x"}}}
 		},
-		func() *ngsild.Attribute { return &ngsild.Attribute{Kind: ngsild.Relationship, Value: "urn:ngsi-ld:X:1"} },
+		func() *ngsild.Attribute {
+			return &ngsild.Attribute{Kind: ngsild.Relationship, Value: "urn:ngsi-ld:X:1"}
+		},
 		func() *ngsild.Attribute {
 			return &ngsild.Attribute{Kind: ngsild.LanguageProperty, Value: map[string]any{"nl": "straat", "fr": "rue"}}
 		},
