@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/store"
@@ -78,4 +79,91 @@ func DecodeLogRow(out []store.Change, first uint64, n int, row []byte, after uin
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// A row may end with the effects of its group on the entity rows, for a
+// reader that keeps a copy of what the entities table holds (the PostgreSQL
+// store's query index) and needs each row's key, which the changes do not
+// name:
+//
+//	effects = 0xEF uvarint(m) m*(uvarint(change+1) uvarint(from) uvarint(to))
+//
+// Readers of the changes stop after the n changes, so rows with and without
+// effects read the same to them.
+
+// logEffectsTag starts the effects of a log row.
+const logEffectsTag = 0xEF
+
+// RowEffect is what a write group did to one entity's row: the row it had
+// before (From, an eid; 0: none) and after (To; 0: none), and the change of
+// the row whose After is the entity's final state (-1: none, it was
+// deleted). From == To is an update in place; From != To with both set is
+// a delete and a re-creation in the same group.
+type RowEffect struct {
+	Change   int
+	From, To int64
+}
+
+// AppendLogEffects ends a log row with its effects.
+func AppendLogEffects(b []byte, effects []RowEffect) []byte {
+	b = append(b, logEffectsTag)
+	b = binary.AppendUvarint(b, uint64(len(effects)))
+	for _, e := range effects {
+		b = binary.AppendUvarint(b, uint64(e.Change+1))
+		b = binary.AppendUvarint(b, uint64(e.From))
+		b = binary.AppendUvarint(b, uint64(e.To))
+	}
+	return b
+}
+
+// LogEntry is one change of a log row as stored: its kind, tenant and id,
+// and its after document (EncodeEntity's; empty: none), which are only
+// valid as long as the row.
+type LogEntry struct {
+	Kind   store.ChangeKind
+	Tenant []byte
+	ID     []byte
+	After  []byte
+}
+
+// ScanLogRow reads the n changes of a log row without decoding their
+// documents, and its effects; ok is false for a row written without them.
+func ScanLogRow(row []byte, n int) (entries []LogEntry, effects []RowEffect, ok bool, err error) {
+	d := &Decoder{B: row}
+	d.Varint() // commit time
+	entries = make([]LogEntry, n)
+	for i := range entries {
+		e := &entries[i]
+		e.Kind = store.ChangeKind(d.Byte())
+		e.Tenant = d.Raw()
+		e.ID = d.Raw()
+		for m := d.Count(); m > 0; m-- {
+			d.Raw()
+			d.Byte()
+		}
+		e.After = d.Raw()
+		d.Raw() // before
+		if d.Err != nil {
+			return nil, nil, false, fmt.Errorf("change %d of the row: %w", i, d.Err)
+		}
+	}
+	if len(d.B) == 0 {
+		return entries, nil, false, nil
+	}
+	if d.Byte() != logEffectsTag {
+		return nil, nil, false, fmt.Errorf("%w: unknown data after the changes", ErrCorrupt)
+	}
+	effects = make([]RowEffect, d.Count())
+	for i := range effects {
+		c, from, to := d.Uvarint(), d.Uvarint(), d.Uvarint()
+		if c > uint64(n) || from > math.MaxInt64 || to > math.MaxInt64 {
+			d.Fail()
+			break
+		}
+		effects[i] = RowEffect{Change: int(c) - 1, From: int64(from), To: int64(to)}
+	}
+	if d.Err != nil || len(d.B) > 0 {
+		return nil, nil, false, fmt.Errorf("%w: the row's effects", ErrCorrupt)
+	}
+	return entries, effects, true, nil
 }

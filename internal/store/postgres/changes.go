@@ -36,9 +36,11 @@ import (
 
 // encodeChanges is the log row of a group's changes, committed at now.
 // docs holds the encoded final states of the group's entities, reused for
-// changes whose After is one of them (most are). The row is sized first:
-// it holds most of the group's documents again.
-func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]byte) ([]byte, error) {
+// changes whose After is one of them (most are). The row ends with the
+// group's effects on entity rows (codec.RowEffect), which the query index
+// of every process reads (memindex.go). It is sized first: it holds most of
+// the group's documents again.
+func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]byte, effects []codec.RowEffect) ([]byte, error) {
 	afters, befores := make([][]byte, len(cs)), make([][]byte, len(cs))
 	size := binary.MaxVarintLen64
 	for i := range cs {
@@ -57,7 +59,7 @@ func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]b
 			}
 		}
 		afters[i], befores[i] = after, before
-		size += 1 + 5*binary.MaxVarintLen64 + len(c.Tenant) + len(c.ID) + len(after) + len(before)
+		size += 1 + 8*binary.MaxVarintLen64 + len(c.Tenant) + len(c.ID) + len(after) + len(before)
 		for _, a := range c.Attrs {
 			size += binary.MaxVarintLen64 + len(a.Name) + 1
 		}
@@ -67,7 +69,7 @@ func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]b
 	for i := range cs {
 		b = codec.AppendLogChange(b, &cs[i], afters[i], befores[i])
 	}
-	return b, nil
+	return codec.AppendLogEffects(b, effects), nil
 }
 
 // Changes implements store.ChangeLog. It reads the table, so it returns the

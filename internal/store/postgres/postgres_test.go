@@ -28,6 +28,10 @@ func (ts *testStores) open(t *testing.T) store.Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	// Queries go through the query index once it is built (SQL before).
+	if err := s.WaitIndex(context.Background()); err != nil {
+		t.Fatalf("WaitIndex: %v", err)
+	}
 	return s
 }
 
@@ -56,18 +60,27 @@ func withParam(u, kv string) string {
 	return u + "?" + kv
 }
 
+// Queries answered by the in-memory query index.
 func TestConformance(t *testing.T) {
 	ts := &testStores{urls: map[*testing.T]string{}, opts: Options{MaxConns: 8}}
 	storetest.Run(t, ts.open)
 }
 
-// The fallback without PostGIS (geometries as boxes) must answer the same,
-// and so must groups of a few ops (MaxBatchOps 3) with one writer.
+// Queries answered by SQL alone (before the index is built, or without it),
+// which must answer the same.
+func TestConformanceSQL(t *testing.T) {
+	ts := &testStores{urls: map[*testing.T]string{}, opts: Options{MaxConns: 8}, query: "zenne.query_index=off"}
+	storetest.Run(t, ts.open)
+}
+
+// The SQL fallback without PostGIS (geometries as boxes) must answer the
+// same, and so must groups of a few ops (MaxBatchOps 3) with one writer.
 func TestConformanceWithoutPostGIS(t *testing.T) {
 	if testing.Short() {
-		t.Skip("short: the same paths as TestConformance but for geometries")
+		t.Skip("short: the same paths as TestConformanceSQL but for geometries")
 	}
-	ts := &testStores{urls: map[*testing.T]string{}, opts: Options{MaxConns: 4, MaxBatchOps: 3, Writers: 1}, query: "zenne.postgis=off"}
+	ts := &testStores{urls: map[*testing.T]string{}, opts: Options{MaxConns: 4, MaxBatchOps: 3, Writers: 1, NoQueryIndex: true},
+		query: "zenne.postgis=off"}
 	storetest.Run(t, ts.open)
 }
 

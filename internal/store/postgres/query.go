@@ -63,6 +63,12 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (*ngsild.Entity, err
 	return e, nil
 }
 
+// storableIDs is ids without those PostgreSQL text cannot hold (no entity
+// has them, and they would fail the statement).
+func storableIDs(ids []string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !storable(id) })
+}
+
 // where is the SQL condition selecting a query's candidates among the
 // entities of a tenant (alias e), with its arguments.
 type where struct {
@@ -90,8 +96,7 @@ func (s *Store) candidates(tid int64, q *store.Query) *where {
 	w.conds = append(w.conds, "e.tid = "+w.arg(tid))
 	if len(q.IDs) > 0 {
 		// An id text cannot hold names no entity (and would fail the statement).
-		ids := slices.DeleteFunc(slices.Clone(q.IDs), func(id string) bool { return !storable(id) })
-		w.conds = append(w.conds, "e.id = ANY("+w.arg(ids)+"::text[])")
+		w.conds = append(w.conds, "e.id = ANY("+w.arg(storableIDs(q.IDs))+"::text[])")
 	}
 	if q.IDPattern != nil {
 		w.exact = false // Go's regexp syntax is not PostgreSQL's
@@ -189,6 +194,9 @@ func (s *Store) Query(ctx context.Context, tenant string, q *store.Query) (*stor
 	res := &store.QueryResult{Count: -1, Entities: []*ngsild.Entity{}}
 	if limit == 0 && !q.Count {
 		return res, nil
+	}
+	if res, ok, err := s.indexQuery(ctx, tid, q, limit, offset); ok {
+		return res, err
 	}
 	w := s.candidates(tid, q)
 	switch {

@@ -51,6 +51,10 @@ type Options struct {
 	// NoHistory turns recording off: writes record nothing (the temporal
 	// API still reads and provisions), as for the embedded store.
 	NoHistory bool
+	// NoQueryIndex answers queries with SQL alone, without the in-memory
+	// query index (memindex.go), which takes about 400 bytes per entity.
+	// The URL parameter zenne.query_index=off sets it.
+	NoQueryIndex bool
 }
 
 // Store is a PostgreSQL-backed store.Store.
@@ -66,6 +70,11 @@ type Store struct {
 	seq     sequencer      // hands commits to the watcher in commit order (changes.go)
 	last    atomic.Uint64  // the last change number this process knows committed
 	watch   atomic.Pointer[func([]store.Change)]
+	qindex  atomic.Pointer[queryIndex] // nil or not built: queries use SQL alone (memindex.go)
+	// firstIndex is closed when the first build of the query index ends,
+	// with firstIndexErr set if it failed.
+	firstIndex    chan struct{}
+	firstIndexErr error
 	writers sync.WaitGroup
 	stopped chan struct{} // closed when every writer has stopped
 
@@ -91,6 +100,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	cfg.MaxConns = int32(opts.MaxConns)
+	if v, ok := cfg.ConnConfig.RuntimeParams["zenne.query_index"]; ok {
+		delete(cfg.ConnConfig.RuntimeParams, "zenne.query_index")
+		opts.NoQueryIndex = opts.NoQueryIndex || v == "off"
+	}
 	// Generic plans: the store's statements have fixed shapes and their
 	// parameters (ids, types, days) do not change which plan is right, while
 	// custom plans cost planning time on every execution (milliseconds with
@@ -105,7 +118,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{opts: opts, pool: pool, tenants: map[string]int64{},
-		wch: make(chan *writeReq, 1024), quit: make(chan struct{}), stopped: make(chan struct{})}
+		wch: make(chan *writeReq, 1024), quit: make(chan struct{}), stopped: make(chan struct{}), firstIndex: make(chan struct{})}
 	fail := func(err error) (*Store, error) {
 		pool.Close()
 		return nil, err
@@ -130,6 +143,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		close(s.stopped)
 	}()
 	s.startHistory() // sealing and retention (histseal.go), stopped by Close
+	if opts.NoQueryIndex {
+		close(s.firstIndex)
+	} else {
+		s.bg.Add(1)
+		go s.runQueryIndex()
+	}
 	return s, nil
 }
 

@@ -342,6 +342,10 @@ type touch struct {
 	// it is a new entity (a new row, last in creation order).
 	died bool
 	born int // when an op last created it (orders the new rows)
+	// from: the eid of its row before the group (orig's), to: after it (a
+	// new row's is drawn by flush)
+	from, to int64
+	last     int // its last change in the group's list
 
 	// computed by encode
 	doc                   []byte
@@ -357,6 +361,7 @@ type group struct {
 	reqs    []*writeReq
 	tids    []int64
 	cur     map[entRef]*ngsild.Entity // each entity as the group sees it now (nil: absent)
+	eids    map[entRef]int64          // the eids of the entities read
 	touched map[entRef]*touch
 	order   []*touch // in first-change order
 	births  int
@@ -368,7 +373,7 @@ type group struct {
 // nothing is committed (or, if the connection broke while committing, it is
 // unknown) and the results are left unset.
 func (s *Store) commit(ctx context.Context, reqs []*writeReq) (err error) {
-	g := &group{s: s, reqs: reqs, tids: make([]int64, len(reqs)), cur: map[entRef]*ngsild.Entity{}, touched: map[entRef]*touch{}}
+	g := &group{s: s, reqs: reqs, tids: make([]int64, len(reqs)), cur: map[entRef]*ngsild.Entity{}, eids: map[entRef]int64{}, touched: map[entRef]*touch{}}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		if pgconn.SafeToRetry(err) {
@@ -498,7 +503,7 @@ func (g *group) lockAndLoad(ctx context.Context, tx pgx.Tx) (map[string]int64, e
 	} else {
 		b.Queue(`SELECT pg_advisory_xact_lock($1, 0)`, int32(writeLockClass))
 	}
-	b.Queue(`SELECT u.n, e.doc FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(tenant, id, n)
+	b.Queue(`SELECT u.n, e.eid, e.doc FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(tenant, id, n)
 		JOIN tenants AS t ON t.name = u.tenant JOIN entities AS e ON e.tid = t.tid AND e.id = u.id`, tenants, ids)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -534,9 +539,9 @@ func (g *group) lockAndLoad(ctx context.Context, tx pgx.Tx) (map[string]int64, e
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var n int64
+		var n, eid int64
 		var doc []byte
-		if err := scanDoc(rows, &doc, &n); err != nil {
+		if err := scanDoc(rows, &doc, &n, &eid); err != nil {
 			return nil, fmt.Errorf("postgres: read entities: %w", err)
 		}
 		e, err := codec.DecodeEntity(doc)
@@ -544,6 +549,7 @@ func (g *group) lockAndLoad(ctx context.Context, tx pgx.Tx) (map[string]int64, e
 			return nil, fmt.Errorf("postgres: decode stored entity %s: %w", ids[n-1], err)
 		}
 		g.cur[keys[n-1]] = e
+		g.eids[keys[n-1]] = eid
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: read entities: %w", err)
@@ -594,7 +600,7 @@ func (g *group) apply(tid int64, tenant string, op store.Op) store.Result {
 	}
 	tc := g.touched[k]
 	if tc == nil {
-		tc = &touch{key: k, tid: tid, orig: cur}
+		tc = &touch{key: k, tid: tid, orig: cur, from: g.eids[k]}
 		g.touched[k] = tc
 		g.order = append(g.order, tc)
 	}
@@ -608,6 +614,7 @@ func (g *group) apply(tid int64, tenant string, op store.Op) store.Result {
 	tc.final = next
 	g.cur[k] = next
 	g.changes = append(g.changes, store.NewChange(tenant, op.ID, cur, next))
+	tc.last = len(g.changes) - 1
 	return res
 }
 
@@ -680,6 +687,54 @@ func (g *group) encode() error {
 	return nil
 }
 
+// drawEIDs gives the group's new rows their eids, in creation order, from
+// the identity's sequence: the change log names them (effects), so they are
+// known before the rows are written.
+func (g *group) drawEIDs(ctx context.Context, tx pgx.Tx, births []*touch) error {
+	if len(births) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('entities', 'eid')) FROM generate_series(1, $1)`, len(births))
+	if err != nil {
+		return fmt.Errorf("postgres: draw entity numbers: %w", err)
+	}
+	eids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("postgres: draw entity numbers: %w", err)
+	}
+	if len(eids) != len(births) {
+		return fmt.Errorf("postgres: draw entity numbers: %d numbers for %d entities", len(eids), len(births))
+	}
+	slices.Sort(eids)
+	for i, tc := range births {
+		tc.to = eids[i]
+	}
+	return nil
+}
+
+// effects is what the group does to entity rows, for the change log.
+func (g *group) effects() []codec.RowEffect {
+	var out []codec.RowEffect
+	for _, tc := range g.order {
+		e := codec.RowEffect{Change: -1}
+		if tc.orig != nil {
+			e.From = tc.from
+		}
+		if tc.final != nil {
+			e.Change = tc.last
+			if tc.orig != nil && !tc.died {
+				e.To = tc.from
+			} else {
+				e.To = tc.to
+			}
+		}
+		if e.From != 0 || e.To != 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // entRows collects entity rows for one multi-row statement.
 type entRows struct {
 	tids                []int64
@@ -748,8 +803,13 @@ func (g *group) flush(ctx context.Context, tx pgx.Tx, now time.Time) (uint64, er
 		}
 	}
 	slices.SortFunc(births, func(a, b *touch) int { return cmp.Compare(a.born, b.born) })
+	if err := g.drawEIDs(ctx, tx, births); err != nil {
+		return 0, err
+	}
+	var newEIDs []int64
 	for _, tc := range births {
 		inss.add(tc)
+		newEIDs = append(newEIDs, tc.to)
 	}
 
 	type check struct {
@@ -782,11 +842,11 @@ func (g *group) flush(ctx context.Context, tx pgx.Tx, now time.Time) (uint64, er
 		checks = append(checks, check{"update entities", int64(len(docUpds.ids))})
 	}
 	if len(inss.ids) > 0 {
-		// The identity eid is drawn row by row in array order: creation order.
-		b.Queue(`INSERT INTO entities (tid, id, types, attrs, scopes, doc)
-			SELECT u.tid, u.id, u.types::text[], u.attrs::text[], u.scopes::text[], u.doc
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[]) AS u(tid, id, types, attrs, scopes, doc)`,
-			inss.tids, inss.ids, inss.types, inss.attrs, inss.scope, inss.docs)
+		b.Queue(`INSERT INTO entities (tid, id, eid, types, attrs, scopes, doc) OVERRIDING SYSTEM VALUE
+			SELECT u.tid, u.id, u.eid, u.types::text[], u.attrs::text[], u.scopes::text[], u.doc
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+				AS u(tid, id, eid, types, attrs, scopes, doc)`,
+			inss.tids, inss.ids, newEIDs, inss.types, inss.attrs, inss.scope, inss.docs)
 		checks = append(checks, check{"insert entities", int64(len(inss.ids))})
 	}
 	if len(newGeo.ids) > 0 {
@@ -808,7 +868,7 @@ func (g *group) flush(ctx context.Context, tx pgx.Tx, now time.Time) (uint64, er
 			}
 		}
 		var err error
-		if data, err = encodeChanges(g.changes, now, docs); err != nil {
+		if data, err = encodeChanges(g.changes, now, docs, g.effects()); err != nil {
 			return 0, fmt.Errorf("postgres: %w", err)
 		}
 		// Last: the change_seq row stays locked until the commit.
