@@ -66,17 +66,17 @@ type Store struct {
 	tenantsMu sync.RWMutex
 	tenants   map[string]int64 // name -> tid, of committed tenants
 
-	wch     chan *writeReq // Write calls waiting for a writer (writer.go)
-	seq     sequencer      // hands commits to the watcher in commit order (changes.go)
-	last    atomic.Uint64  // the last change number this process knows committed
-	watch   atomic.Pointer[func([]store.Change)]
-	qindex  atomic.Pointer[queryIndex] // nil or not built: queries use SQL alone (memindex.go)
+	wch    chan *writeReq // Write calls waiting for a writer (writer.go)
+	seq    sequencer      // hands commits to the watcher in commit order (changes.go)
+	last   atomic.Uint64  // the last change number this process knows committed
+	watch  atomic.Pointer[func([]store.Change)]
+	qindex atomic.Pointer[queryIndex] // nil or not built: queries use SQL alone (memindex.go)
 	// firstIndex is closed when the first build of the query index ends,
 	// with firstIndexErr set if it failed.
 	firstIndex    chan struct{}
 	firstIndexErr error
-	writers sync.WaitGroup
-	stopped chan struct{} // closed when every writer has stopped
+	writers       sync.WaitGroup
+	stopped       chan struct{} // closed when every writer has stopped
 
 	// quit is closed by Close: writers drain what is queued and stop, then
 	// the background jobs in bg are waited for before the pool closes.
