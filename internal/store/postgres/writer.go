@@ -503,8 +503,11 @@ func (g *group) lockAndLoad(ctx context.Context, tx pgx.Tx) (map[string]int64, e
 	} else {
 		b.Queue(`SELECT pg_advisory_xact_lock($1, 0)`, int32(writeLockClass))
 	}
+	// One primary key lookup per entity (LATERAL ... LIMIT 1 keeps the
+	// planner from joining otherwise: its generic plan chose bitmap scans).
 	b.Queue(`SELECT u.n, e.eid, e.doc FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(tenant, id, n)
-		JOIN tenants AS t ON t.name = u.tenant JOIN entities AS e ON e.tid = t.tid AND e.id = u.id`, tenants, ids)
+		JOIN tenants AS t ON t.name = u.tenant
+		CROSS JOIN LATERAL (SELECT e.eid, e.doc FROM entities AS e WHERE e.tid = t.tid AND e.id = u.id LIMIT 1) AS e`, tenants, ids)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	var created map[string]int64
