@@ -54,6 +54,7 @@ type config struct {
 	concurrency      int
 	duration, warmup time.Duration
 	instances        []int // the instance counts, in the order they run
+	cpuProfile       string
 }
 
 // batch is the number of entities per upsert while loading, as zennebench's.
@@ -73,6 +74,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time for each instance count")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each measurement")
 	flag.StringVar(&instances, "instances", "1,3", "instance counts to measure, in order (e.g. 1,3,1,3 to alternate)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "directory where each instance writes a CPU profile of its whole run (<run>-<instance>.pprof)")
 	flag.Parse()
 	var err error
 	if cfg.instances, err = parseInstances(instances); err == nil && (cfg.entities <= 0 || cfg.concurrency <= 0 || cfg.duration <= 0 || cfg.warmup < 0) {
@@ -167,7 +169,11 @@ func runCluster(ctx context.Context, cfg *config, bin, dir string, n int, stream
 	key := benchutil.AdminKey()
 	start := time.Now()
 	for i := range n {
-		p, err := startZenne(ctx, bin, filepath.Join(dir, strconv.Itoa(i)), key,
+		var profile string
+		if cfg.cpuProfile != "" {
+			profile = filepath.Join(cfg.cpuProfile, fmt.Sprintf("%s-%d.pprof", filepath.Base(dir), i))
+		}
+		p, err := startZenne(ctx, bin, filepath.Join(dir, strconv.Itoa(i)), key, profile,
 			"--store", cfg.store, "--bus", cfg.bus, "--bus-stream", stream)
 		if p != nil {
 			procs = append(procs, p)
@@ -257,7 +263,9 @@ func (p *proc) logTail() string {
 // until /health answers 200. key is given as ZENNE_ADMIN_KEY, the
 // administrator's key in a new database. The process is returned even on
 // error, so the caller stops it.
-func startZenne(ctx context.Context, bin, dir, key string, args ...string) (*proc, error) {
+// startZenne starts an instance; profile, if set, is the file of its CPU
+// profile.
+func startZenne(ctx context.Context, bin, dir, key, profile string, args ...string) (*proc, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -275,6 +283,9 @@ func startZenne(ctx context.Context, bin, dir, key string, args ...string) (*pro
 	args = append([]string{"serve", "--listen", addr, "--mqtt-listen", "", "--data", dir, "--log-level", "info"}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = benchutil.ProcessEnv(envWithoutZenne(), key) // only the flags (and the key) configure the instances
+	if profile != "" {
+		cmd.Env = append(cmd.Env, "ZENNE_CPU_PROFILE="+profile)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start zenne: %w", err)

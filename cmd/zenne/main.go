@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -270,6 +271,25 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
+// envCPUProfile names a file to write a CPU profile of the whole run to, for
+// benchmarks of zenne processes (bench/clusterbench -cpuprofile).
+const envCPUProfile = "ZENNE_CPU_PROFILE"
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envCPUProfile, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", envCPUProfile, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	name := "serve"
 	if demo {
@@ -282,6 +302,13 @@ func serve(args []string, stdout, stderr io.Writer, demo bool) error {
 	log, err := newLogger(f.logLevel, stderr)
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv(envCPUProfile); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if demo {
 		if f.store != "" {

@@ -26,6 +26,9 @@ func openTwo(t *testing.T) (*Store, *Store) {
 			t.Fatalf("Open %d: %v", i, err)
 		}
 		t.Cleanup(func() { s.Close() })
+		if err := s.WaitIndex(context.Background()); err != nil {
+			t.Fatalf("WaitIndex %d: %v", i, err)
+		}
 		ss[i] = s
 	}
 	return ss[0], ss[1]
