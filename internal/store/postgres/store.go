@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,9 @@ type Options struct {
 	MaxBatchOps int
 	// Writers is how many write transactions of this process may run at
 	// once (default 2): while one group commits, the next reads and
-	// applies its ops.
+	// applies its ops. The URL parameter zenne.writers=N sets it: several
+	// processes on one database make bigger groups with 1 each
+	// (docs/PERFORMANCE.md).
 	Writers int
 	// Retention rules for history, as for the embedded store.
 	Retention store.Retention
@@ -100,9 +103,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	cfg.MaxConns = int32(opts.MaxConns)
+	// zenne's own URL parameters, not PostgreSQL settings.
 	if v, ok := cfg.ConnConfig.RuntimeParams["zenne.query_index"]; ok {
 		delete(cfg.ConnConfig.RuntimeParams, "zenne.query_index")
 		opts.NoQueryIndex = opts.NoQueryIndex || v == "off"
+	}
+	if v, ok := cfg.ConnConfig.RuntimeParams["zenne.writers"]; ok {
+		delete(cfg.ConnConfig.RuntimeParams, "zenne.writers")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return nil, fmt.Errorf("postgres: zenne.writers=%q: want a number of write transactions from 1 to 64", v)
+		}
+		opts.Writers = n
 	}
 	// Generic plans: the store's statements have fixed shapes and their
 	// parameters (ids, types, days) do not change which plan is right, while
