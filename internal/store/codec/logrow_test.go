@@ -72,11 +72,33 @@ func TestLogRowEffects(t *testing.T) {
 	}
 }
 
+// Stored rows are packed; rows stored plain (before packing) read the same.
+func TestLogRowPacked(t *testing.T) {
+	row := logRow(t, []RowEffect{{Change: 0, From: 3, To: 3}})
+	packed := PackLogRow(row)
+	if len(packed) >= len(row) || packed[0] != logPacked {
+		t.Fatalf("packed %d bytes into %d (first byte %#x)", len(row), len(packed), packed[0])
+	}
+	for name, data := range map[string][]byte{"packed": packed, "plain": row} {
+		cs, err := DecodeLogRow(nil, 10, 2, data, 0)
+		if err != nil || len(cs) != 2 || cs[0].ID != "urn:a" || cs[1].ID != "urn:gone" {
+			t.Fatalf("%s: DecodeLogRow: %+v %v", name, cs, err)
+		}
+		if _, effects, ok, err := ScanLogRow(data, 2); err != nil || !ok || effects[0].From != 3 {
+			t.Fatalf("%s: ScanLogRow: %v %v %v", name, effects, ok, err)
+		}
+	}
+	if _, err := DecodeLogRow(nil, 10, 2, packed[:len(packed)-3], 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a truncated packed row: %v, want ErrCorrupt", err)
+	}
+}
+
 // FuzzScanLogRow: the query index reads every log row of every process; no
 // input may make it panic.
 func FuzzScanLogRow(f *testing.F) {
 	f.Add(logRow(f, []RowEffect{{Change: 0, From: 1, To: 2}}), 2)
 	f.Add(logRow(f, nil), 2)
+	f.Add(PackLogRow(logRow(f, []RowEffect{{Change: 1, From: 4}})), 2)
 	f.Fuzz(func(t *testing.T, row []byte, n int) {
 		if n < 0 || n > 1000 {
 			return

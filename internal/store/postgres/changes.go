@@ -38,8 +38,8 @@ import (
 // docs holds the encoded final states of the group's entities, reused for
 // changes whose After is one of them (most are). The row ends with the
 // group's effects on entity rows (codec.RowEffect), which the query index
-// of every process reads (memindex.go). It is sized first: it holds most of
-// the group's documents again.
+// of every process reads (memindex.go), and is stored packed. It is sized
+// first: it holds most of the group's documents again.
 func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]byte, effects []codec.RowEffect) ([]byte, error) {
 	afters, befores := make([][]byte, len(cs)), make([][]byte, len(cs))
 	size := binary.MaxVarintLen64
@@ -69,7 +69,7 @@ func encodeChanges(cs []store.Change, now time.Time, docs map[*ngsild.Entity][]b
 	for i := range cs {
 		b = codec.AppendLogChange(b, &cs[i], afters[i], befores[i])
 	}
-	return codec.AppendLogEffects(b, effects), nil
+	return codec.PackLogRow(codec.AppendLogEffects(b, effects)), nil
 }
 
 // Changes implements store.ChangeLog. It reads the table, so it returns the

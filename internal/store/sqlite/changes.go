@@ -12,7 +12,8 @@ package sqlite
 //	doc   = uvarint(len) bytes (codec.go's entity encoding; len 0: none)
 //
 // The before document holds only what store.Change promises: id, types,
-// scopes and the attributes the op updated or deleted.
+// scopes and the attributes the op updated or deleted. Rows are stored
+// packed (codec.PackLogRow).
 
 import (
 	"context"
@@ -67,7 +68,7 @@ func (t *tx) flushChanges(now time.Time, touches []*touch, docs [][]byte) error 
 		}
 		b = codec.AppendLogChange(b, c, after, before)
 	}
-	if _, err := t.w.insChanges.ExecContext(t.ctx, t.changes[0].Seq, len(t.changes), b); err != nil {
+	if _, err := t.w.insChanges.ExecContext(t.ctx, t.changes[0].Seq, len(t.changes), codec.PackLogRow(b)); err != nil {
 		return fmt.Errorf("log changes: %w", err)
 	}
 	return nil
