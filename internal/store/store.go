@@ -29,12 +29,16 @@ var (
 )
 
 // IsUnavailable reports whether err means the store could not be reached:
-// ErrUnavailable, or a network error anywhere in err's chain (a database
-// connection refused, reset or cut). Such a write may or may not have
-// committed; nothing else about the data is wrong.
+// ErrUnavailable, a network error anywhere in err's chain (a database
+// connection refused, reset or cut), or a database driver's error saying
+// the request was not sent and may be tried again (pgx's SafeToRetry: a
+// pooled connection the server had closed). Such a write may or may not
+// have committed; nothing else about the data is wrong.
 func IsUnavailable(err error) bool {
 	var ne net.Error
-	return errors.Is(err, ErrUnavailable) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
+	var retry interface{ SafeToRetry() bool }
+	return errors.Is(err, ErrUnavailable) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &retry) && retry.SafeToRetry()
 }
 
 // DefaultTenant is the tenant of requests without an NGSILD-Tenant header. It
