@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/zenne-city/zenne/internal/core"
 	"github.com/zenne-city/zenne/internal/demo"
+	"github.com/zenne-city/zenne/internal/ingest"
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/ngsild/geo"
 	"github.com/zenne-city/zenne/internal/simulate"
@@ -187,10 +187,15 @@ func (a *App) BackfillDemo(ctx context.Context, progress func(done, total int)) 
 		return nil, err
 	}
 
-	maps := map[simulate.Kind][]fieldMap{}
+	// Readings become attributes as the device service maps them.
+	maps := map[simulate.Kind]*ingest.Mapping{}
 	for _, k := range simulate.Kinds() {
+		var ams []ingest.AttrMap
 		for _, at := range k.Attributes() {
-			maps[k] = append(maps[k], fieldMap{field: at.ObjectID, name: a.Resolver.Core().ExpandTerm(at.Name), unit: at.UnitCode, scale: at.Scale})
+			ams = append(ams, at.AttrMap())
+		}
+		if maps[k], err = ingest.NewMapping(ams, a.Resolver.Core()); err != nil {
+			return nil, fmt.Errorf("demo history: %s: %w", k, err)
 		}
 	}
 	devices := s.fleet.Members()
@@ -206,7 +211,11 @@ func (a *App) BackfillDemo(ctx context.Context, progress func(done, total int)) 
 				}
 				tail = append(tail[:0], tail[1:]...)
 			}
-			r := &ngsild.Entity{ID: d.Entity, Types: types, Attrs: readingAttrs(maps[d.Kind], fields, t)}
+			attrs, err := maps[d.Kind].Attributes(fields, t.UTC())
+			if err != nil {
+				return nil, fmt.Errorf("demo history: %s: %w", d.Entity, err)
+			}
+			r := &ngsild.Entity{ID: d.Entity, Types: types, Attrs: attrs}
 			tail = append(tail, r)
 			s.Readings++
 			s.Instances += len(r.Attrs)
@@ -312,36 +321,6 @@ func (a *App) writeRound(ctx context.Context, tails [][]*ngsild.Entity, k int, c
 		return fmt.Errorf("%s: %v", res.Errors[0].EntityID, res.Errors[0].Err)
 	}
 	return nil
-}
-
-// fieldMap is how the device service maps one payload field of a kind
-// (its service group's attribute, names expanded with the core @context).
-type fieldMap struct {
-	field, name, unit string
-	scale             float64
-}
-
-// readingAttrs are the attributes a reading becomes, as the device service
-// would store them.
-func readingAttrs(maps []fieldMap, fields map[string]any, at time.Time) map[string][]*ngsild.Attribute {
-	attrs := make(map[string][]*ngsild.Attribute, len(maps))
-	for _, m := range maps {
-		v, ok := fields[m.field]
-		if !ok {
-			continue
-		}
-		switch x := v.(type) { // as JSON decodes them
-		case int:
-			v = float64(x)
-		case int64:
-			v = float64(x)
-		}
-		if f, ok := v.(float64); ok && m.scale != 0 && m.scale != 1 {
-			v, _ = strconv.ParseFloat(strconv.FormatFloat(f*m.scale, 'g', 15, 64), 64)
-		}
-		attrs[m.name] = []*ngsild.Attribute{{Kind: ngsild.Property, Value: v, ObservedAt: at.UTC(), UnitCode: m.unit}}
-	}
-	return attrs
 }
 
 // script picks the devices of the demo's script from the fleet without one

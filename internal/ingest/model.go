@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zenne-city/zenne/internal/jsonld"
 	"github.com/zenne-city/zenne/internal/ngsild"
@@ -203,4 +204,55 @@ func staticAttr(sa StaticAttr, jc *jsonld.Context) (string, []*ngsild.Attribute,
 		return "", nil, err
 	}
 	return jc.ExpandTerm(sa.Name), insts, nil
+}
+
+// Mapping turns a reading's payload fields into attributes as a device with
+// these attribute mappings would have them stored, for readings that do not
+// come through the device service (the demo city's imported history).
+type Mapping struct {
+	fields map[string]*field // by payload field
+}
+
+// NewMapping compiles maps, expanding names with jc.
+func NewMapping(maps []AttrMap, jc *jsonld.Context) (*Mapping, error) {
+	m := &Mapping{fields: make(map[string]*field, len(maps))}
+	for _, am := range maps {
+		f, err := compileField(am, jc)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", am.Name, err)
+		}
+		obj := am.ObjectID
+		if obj == "" {
+			obj = am.Name
+		}
+		m.fields[obj] = f
+	}
+	return m, nil
+}
+
+// Attributes are the attributes of the mapped fields of one reading
+// observed at at; integers count as the numbers JSON would decode. Fields
+// without a mapping are left out.
+func (m *Mapping) Attributes(fields map[string]any, at time.Time) (map[string][]*ngsild.Attribute, error) {
+	attrs := make(map[string][]*ngsild.Attribute, len(m.fields))
+	for obj, f := range m.fields {
+		v, ok := fields[obj]
+		if !ok {
+			continue
+		}
+		switch x := v.(type) {
+		case int:
+			v = float64(x)
+		case int64:
+			v = float64(x)
+		}
+		a, err := f.attribute(v, at)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", obj, err)
+		}
+		if a != nil {
+			attrs[f.name] = []*ngsild.Attribute{a}
+		}
+	}
+	return attrs, nil
 }

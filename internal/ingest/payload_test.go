@@ -148,3 +148,44 @@ func FuzzTTS(f *testing.F) {
 		}
 	})
 }
+
+// A Mapping gives what the device service stores for the same fields: scaled
+// and offset numbers, integers as numbers, [lon, lat] as a Point, nothing
+// for null or unmapped fields, and an error for a value the mapping cannot
+// take.
+func TestMapping(t *testing.T) {
+	scale := 0.001
+	m, err := NewMapping([]AttrMap{
+		{ObjectID: "v", Name: "volume", UnitCode: "MTQ", Scale: &scale, Offset: 1},
+		{ObjectID: "n", Name: "count"},
+		{ObjectID: "p", Name: "location", Type: "GeoProperty"},
+		{ObjectID: "z", Name: "nothing"},
+	}, jsonld.NewResolver(jsonld.Options{}).Core())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	attrs, err := m.Attributes(map[string]any{"v": 1234, "n": int64(7), "p": []any{4.35, 50.85}, "z": nil, "other": 1.0}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := ngsild.DefaultContextNS
+	if len(attrs) != 3 {
+		t.Fatalf("attributes %v, want volume, count and location", attrs)
+	}
+	if v := attrs[ns+"volume"][0]; v.Value != 2.234 || v.UnitCode != "MTQ" || !v.ObservedAt.Equal(at) {
+		t.Errorf("volume %+v, want 2.234 MTQ at %s", v, at)
+	}
+	if v := attrs[ns+"count"][0]; v.Value != 7.0 {
+		t.Errorf("count %v (%T), want the number 7", v.Value, v.Value)
+	}
+	if v := attrs[ngsild.IRILocation][0]; v.Kind != ngsild.GeoProperty {
+		t.Errorf("location %+v, want a GeoProperty Point", v)
+	}
+	if _, err := m.Attributes(map[string]any{"v": "high"}, at); err == nil {
+		t.Error("a text where the mapping scales a number: no error")
+	}
+	if _, err := NewMapping([]AttrMap{{Name: "x", Type: "Thing"}}, jsonld.NewResolver(jsonld.Options{}).Core()); err == nil {
+		t.Error("an unknown attribute type: no error")
+	}
+}

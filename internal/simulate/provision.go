@@ -28,6 +28,15 @@ type Attribute struct {
 	Offset   float64 `json:"offset,omitempty"`
 }
 
+// AttrMap is the mapping as the device service compiles it.
+func (a Attribute) AttrMap() ingest.AttrMap {
+	m := ingest.AttrMap{ObjectID: a.ObjectID, Name: a.Name, Type: a.Type, UnitCode: a.UnitCode, Offset: a.Offset}
+	if a.Scale != 0 {
+		m.Scale = &a.Scale
+	}
+	return m
+}
+
 // StaticAttribute is an attribute with a fixed value.
 type StaticAttribute struct {
 	Name  string `json:"name"`
