@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +99,7 @@ type result struct {
 	zenne     float64  // cores the zenne processes used together during the measurement
 	bench     float64  // cores this process used
 	machine   float64  // cores the whole machine was busy
-	warmErrs  int      // failed PATCHes during the warm-up (s.errs counts the measurement's)
+	warmErrs  int      // failed PATCHes during the warm-up (s.Errs counts the measurement's)
 	firstErrs []string // the first few failures
 }
 
@@ -127,7 +126,7 @@ func measure(ctx context.Context, cfg *config, client *http.Client, procs []*pro
 		base := procs[w%n].url + "/ngsi-ld/v1/entities/"
 		rng := rand.New(rand.NewPCG(uint64(w), 1))
 		wr := &workers[w]
-		wr.lat = make([]time.Duration, 0, 4096)
+		wr.Lat = make([]time.Duration, 0, 4096)
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				t0 := time.Now()
@@ -136,17 +135,15 @@ func measure(ctx context.Context, cfg *config, client *http.Client, procs []*pro
 				}
 				err := patch(ctx, client, base+url.PathEscape(benchutil.EntityID(rng.IntN(cfg.entities)))+"/attrs", benchutil.PatchBody(i))
 				measured := !t0.Before(measureFrom)
+				if measured {
+					wr.Add(t0, err)
+				}
 				if err == nil {
 					ok.Add(1)
-					if measured {
-						wr.lat = append(wr.lat, time.Since(t0))
-					}
 					continue
 				}
 				failed.Add(1)
-				if measured {
-					wr.errs++
-				} else {
+				if !measured {
 					wr.warmErrs++
 				}
 				mu.Lock()
@@ -217,8 +214,8 @@ progress:
 	fmt.Fprintf(out, "N=%d: PATCH, %d clients over %d instance(s): %s\n", n, cfg.concurrency, n, res.s)
 	fmt.Fprintf(out, "N=%d: CPU: zenne processes %.2f cores, machine busy %.2f of %d cores; %s\n",
 		n, res.zenne, res.machine, runtime.NumCPU(), meter)
-	if res.s.errs+res.warmErrs > 0 {
-		fmt.Fprintf(out, "N=%d: %d PATCHes failed while measuring, %d during the warm-up; the first:\n", n, res.s.errs, res.warmErrs)
+	if res.s.Errs+res.warmErrs > 0 {
+		fmt.Fprintf(out, "N=%d: %d PATCHes failed while measuring, %d during the warm-up; the first:\n", n, res.s.Errs, res.warmErrs)
 		for _, m := range res.firstErrs {
 			fmt.Fprintf(out, "    %s\n", m)
 		}
@@ -270,45 +267,30 @@ func takeCPU(procs []*proc) cpuSnapshot {
 	return s
 }
 
-// stats summarises one measurement.
-type stats struct {
-	errs    int
-	elapsed time.Duration
-	lat     []time.Duration // of the successful requests, sorted
-}
-
-func (s *stats) ops() int { return len(s.lat) }
-
-func (s *stats) rate() float64 { return float64(s.ops()) / s.elapsed.Seconds() }
-
-func (s *stats) pct(p float64) time.Duration {
-	if len(s.lat) == 0 {
-		return 0
-	}
-	return s.lat[int(p/100*float64(len(s.lat)-1))]
-}
+// stats summarises one measurement (benchutil's, for the requests sent
+// after the warm-up).
+type stats struct{ benchutil.Stats }
 
 func (s *stats) String() string {
 	return fmt.Sprintf("%d updates in %s = %.0f/s, p50 %s p95 %s p99 %s max %s, %d errors",
-		s.ops(), s.elapsed.Round(time.Millisecond), s.rate(), ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99)), ms(s.pct(100)), s.errs)
+		s.Ops(), s.Elapsed.Round(time.Millisecond), s.Rate(), ms(s.Pct(50)), ms(s.Pct(95)), ms(s.Pct(99)), ms(s.Pct(100)), s.Errs)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
 // workerResult is what one client measured; only its goroutine writes it.
+// The embedded WorkerResult holds the measurement's requests only.
 type workerResult struct {
-	lat            []time.Duration
-	errs, warmErrs int
+	benchutil.WorkerResult
+	warmErrs int // failed requests during the warm-up
 }
 
 func merge(elapsed time.Duration, workers []workerResult) *stats {
-	s := &stats{elapsed: elapsed}
-	for _, w := range workers {
-		s.lat = append(s.lat, w.lat...)
-		s.errs += w.errs
+	rs := make([]benchutil.WorkerResult, len(workers))
+	for i, w := range workers {
+		rs[i] = w.WorkerResult
 	}
-	slices.Sort(s.lat)
-	return s
+	return &stats{benchutil.Merge(elapsed, rs)}
 }
 
 // report prints the results as a markdown table.
@@ -323,8 +305,8 @@ func (r *report) print(w io.Writer) {
 	var ones []string
 	for _, res := range r.results {
 		if res.n == 1 {
-			one += res.s.rate()
-			ones = append(ones, comma(res.s.rate()))
+			one += res.s.Rate()
+			ones = append(ones, comma(res.s.Rate()))
 		}
 	}
 	if len(ones) > 0 {
@@ -341,9 +323,9 @@ func (r *report) print(w io.Writer) {
 		if res.n > 1 {
 			scenario += "s"
 		}
-		figure := fmt.Sprintf("%s updates/s, p50 %s, p95 %s, p99 %s", comma(s.rate()), ms(s.pct(50)), ms(s.pct(95)), ms(s.pct(99)))
-		if s.errs > 0 {
-			figure += fmt.Sprintf(", **%d errors**", s.errs)
+		figure := fmt.Sprintf("%s updates/s, p50 %s, p95 %s, p99 %s", comma(s.Rate()), ms(s.Pct(50)), ms(s.Pct(95)), ms(s.Pct(99)))
+		if s.Errs > 0 {
+			figure += fmt.Sprintf(", **%d errors**", s.Errs)
 		}
 		goal, met, limit, ratio := "(not a goal)", "—", "—", "—"
 		switch {
@@ -351,13 +333,13 @@ func (r *report) print(w io.Writer) {
 			goal = "(the baseline)"
 		case one > 0:
 			limit = comma(one) + " updates/s"
-			ratio = fmt.Sprintf("%.2f", s.rate()/one)
+			ratio = fmt.Sprintf("%.2f", s.Rate()/one)
 		}
 		if res.n == 3 {
 			goal = "≥ 1.0 × one instance"
 			if one > 0 {
 				// Failed requests would make a rate meaningless.
-				met = benchutil.Verdict(s.rate() >= one && s.errs == 0)
+				met = benchutil.Verdict(s.Rate() >= one && s.Errs == 0)
 			}
 		}
 		cpu := fmt.Sprintf("zenne %.2f, clusterbench %.2f, machine %.2f of %d", res.zenne, res.bench, res.machine, runtime.NumCPU())
@@ -367,9 +349,9 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "\nNote: one instance's rate is the mean of its %d runs (%s updates/s).\n", len(ones), strings.Join(ones, "; "))
 	}
 	for _, res := range r.results {
-		if res.s.errs+res.warmErrs > 0 {
+		if res.s.Errs+res.warmErrs > 0 {
 			fmt.Fprintf(w, "\nNote: %d instance(s): %d PATCHes failed while measuring, %d during the warm-up; first: %s\n",
-				res.n, res.s.errs, res.warmErrs, res.firstErrs[0])
+				res.n, res.s.Errs, res.warmErrs, res.firstErrs[0])
 		}
 	}
 }
