@@ -13,6 +13,7 @@ import (
 	"github.com/zenne-city/zenne/internal/store"
 	"github.com/zenne-city/zenne/internal/store/codec"
 	"github.com/zenne-city/zenne/internal/store/memindex"
+	"github.com/zenne-city/zenne/internal/store/storetest"
 )
 
 // counterQuery selects the counters with n > min.
@@ -174,4 +175,67 @@ func TestQueryIndexRowWithoutEffects(t *testing.T) {
 	if err != nil || !slices.Equal(ids(res), []string{"urn:old", "urn:new"}) {
 		t.Fatalf("query on the new index: %v %v", ids(res), err)
 	}
+}
+
+// The query index of a process answers random queries exactly as Match over
+// every entity does, and as SQL does, while two processes write: one with
+// the index, one without (zenne.query_index=off), on one database; then
+// also from an index built anew from the table.
+func TestQueryIndexDifferential(t *testing.T) {
+	u := testDatabase(t)
+	ctx := context.Background()
+	open := func(opts Options) *Store {
+		t.Helper()
+		s, err := Open(ctx, u, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.WaitIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	indexed, sqlOnly := open(Options{MaxConns: 6}), open(Options{MaxConns: 6, NoQueryIndex: true})
+	writers := []store.Store{indexed, sqlOnly}
+	nEnt, nUpd, nQ := 400, 300, 200
+	if testing.Short() {
+		nEnt, nUpd, nQ = 150, 100, 80
+	}
+	w := storetest.NewWorld(20261123)
+	for done, i := 0, 0; done < nEnt; i++ {
+		ops := map[string][]storetest.Op{}
+		for range 1 + w.Rng.IntN(40) {
+			tenant := w.Pick(storetest.WorldTenants)
+			ops[tenant] = append(ops[tenant], w.Create(tenant))
+			done++
+		}
+		storetest.WriteAll(t, writers[i%2:i%2+1], ops)
+	}
+	for done, i := 0, 0; done < nUpd; i++ {
+		ops := map[string][]storetest.Op{}
+		for range 1 + w.Rng.IntN(12) {
+			tenant := w.Pick(storetest.WorldTenants)
+			ops[tenant] = append(ops[tenant], w.RandomOp(tenant))
+			done++
+		}
+		storetest.WriteAll(t, writers[i%2:i%2+1], ops)
+	}
+	snap := w.Snapshot(t, indexed)
+	c := &storetest.Checker{T: t}
+	stores := map[string]store.Store{"index": indexed, "sql": sqlOnly}
+	specs := make([]storetest.Spec, nQ)
+	for i := range specs {
+		specs[i] = w.Spec()
+		c.Check(fmt.Sprintf("query %d", i), specs[i], snap, stores)
+	}
+	if qi := indexed.qindex.Load(); qi == nil || !qi.built.Load() {
+		t.Fatal("the index was not in use")
+	}
+	// An index built from the table answers the same.
+	rebuilt := open(Options{MaxConns: 6})
+	for i := range nQ / 2 {
+		c.Check(fmt.Sprintf("rebuilt, query %d", i), specs[i], snap, map[string]store.Store{"rebuilt": rebuilt})
+	}
+	t.Logf("%d queries; entities per tenant: %d, %d", c.Checks(), len(snap[""]), len(snap["t2"]))
 }
