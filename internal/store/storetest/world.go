@@ -416,11 +416,11 @@ func WriteOps(s store.Store, tenant string, ops []Op) error {
 	}
 	res, err := s.Write(context.Background(), tenant, sops)
 	if err != nil {
-		return fmt.Errorf("Write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	for _, r := range res {
 		if r.Err != nil {
-			return fmt.Errorf("Write %s: %w", r.ID, r.Err)
+			return fmt.Errorf("write %s: %w", r.ID, r.Err)
 		}
 	}
 	return nil
