@@ -55,7 +55,7 @@ type Options struct {
 	// API still reads and provisions), as for the embedded store.
 	NoHistory bool
 	// NoQueryIndex answers queries with SQL alone, without the in-memory
-	// query index (memindex.go), which takes about 400 bytes per entity.
+	// query index (memindex.go), which takes about 360 bytes per entity.
 	// The URL parameter zenne.query_index=off sets it.
 	NoQueryIndex bool
 }
