@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+
 	"github.com/zenne-city/zenne/internal/store"
 )
 
@@ -31,8 +32,9 @@ import (
 const logPacked = 0x01
 
 // maxLogRow bounds the size of an unpacked row (corrupt data cannot make
-// huge allocations); a row holds at most a few thousand changes.
-const maxLogRow = 1 << 30
+// huge allocations): a row holds one write group, at most a few thousand
+// changes of bodies of at most 8 MiB each.
+const maxLogRow = 256 << 20
 
 // PackLogRow is the stored form of a row.
 func PackLogRow(row []byte) []byte {
