@@ -31,10 +31,11 @@ import (
 // logPacked starts a packed row.
 const logPacked = 0x01
 
-// maxLogRow bounds the size of an unpacked row (corrupt data cannot make
-// huge allocations): a row holds one write group, at most a few thousand
-// changes of bodies of at most 8 MiB each.
-const maxLogRow = 256 << 20
+// maxLogRow bounds the size of an unpacked row, so that corrupt data
+// cannot make larger allocations. A row holds one write group: it would
+// take over a hundred requests of the largest body (8 MiB) committed
+// together to reach it.
+const maxLogRow = 1 << 30
 
 // PackLogRow is the stored form of a row.
 func PackLogRow(row []byte) []byte {
