@@ -204,22 +204,14 @@ func TestQueryIndexDifferential(t *testing.T) {
 	}
 	w := storetest.NewWorld(20261123)
 	for done, i := 0, 0; done < nEnt; i++ {
-		ops := map[string][]storetest.Op{}
-		for range 1 + w.Rng.IntN(40) {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.Create(tenant))
-			done++
-		}
-		storetest.WriteAll(t, writers[i%2:i%2+1], ops)
+		n := 1 + w.Rng.IntN(40)
+		storetest.WriteAll(t, writers[i%2:i%2+1], w.Creates(n))
+		done += n
 	}
 	for done, i := 0, 0; done < nUpd; i++ {
-		ops := map[string][]storetest.Op{}
-		for range 1 + w.Rng.IntN(12) {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.RandomOp(tenant))
-			done++
-		}
-		storetest.WriteAll(t, writers[i%2:i%2+1], ops)
+		n := 1 + w.Rng.IntN(12)
+		storetest.WriteAll(t, writers[i%2:i%2+1], w.Updates(n))
+		done += n
 	}
 	snap := w.Snapshot(t, indexed)
 	c := &storetest.Checker{T: t}

@@ -43,22 +43,14 @@ func TestMemIndexDifferential(t *testing.T) {
 	nEnt, nUpd, nQ, nReopen := mtSizes()
 	w := storetest.NewWorld(20240501)
 	for done := 0; done < nEnt; {
-		ops := map[string][]storetest.Op{}
-		for range 1 + w.Rng.IntN(40) {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.Create(tenant))
-			done++
-		}
-		storetest.WriteAll(t, stores, ops)
+		n := 1 + w.Rng.IntN(40)
+		storetest.WriteAll(t, stores, w.Creates(n))
+		done += n
 	}
 	for done := 0; done < nUpd; {
-		ops := map[string][]storetest.Op{}
-		for range 1 + w.Rng.IntN(12) {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.RandomOp(tenant))
-			done++
-		}
-		storetest.WriteAll(t, stores, ops)
+		n := 1 + w.Rng.IntN(12)
+		storetest.WriteAll(t, stores, w.Updates(n))
+		done += n
 	}
 
 	snap := w.Snapshot(t, sm)
@@ -98,12 +90,7 @@ func TestMemIndexDifferential(t *testing.T) {
 		if round == 3 {
 			waitMemIndex(t, sm)
 		}
-		ops := map[string][]storetest.Op{}
-		for range 1 + w.Rng.IntN(20) {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.RandomOp(tenant))
-		}
-		storetest.WriteAll(t, stores, ops)
+		storetest.WriteAll(t, stores, w.Updates(1+w.Rng.IntN(20)))
 	}
 	snap = w.Snapshot(t, sm)
 	both = map[string]store.Store{"mem": sm}
@@ -127,12 +114,7 @@ func TestMemIndexConcurrent(t *testing.T) {
 	}
 	w := storetest.NewWorld(7)
 	for done := 0; done < nEnt; done += 50 {
-		ops := map[string][]storetest.Op{}
-		for range 50 {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.Create(tenant))
-		}
-		storetest.WriteAll(t, []store.Store{s}, ops)
+		storetest.WriteAll(t, []store.Store{s}, w.Creates(50))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -199,12 +181,7 @@ func TestMemIndexConcurrent(t *testing.T) {
 	}
 	defer func() { stop.Store(true); wg.Wait() }() // before Close, also on Fatal
 	for range nWrites {
-		ops := map[string][]storetest.Op{}
-		for range 1 + w.Rng.IntN(10) {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.RandomOp(tenant))
-		}
-		storetest.WriteAll(t, []store.Store{s}, ops)
+		storetest.WriteAll(t, []store.Store{s}, w.Updates(1+w.Rng.IntN(10)))
 		if len(errs) > 0 {
 			break
 		}
@@ -270,12 +247,7 @@ func TestMemIndexBuildDuringWrites(t *testing.T) {
 	}
 	w := storetest.NewWorld(99)
 	for done := 0; done < nEnt; done += 100 {
-		ops := map[string][]storetest.Op{}
-		for range 100 {
-			tenant := w.Pick(storetest.WorldTenants)
-			ops[tenant] = append(ops[tenant], w.Create(tenant))
-		}
-		storetest.WriteAll(t, []store.Store{s}, ops)
+		storetest.WriteAll(t, []store.Store{s}, w.Creates(100))
 	}
 	c := &storetest.Checker{T: t}
 	for round := range rounds {
@@ -290,12 +262,7 @@ func TestMemIndexBuildDuringWrites(t *testing.T) {
 			if !s.mem.Built() {
 				writes++
 			}
-			ops := map[string][]storetest.Op{}
-			for range 1 + w.Rng.IntN(20) {
-				tenant := w.Pick(storetest.WorldTenants)
-				ops[tenant] = append(ops[tenant], w.RandomOp(tenant))
-			}
-			storetest.WriteAll(t, []store.Store{s}, ops)
+			storetest.WriteAll(t, []store.Store{s}, w.Updates(1+w.Rng.IntN(20)))
 		}
 		if err := <-built; err != nil {
 			t.Fatal(err)

@@ -368,6 +368,21 @@ func (w *World) Create(tenant string) Op {
 	return op
 }
 
+// Creates draws n new entities, each of a tenant drawn at random.
+func (w *World) Creates(n int) map[string][]Op { return w.ops(n, w.Create) }
+
+// Updates draws n random ops (RandomOp), each of a tenant drawn at random.
+func (w *World) Updates(n int) map[string][]Op { return w.ops(n, w.RandomOp) }
+
+func (w *World) ops(n int, next func(tenant string) Op) map[string][]Op {
+	ops := map[string][]Op{}
+	for range n {
+		tenant := w.Pick(WorldTenants)
+		ops[tenant] = append(ops[tenant], next(tenant))
+	}
+	return ops
+}
+
 // RandomOp changes, deletes or (re)creates an entity of tenant.
 func (w *World) RandomOp(tenant string) Op {
 	t := w.tenants[tenant]
