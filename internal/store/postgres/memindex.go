@@ -79,7 +79,8 @@ func (s *Store) runQueryIndex() {
 		})
 	}
 	defer firstDone(store.ErrClosed)
-	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+	wait := time.Second // after a failure; doubled up to a minute, reset by a build
+	for {
 		qi := &queryIndex{ix: memindex.New(), advanced: make(chan struct{}), kick: make(chan struct{}, 1)}
 		start := time.Now()
 		err := s.buildAndFollow(ctx, qi, func() {
@@ -100,6 +101,7 @@ func (s *Store) runQueryIndex() {
 			return
 		case <-time.After(wait):
 		}
+		wait = min(2*wait, time.Minute)
 	}
 }
 
