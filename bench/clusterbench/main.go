@@ -261,10 +261,9 @@ func (p *proc) logTail() string {
 // data directory (the store is the shared PostgreSQL database; the
 // directory only keeps zenne from writing into the current one) and waits
 // until /health answers 200. key is given as ZENNE_ADMIN_KEY, the
-// administrator's key in a new database. The process is returned even on
+// administrator's key in a new database; profile, if set, is the file of
+// its CPU profile (ZENNE_CPU_PROFILE). The process is returned even on
 // error, so the caller stops it.
-// startZenne starts an instance; profile, if set, is the file of its CPU
-// profile.
 func startZenne(ctx context.Context, bin, dir, key, profile string, args ...string) (*proc, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

@@ -23,11 +23,11 @@ type Leaser interface {
 
 // HoldLease takes lease name for holder and renews it every third of ttl
 // until ctx ends, running the work while it holds the lease: start when it
-// takes it (start reports whether the work began; if not, it is tried again
-// at the next renewal), stop(false) when it loses it. A renewal that fails (the store
-// cannot be reached) keeps the work running until the lease may have run
-// out, two thirds of ttl after the last renewal, since no other instance
-// can take it before. When ctx ends, a running work is stopped with
+// takes it (start reports whether the work began; if not, it is tried
+// again at the next renewal), stop(false) when it loses it. A renewal that
+// fails (the store cannot be reached) keeps the work running until the
+// lease may have run out, two thirds of ttl after the last renewal, since
+// no other instance can take it before. When ctx ends, a running work is stopped with
 // stop(true) and the lease released, so another instance takes over at
 // once. what names the work in log messages.
 func HoldLease(ctx context.Context, l Leaser, name, holder string, ttl time.Duration, log *slog.Logger, what string, start func() bool, stop func(final bool)) {

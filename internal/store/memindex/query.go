@@ -258,14 +258,14 @@ func (ix *Index) judge(p *memPlan, r *Rec) verdict {
 	return yes
 }
 
-// Source is the store behind an index: what a query reads from the
-// database.
+// Source is the store behind an index: what a query of tenant tid reads
+// from the database.
 type Source interface {
-	// EIDs maps those of ids that are entities of tenant tid to their eids.
+	// EIDs maps those of ids that are entities of the tenant to their eids.
 	EIDs(ctx context.Context, tid int64, ids []string) (map[string]int64, error)
 	// Load calls found with each of the hits' entities that still exists
 	// (Hit.Ver is the version the index judged, for a cache).
-	Load(ctx context.Context, hits []Hit, found func(eid int64, e *ngsild.Entity)) error
+	Load(ctx context.Context, tid int64, hits []Hit, found func(eid int64, e *ngsild.Entity)) error
 }
 
 // Query answers q (of tenant tid, with limit > 0 or q.Count) from the index,
@@ -340,7 +340,7 @@ func (ix *Index) Query(ctx context.Context, tid int64, q *store.Query, limit, of
 			}
 		}
 		ix.mu.RUnlock()
-		if err := loadMatches(ctx, src, q, maybes, loaded); err != nil {
+		if err := loadMatches(ctx, src, tid, q, maybes, loaded); err != nil {
 			return nil, err
 		}
 		for _, h := range seq {
@@ -359,7 +359,7 @@ func (ix *Index) Query(ctx context.Context, tid int64, q *store.Query, limit, of
 			missing = append(missing, h)
 		}
 	}
-	if err := loadMatches(ctx, src, q, missing, loaded); err != nil {
+	if err := loadMatches(ctx, src, tid, q, missing, loaded); err != nil {
 		return nil, err
 	}
 	for _, h := range page {
@@ -390,11 +390,11 @@ type Hit struct {
 
 // loadMatches loads the entities of hits and adds those that still exist and
 // match q to loaded, by eid.
-func loadMatches(ctx context.Context, src Source, q *store.Query, hits []Hit, loaded map[int64]*ngsild.Entity) error {
+func loadMatches(ctx context.Context, src Source, tid int64, q *store.Query, hits []Hit, loaded map[int64]*ngsild.Entity) error {
 	if len(hits) == 0 {
 		return nil
 	}
-	return src.Load(ctx, hits, func(eid int64, e *ngsild.Entity) {
+	return src.Load(ctx, tid, hits, func(eid int64, e *ngsild.Entity) {
 		if q.Match(e) {
 			loaded[eid] = e
 		}

@@ -81,48 +81,63 @@ func (s *Store) Changes(ctx context.Context, after uint64, max int) ([]store.Cha
 	if max <= 0 {
 		return nil, nil
 	}
-	// First the last number given, then the rows: every change numbered up
-	// to it committed before the rows are read, so a missing one was trimmed.
-	// The row holding after+1 starts at or before it; every row holds at
-	// least one change, so max+1 rows are enough.
-	b := &pgx.Batch{}
-	b.Queue(`SELECT last FROM change_seq WHERE id = 1`)
-	b.Queue(`SELECT seq, n, data FROM changes
-		WHERE seq >= COALESCE((SELECT max(seq) FROM changes WHERE seq <= $1), 0) ORDER BY seq LIMIT $2`,
-		int64(after+1), max+1)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	var last int64
-	if err := br.QueryRow().Scan(&last); err != nil {
-		return nil, fmt.Errorf("postgres: read changes: %w", err)
-	}
-	rows, err := br.Query()
+	// Every row holds at least one change, so max+1 rows are enough.
+	var out []store.Change
+	last, err := s.logRows(ctx, after, max+1, func(first uint64, n int, data []byte) (bool, error) {
+		var err error
+		out, err = codec.DecodeLogRow(out, first, n, data, after)
+		return len(out) < max, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read changes: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Change
-	for len(out) < max && rows.Next() {
-		var seq int64
-		var n int
-		var data []byte
-		if err := rows.Scan(&seq, &n, &data); err != nil {
-			return nil, fmt.Errorf("postgres: read changes: %w", err)
-		}
-		if out, err = codec.DecodeLogRow(out, uint64(seq), n, data, after); err != nil {
-			return nil, fmt.Errorf("postgres: read changes: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: read changes: %w", err)
-	}
 	switch {
-	case len(out) == 0 && uint64(last) > after, len(out) > 0 && out[0].Seq != after+1:
+	case len(out) == 0 && last > after, len(out) > 0 && out[0].Seq != after+1:
 		return nil, store.ErrChangesGone
 	case len(out) == 0:
 		return nil, nil
 	}
 	return out[:min(len(out), max)], nil
+}
+
+// sqlLastChange reads the number of the last change committed.
+const sqlLastChange = `SELECT last FROM change_seq WHERE id = 1`
+
+// logRows reads the number of the last change committed, then the log rows
+// from the one holding change after+1 on (it starts at or before it), at
+// most limit, and calls row with each (its first change's number, its
+// number of changes, its data, valid until row returns) until row says
+// stop. Every change numbered up to last committed before the rows were
+// read, so one missing among them was trimmed.
+func (s *Store) logRows(ctx context.Context, after uint64, limit int, row func(first uint64, n int, data []byte) (more bool, err error)) (last uint64, err error) {
+	b := &pgx.Batch{}
+	b.Queue(sqlLastChange)
+	b.Queue(`SELECT seq, n, data FROM changes
+		WHERE seq >= COALESCE((SELECT max(seq) FROM changes WHERE seq <= $1), 0) ORDER BY seq LIMIT $2`,
+		int64(after+1), limit)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	var l int64
+	if err := br.QueryRow().Scan(&l); err != nil {
+		return 0, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	for more := true; more && rows.Next(); {
+		var seq int64
+		var n int
+		var data []byte
+		if err := scanDoc(rows, &data, &seq, &n); err != nil {
+			return 0, err
+		}
+		if more, err = row(uint64(seq), n, data); err != nil {
+			return 0, err
+		}
+	}
+	return uint64(l), rows.Err()
 }
 
 // LastChange implements store.ChangeLog: the last change this process

@@ -114,7 +114,7 @@ func (s *Store) buildAndFollow(ctx context.Context, qi *queryIndex, built func()
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	var last int64
-	if err := tx.QueryRow(ctx, `SELECT last FROM change_seq WHERE id = 1`).Scan(&last); err != nil {
+	if err := tx.QueryRow(ctx, sqlLastChange).Scan(&last); err != nil {
 		return fmt.Errorf("build the query index: %w", err)
 	}
 	qi.applied = uint64(last)
@@ -194,9 +194,6 @@ func (s *Store) buildIndex(ctx context.Context, tx pgx.Tx, ix *memindex.Index) e
 	return g.Wait()
 }
 
-// errLogGone: the log no longer holds the changes the index needs next.
-var errLogGone = errors.New("the change log was trimmed past the query index")
-
 // follow applies the log to qi from qi.applied on, until ctx ends or a row
 // cannot be applied.
 func (s *Store) follow(ctx context.Context, qi *queryIndex) error {
@@ -229,55 +226,32 @@ func (s *Store) followOnce(ctx context.Context, qi *queryIndex, names *memindex.
 	qi.mu.Lock()
 	after := qi.applied
 	qi.mu.Unlock()
-	b := &pgx.Batch{}
-	b.Queue(`SELECT last FROM change_seq WHERE id = 1`)
-	b.Queue(`SELECT seq, n, data FROM changes
-		WHERE seq >= COALESCE((SELECT max(seq) FROM changes WHERE seq <= $1), 0) ORDER BY seq LIMIT $2`,
-		int64(after+1), followBatch)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	var last int64
-	if err := br.QueryRow().Scan(&last); err != nil {
-		return false, fmt.Errorf("follow the change log: %w", err)
-	}
-	if uint64(last) <= after {
-		return false, nil
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return false, fmt.Errorf("follow the change log: %w", err)
-	}
-	defer rows.Close()
 	next := after + 1
 	nrows := 0
-	for rows.Next() {
+	tenantOf := s.tenantOf(ctx)
+	last, err := s.logRows(ctx, after, followBatch, func(first uint64, n int, data []byte) (bool, error) {
 		nrows++
-		var seq int64
-		var n int
-		var data []byte
-		if err := scanDoc(rows, &data, &seq, &n); err != nil {
-			return false, fmt.Errorf("follow the change log: %w", err)
+		end := first + uint64(n)
+		switch {
+		case end <= next:
+			return true, nil // applied already
+		case first > next:
+			return false, fmt.Errorf("%w: the query index needs change %d, the log goes on at %d", store.ErrChangesGone, next, first)
 		}
-		first, end := uint64(seq), uint64(seq)+uint64(n)
-		if end <= next {
-			continue // applied already
-		}
-		if first > next {
-			return false, fmt.Errorf("%w: it needs change %d, the log goes on at %d", errLogGone, next, first)
-		}
-		changes, err := indexChanges(data, first, n, names, s.tenantOf(ctx))
+		changes, err := indexChanges(data, first, n, names, tenantOf)
 		if err != nil {
-			return false, fmt.Errorf("follow the change log: row %d: %w", seq, err)
+			return false, fmt.Errorf("row %d: %w", first, err)
 		}
 		qi.ix.Apply(changes)
 		next = end
 		qi.advance(end - 1)
-	}
-	if err := rows.Err(); err != nil {
+		return true, nil
+	})
+	switch {
+	case err != nil:
 		return false, fmt.Errorf("follow the change log: %w", err)
-	}
-	if next == after+1 {
-		return false, fmt.Errorf("%w: it needs change %d, the log ends before it", errLogGone, next)
+	case last > after && next == after+1:
+		return false, fmt.Errorf("follow the change log: %w: the query index needs change %d, the log ends before it", store.ErrChangesGone, next)
 	}
 	return nrows == followBatch, nil
 }
@@ -396,22 +370,18 @@ func (s *Store) indexQuery(ctx context.Context, tid int64, q *store.Query, limit
 		return nil, false, nil
 	}
 	var last int64
-	if err := s.pool.QueryRow(ctx, `SELECT last FROM change_seq WHERE id = 1`).Scan(&last); err != nil {
+	if err := s.pool.QueryRow(ctx, sqlLastChange).Scan(&last); err != nil {
 		return nil, true, s.wrapClosed(fmt.Errorf("postgres: query: %w", err))
 	}
 	if ok, err := qi.waitFor(ctx, uint64(last)); !ok || err != nil {
 		return nil, ok, err
 	}
-	res, err = qi.ix.Query(ctx, tid, q, limit, offset, indexSource{s, tid})
+	res, err = qi.ix.Query(ctx, tid, q, limit, offset, indexSource{s})
 	return res, true, s.wrapClosed(err)
 }
 
-// indexSource is what the index reads from PostgreSQL for one query of
-// tenant tid (memindex.Source).
-type indexSource struct {
-	s   *Store
-	tid int64
-}
+// indexSource is what the index reads from PostgreSQL (memindex.Source).
+type indexSource struct{ s *Store }
 
 func (src indexSource) EIDs(ctx context.Context, tid int64, ids []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(ids))
@@ -434,12 +404,12 @@ func (src indexSource) EIDs(ctx context.Context, tid int64, ids []string) (map[s
 	return out, nil
 }
 
-func (src indexSource) Load(ctx context.Context, hits []memindex.Hit, found func(eid int64, e *ngsild.Entity)) error {
+func (src indexSource) Load(ctx context.Context, tid int64, hits []memindex.Hit, found func(eid int64, e *ngsild.Entity)) error {
 	eids := make([]int64, len(hits))
 	for i, h := range hits {
 		eids[i] = h.EID
 	}
-	rows, err := src.s.pool.Query(ctx, `SELECT eid, doc FROM entities WHERE tid = $1 AND eid = ANY($2::bigint[])`, src.tid, eids)
+	rows, err := src.s.pool.Query(ctx, `SELECT eid, doc FROM entities WHERE tid = $1 AND eid = ANY($2::bigint[])`, tid, eids)
 	if err != nil {
 		return fmt.Errorf("postgres: query load: %w", err)
 	}

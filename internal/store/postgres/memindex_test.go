@@ -120,7 +120,7 @@ func TestQueryIndexFollowsOtherProcess(t *testing.T) {
 }
 
 // A follower that needs changes the log no longer holds stops with
-// errLogGone (and runQueryIndex builds the index again).
+// store.ErrChangesGone (and runQueryIndex builds the index again).
 func TestQueryIndexLogGone(t *testing.T) {
 	a, _ := openTwo(t)
 	ctx := context.Background()
@@ -133,8 +133,8 @@ func TestQueryIndexLogGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	qi := &queryIndex{ix: memindex.New(), advanced: make(chan struct{}), kick: make(chan struct{}, 1)}
-	if _, err := a.followOnce(ctx, qi, qi.ix.Names()); !errors.Is(err, errLogGone) {
-		t.Fatalf("following from 0 after a trim: %v, want errLogGone", err)
+	if _, err := a.followOnce(ctx, qi, qi.ix.Names()); !errors.Is(err, store.ErrChangesGone) {
+		t.Fatalf("following from 0 after a trim: %v, want store.ErrChangesGone", err)
 	}
 }
 

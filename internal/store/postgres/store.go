@@ -142,7 +142,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return fail(err)
 	}
 	var last int64
-	if err := pool.QueryRow(ctx, `SELECT last FROM change_seq WHERE id = 1`).Scan(&last); err != nil {
+	if err := pool.QueryRow(ctx, sqlLastChange).Scan(&last); err != nil {
 		return fail(fmt.Errorf("postgres: reading the change log position: %w", err))
 	}
 	s.last.Store(uint64(last))

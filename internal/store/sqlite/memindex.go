@@ -99,7 +99,7 @@ func (m memSource) EIDs(ctx context.Context, tid int64, ids []string) (map[strin
 
 // Load reads the hits' entities from the cache when it holds the version
 // judged, the others with one statement.
-func (m memSource) Load(ctx context.Context, hits []memindex.Hit, found func(eid int64, e *ngsild.Entity)) error {
+func (m memSource) Load(ctx context.Context, _ int64, hits []memindex.Hit, found func(eid int64, e *ngsild.Entity)) error {
 	s := m.s
 	ids := []byte{'['}
 	for _, h := range hits {

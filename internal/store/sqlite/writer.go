@@ -15,11 +15,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/zenne-city/zenne/internal/store/codec"
-	"github.com/zenne-city/zenne/internal/store/memindex"
-
 	"github.com/zenne-city/zenne/internal/ngsild"
 	"github.com/zenne-city/zenne/internal/store"
+	"github.com/zenne-city/zenne/internal/store/codec"
+	"github.com/zenne-city/zenne/internal/store/memindex"
 )
 
 // writeReq is one Write call (ops) or one job (fn) queued for the writer.
